@@ -1,0 +1,150 @@
+namespace Bitswap.Domain;
+
+/// <summary>
+/// Every bound in the library, in one place, with boxo's defaults (ipfs/boxo bitswap, see bitswap-reference.md §4).
+/// Durations are in milliseconds of the caller's clock so the domain stays clock-free.
+/// </summary>
+public sealed record Limits
+{
+    /// <summary>The defaults used by boxo and the spec.</summary>
+    public static readonly Limits Default = new();
+
+    // ---- wire (spec; libp2p MessageSizeMax = 1 << 22) ----
+
+    /// <summary>Largest message read from or written to a stream (spec MUST: 4 MiB).</summary>
+    public int MessageBytesMax { get; init; } = 4 * 1024 * 1024;
+
+    /// <summary>Largest block accepted or sent (spec: 2 MiB; boxo chunker.BlockSizeLimit).</summary>
+    public int BlockBytesMax { get; init; } = 2 * 1024 * 1024;
+
+    /// <summary>Longest CID accepted from a peer (boxo MaximumAllowedCid).</summary>
+    public int CidBytesMax { get; init; } = 168;
+
+    /// <summary>Longest multihash digest accepted (boxo MaximumHashLength).</summary>
+    public int HashBytesMax { get; init; } = 128;
+
+    // ---- server (boxo bitswap/server, decision engine, go-peertaskqueue) ----
+
+    /// <summary>Wants kept per peer (boxo MaxQueuedWantlistEntiresPerPeer, CVE-2023-25568).</summary>
+    public int WantlistEntriesPerPeerMax { get; init; } = 1024;
+
+    /// <summary>Bytes of popped-but-unsent work per peer (boxo MaxOutstandingBytesPerPeer).</summary>
+    public int OutstandingBytesPerPeerMax { get; init; } = 1024 * 1024;
+
+    /// <summary>Work popped into one outgoing server message (boxo TargetMessageSize).</summary>
+    public int TargetMessageBytes { get; init; } = 16 * 1024;
+
+    /// <summary>A want-have for a block of at most this size is answered with the block (boxo DefaultWantHaveReplaceSize).</summary>
+    public int WantHaveReplaceBytes { get; init; } = 1024;
+
+    /// <summary>Server messages in flight at once (boxo TaskWorkerCount).</summary>
+    public int TaskWorkerCount { get; init; } = 8;
+
+    /// <summary>Blockstore reads in flight at once (boxo EngineBlockstoreWorkerCount).</summary>
+    public int BlockstoreWorkerCount { get; init; } = 128;
+
+    /// <summary>A peer not served for this long counts as starved (boxo fair scheduler, #1143).</summary>
+    public long StarvationMs { get; init; } = 10_000;
+
+    /// <summary>Pending tasks counted when ranking peers (boxo fair scheduler pending cap).</summary>
+    public int PendingTasksRankCap { get; init; } = 16;
+
+    /// <summary>Pending tasks kept per peer; a wantlist flood beyond this is dropped, oldest kept.</summary>
+    public int PendingTasksPerPeerMax { get; init; } = 1024;
+
+    /// <summary>Score ledger short-term EWMA period (boxo scoreledger shortTerm).</summary>
+    public long ScorePeriodMs { get; init; } = 10_000;
+
+    // ---- client (boxo bitswap/client) ----
+
+    /// <summary>Largest client wantlist message before it is split (boxo messagequeue maxMessageSize).</summary>
+    public int ClientMessageBytesMax { get; init; } = 2 * 1024 * 1024;
+
+    /// <summary>Overflow is sent at once only if at least this many entries remain (boxo sendMessageCutoff).</summary>
+    public int SendMessageCutoffEntries { get; init; } = 256;
+
+    /// <summary>Wants a session broadcasts before it knows any peer (boxo broadcastLiveWantsLimit).</summary>
+    public int BroadcastLiveWantsMax { get; init; } = 64;
+
+    /// <summary>Consecutive DONT_HAVEs before a session prunes a peer (boxo peerDontHaveLimit).</summary>
+    public int PeerDontHaveLimit { get; init; } = 16;
+
+    /// <summary>Unanswered wants are re-sent after this long (boxo rebroadcastInterval).</summary>
+    public long RebroadcastIntervalMs { get; init; } = 30_000;
+
+    /// <summary>How often unanswered wants are checked for rebroadcast (boxo: every 15 s).</summary>
+    public long RebroadcastCheckMs { get; init; } = 15_000;
+
+    /// <summary>Simulated DONT_HAVE timeout before latency is known (boxo DontHaveTimeout).</summary>
+    public long DontHaveTimeoutMs { get; init; } = 5_000;
+
+    /// <summary>Lower clamp of the DONT_HAVE timeout (boxo#965).</summary>
+    public long DontHaveTimeoutMinMs { get; init; } = 50;
+
+    /// <summary>Upper clamp of the DONT_HAVE timeout (boxo MaxTimeout).</summary>
+    public long DontHaveTimeoutMaxMs { get; init; } = 7_000;
+
+    /// <summary>Latency samples above this are ignored (boxo maxValidLatency).</summary>
+    public long LatencySampleMaxMs { get; init; } = 30_000;
+
+    /// <summary>First idle tick of a session (boxo ProvSearchDelay).</summary>
+    public long ProviderSearchDelayMs { get; init; } = 1_000;
+
+    /// <summary>Base of later idle ticks (boxo baseTickDelay).</summary>
+    public long BaseTickDelayMs { get; init; } = 500;
+
+    /// <summary>Period of the random-want provider search (boxo RebroadcastDelay).</summary>
+    public long PeriodicSearchDelayMs { get; init; } = 60_000;
+
+    /// <summary>Providers taken per find (boxo BitswapClientDefaultMaxProviders).</summary>
+    public int ProvidersPerFindMax { get; init; } = 10;
+
+    /// <summary>Per-peer send debounce per connected peer, in microseconds (boxo: 125 µs × peers).</summary>
+    public long SendDelayPerPeerMicros { get; init; } = 125;
+
+    /// <summary>Lower clamp of the send debounce (boxo: 20 ms).</summary>
+    public long SendDelayMinMs { get; init; } = 20;
+
+    /// <summary>Upper clamp of the send debounce (boxo: 2 s).</summary>
+    public long SendDelayMaxMs { get; init; } = 2_000;
+
+    /// <summary>Wants one caller may have outstanding in the client at once; more are refused rather than queued without bound.</summary>
+    public int ClientWantsMax { get; init; } = 1 << 20;
+
+    // ---- shell (runtime) ----
+
+    /// <summary>Inputs waiting in a node's mailbox before posting blocks (back-pressure).</summary>
+    public int MailboxCapacity { get; init; } = 4096;
+
+    /// <summary>Blocks buffered between HasBlock and the node loop (boxo HasBlockBufferSize).</summary>
+    public int HasBlockBufferSize { get; init; } = 256;
+
+    // ---- transport (libp2p-reference.md) ----
+
+    /// <summary>Connections a host keeps at once.</summary>
+    public int ConnectionsMax { get; init; } = 256;
+
+    /// <summary>Inbound streams per connection (js-libp2p yamux maxInboundStreams).</summary>
+    public int InboundStreamsPerConnectionMax { get; init; } = 1000;
+
+    /// <summary>Outbound streams per connection.</summary>
+    public int OutboundStreamsPerConnectionMax { get; init; } = 1024;
+
+    /// <summary>Initial yamux stream window (yamux spec: 256 KiB).</summary>
+    public int YamuxInitialWindowBytes { get; init; } = 256 * 1024;
+
+    /// <summary>Largest yamux receive window after auto-tuning (go-libp2p and js: 16 MiB).</summary>
+    public int YamuxWindowBytesMax { get; init; } = 16 * 1024 * 1024;
+
+    /// <summary>Largest multistream-select message (go lpReadBuf, js MAX_PROTOCOL_LENGTH).</summary>
+    public int MultistreamMessageBytesMax { get; init; } = 1024;
+
+    /// <summary>Largest identify message (js MAX_IDENTIFY_MESSAGE_SIZE).</summary>
+    public int IdentifyMessageBytesMax { get; init; } = 8 * 1024;
+
+    /// <summary>Time allowed to upgrade a raw connection (js INBOUND_UPGRADE_TIMEOUT).</summary>
+    public long UpgradeTimeoutMs { get; init; } = 10_000;
+
+    /// <summary>Time allowed to negotiate a stream protocol (js PROTOCOL_NEGOTIATION_TIMEOUT).</summary>
+    public long NegotiationTimeoutMs { get; init; } = 10_000;
+}

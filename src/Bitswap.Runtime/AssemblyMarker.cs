@@ -1,0 +1,4 @@
+namespace Bitswap.Runtime;
+
+/// <summary>Marker for the runtime assembly.</summary>
+internal static class AssemblyMarker;
