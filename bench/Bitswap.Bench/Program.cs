@@ -1,0 +1,2 @@
+// Benchmarks land with the performance work; see README "Figures".
+System.Console.WriteLine("bitswap benchmarks: run with -c Release -- --filter *");

@@ -1,0 +1,31 @@
+using Bitswap.Domain.Multiformats;
+using Bitswap.Domain.Wire;
+
+namespace Bitswap.Domain;
+
+/// <summary>What a reducer asks the shell to do, as data. The shell's interpreter is the only code that performs them.</summary>
+public abstract record Effect;
+
+/// <summary>Send a message to a peer; the shell answers with <see cref="MessageSent"/> or <see cref="MessageFailed"/>.</summary>
+public sealed record SendMessage(PeerId Peer, EnvelopeId Envelope, Message Message) : Effect;
+
+/// <summary>Read these blocks for an envelope being built; the shell answers with <see cref="BlocksLoaded"/>.</summary>
+public sealed record LoadBlocks(EnvelopeId Envelope, PeerId Peer, Seq<Cid> Cids) : Effect;
+
+/// <summary>Fire <see cref="TimerFired"/> for this timer at <paramref name="Deadline"/> (milliseconds on the shell's clock).</summary>
+public sealed record ArmTimer(TimerId Timer, long Deadline) : Effect;
+
+/// <summary>Hand a wanted block to a local session (the API's waiters). <paramref name="From"/> is null for a block added locally.</summary>
+public sealed record DeliverBlock(long Session, Block Block, PeerId? From) : Effect;
+
+/// <summary>Ask the routing port for providers of a CID on behalf of a session; it answers with <see cref="ProvidersFound"/>.</summary>
+public sealed record FindProviders(long Session, Cid Cid) : Effect;
+
+/// <summary>Fail some of a session's wants (e.g. a want refused by a bound); the API completes their waiters with an error.</summary>
+public sealed record RejectWants(long Session, Seq<Cid> Cids, string Reason) : Effect;
+
+/// <summary>
+/// Record why the node decided something (a want sent, skipped or cancelled; a task dropped). The shell only logs it
+/// and the replay tool prints it; it changes nothing.
+/// </summary>
+public sealed record Explain(string Subject, Cid? Cid, PeerId? Peer, string Reason) : Effect;

@@ -1,0 +1,32 @@
+using Bitswap.Domain;
+using Bitswap.Domain.Multiformats;
+
+namespace Bitswap.Runtime.Blockstores;
+
+/// <summary>A put was refused: the data does not hash to the CID, or the block is over the size limit.</summary>
+public sealed class BlockRejectedException(string message) : Exception(message);
+
+/// <summary>
+/// Block storage, safe for concurrent use. Blocks are keyed by multihash, so a v0 and a v1 CID of the same content find
+/// the same data. A store never holds a block whose data does not hash to its CID, and a completed put is durable.
+/// </summary>
+public interface IBlockstore
+{
+    /// <summary>True when the block is held.</summary>
+    ValueTask<bool> HasAsync(Cid cid, CancellationToken cancellationToken = default);
+
+    /// <summary>The block's size, or null when it is not held.</summary>
+    ValueTask<int?> GetSizeAsync(Cid cid, CancellationToken cancellationToken = default);
+
+    /// <summary>The block, or null when it is not held.</summary>
+    ValueTask<Block?> GetAsync(Cid cid, CancellationToken cancellationToken = default);
+
+    /// <summary>Stores a block after checking its hash; throws <see cref="BlockRejectedException"/> on a mismatch. Idempotent.</summary>
+    ValueTask PutAsync(Block block, CancellationToken cancellationToken = default);
+
+    /// <summary>Removes a block; false when it was not held.</summary>
+    ValueTask<bool> DeleteAsync(Cid cid, CancellationToken cancellationToken = default);
+
+    /// <summary>Every held block's CID, as a raw CIDv1 when only the multihash is known (flatfs keys by multihash).</summary>
+    IAsyncEnumerable<Cid> AllKeysAsync(CancellationToken cancellationToken = default);
+}

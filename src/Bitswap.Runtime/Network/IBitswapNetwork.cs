@@ -1,0 +1,67 @@
+using Bitswap.Domain.Multiformats;
+using Bitswap.Domain.Wire;
+
+namespace Bitswap.Runtime.Network;
+
+/// <summary>Something that happened on the network, as seen by one node.</summary>
+public abstract record NetworkEvent(PeerId Peer);
+
+/// <summary>A peer is connected and speaks this Bitswap version with us.</summary>
+public sealed record PeerUp(PeerId Peer, ProtocolVersion Version) : NetworkEvent(Peer);
+
+/// <summary>A peer is gone.</summary>
+public sealed record PeerDown(PeerId Peer) : NetworkEvent(Peer);
+
+/// <summary>A whole message arrived from a peer, decoded with the version spoken on its stream.</summary>
+public sealed record MessageArrived(PeerId Peer, ProtocolVersion Version, Message Message, int WireBytes) : NetworkEvent(Peer);
+
+/// <summary>A peer sent something we could not decode; its stream was reset, other peers are unaffected (the seed's ReceiveError).</summary>
+public sealed record ReceiveFailed(PeerId Peer, DecodeError Error) : NetworkEvent(Peer);
+
+/// <summary>Counters a network keeps (boxo BitSwapNetwork Stats).</summary>
+/// <param name="MessagesSent">Messages handed to the wire.</param>
+/// <param name="MessagesReceived">Messages decoded from the wire.</param>
+/// <param name="BytesSent">Encoded bytes sent, without stream framing overhead.</param>
+/// <param name="BytesReceived">Encoded bytes received.</param>
+public readonly record struct NetworkStats(long MessagesSent, long MessagesReceived, long BytesSent, long BytesReceived);
+
+/// <summary>A send that could not complete: the peer is unreachable, the stream was reset, or the message is too large.</summary>
+public sealed class NetworkException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// The network port of a Bitswap node (boxo BitSwapNetwork). The same node runs over <c>VirtualNetwork</c> in tests and
+/// over the libp2p TCP host in production.
+/// </summary>
+public interface IBitswapNetwork : IAsyncDisposable
+{
+    /// <summary>Our own peer ID.</summary>
+    PeerId Self { get; }
+
+    /// <summary>Peer and message events. Each subscriber sees events in order; the node posts them into its mailbox.</summary>
+    IObservable<NetworkEvent> Events { get; }
+
+    /// <summary>Encodes the message for the version spoken with the peer and sends it; throws <see cref="NetworkException"/> on failure.</summary>
+    ValueTask SendAsync(PeerId peer, Message message, CancellationToken cancellationToken = default);
+
+    /// <summary>Connects to a peer whose address is known to this network; throws <see cref="NetworkException"/> on failure.</summary>
+    ValueTask ConnectAsync(PeerId peer, CancellationToken cancellationToken = default);
+
+    /// <summary>Closes the connection to a peer, if any.</summary>
+    ValueTask DisconnectAsync(PeerId peer);
+
+    /// <summary>The Bitswap version spoken with a connected peer, or null when not connected.</summary>
+    ProtocolVersion? VersionOf(PeerId peer);
+
+    /// <summary>The peers connected now.</summary>
+    IReadOnlyCollection<PeerId> ConnectedPeers { get; }
+
+    /// <summary>Message and byte counters.</summary>
+    NetworkStats Stats { get; }
+}
+
+/// <summary>Finds providers for a CID (boxo ProviderFinder). The default finds none.</summary>
+public interface IProviderFinder
+{
+    /// <summary>Up to <paramref name="max"/> peers believed to hold the CID.</summary>
+    IAsyncEnumerable<PeerId> FindProvidersAsync(Cid cid, int max, CancellationToken cancellationToken = default);
+}
