@@ -1,9 +1,10 @@
 using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
 using Bitswap.Domain;
 using Bitswap.Domain.Wire;
 using Bitswap.Runtime.Network;
 using Bitswap.Transport.Tcp.Host;
-using Bitswap.Transport.Tcp.Identity;
+using PeerIdentity = Bitswap.Transport.Tcp.Identity.Identity;
 using Xunit;
 
 namespace Bitswap.Tests.Interop;
@@ -80,7 +81,7 @@ public sealed class TcpHostTests
         await a.DialAsync(b.ListenAddresses[0]).WaitAsync(Patience);
         var failed = b.Events.OfType<ReceiveFailed>().FirstAsync().ToTask();
 
-        await a.SendRawBitswapAsync(b.Self, [0x05, 0xff, 0xff, 0xff, 0xff, 0xff]).WaitAsync(Patience);
+        await a.SendRawBitswapAsync(b.Self, new byte[] { 0x05, 0xff, 0xff, 0xff, 0xff, 0xff }).WaitAsync(Patience);
 
         var failure = await failed.WaitAsync(Patience);
         Assert.Equal(a.Self, failure.Peer);

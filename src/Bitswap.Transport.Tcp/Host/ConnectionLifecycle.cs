@@ -82,5 +82,5 @@ public sealed class ConnectionLifecycle
     }
 
     /// <summary>The machine as a Mermaid state diagram.</summary>
-    public static string MermaidGraph() => UmlMermaidGraph.Format(new ConnectionLifecycle(outbound: true)._machine.GetInfo());
+    public static string MermaidGraph() => Stateless.Graph.MermaidGraph.Format(new ConnectionLifecycle(outbound: true)._machine.GetInfo());
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using Bitswap.Domain.Multiformats;
+using LanguageExt;
 
 namespace Bitswap.Transport.Tcp.Host;
 

@@ -13,6 +13,8 @@ using Bitswap.Transport.Tcp.Yamux;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 using MultistreamSelect = Bitswap.Transport.Tcp.Multistream.Multistream;
+using PeerIdentity = Bitswap.Transport.Tcp.Identity.Identity;
+using MultistreamException = Bitswap.Transport.Tcp.Multistream.MultistreamException;
 
 namespace Bitswap.Transport.Tcp.Host;
 
