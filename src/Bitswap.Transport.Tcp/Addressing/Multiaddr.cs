@@ -208,9 +208,12 @@ public sealed class Multiaddr : IEquatable<Multiaddr>
 
     /// <summary>This address with a trailing <c>/p2p/&lt;peer&gt;</c>, replacing any peer already there.</summary>
     public Multiaddr WithPeer(PeerId peer) =>
-        Build([.. WithoutPeer().Components, new MultiaddrComponent(MultiaddrCode.P2p, peer.Hash.ToArray())]);
+        Build([.. ComponentsWithoutPeer, new MultiaddrComponent(MultiaddrCode.P2p, peer.Hash.ToArray())]);
 
-    /// <summary>This address without a trailing <c>/p2p/…</c> component.</summary>
+    private Seq<MultiaddrComponent> ComponentsWithoutPeer =>
+        LastComponent is { Code: MultiaddrCode.P2p } ? Components.Take(Components.Count - 1).ToSeq() : Components;
+
+    /// <summary>This address without a trailing <c>/p2p/…</c> component (an address that is only <c>/p2p/…</c> stays as it is).</summary>
     public Multiaddr WithoutPeer() =>
         LastComponent is { Code: MultiaddrCode.P2p } && Components.Count > 1
             ? Build(Components.Take(Components.Count - 1))

@@ -138,7 +138,7 @@ public sealed class NoiseXxHandshake : IDisposable
         if (_split) throw new InvalidOperationException("the handshake was already split");
         _split = true;
         Span<byte> keys = stackalloc byte[2 * NoiseCipherState.KeyBytes];
-        HKDF.DeriveKey(HashAlgorithmName.SHA256, ReadOnlySpan<byte>.Empty, keys, _chainingKey, ReadOnlySpan<byte>.Empty);
+        Hkdf2(_chainingKey, ReadOnlySpan<byte>.Empty, keys);
         var first = new NoiseCipherState(keys[..NoiseCipherState.KeyBytes]);
         var second = new NoiseCipherState(keys[NoiseCipherState.KeyBytes..]);
         CryptographicOperations.ZeroMemory(keys);
@@ -205,13 +205,32 @@ public sealed class NoiseXxHandshake : IDisposable
     private void MixKey(byte[] inputKeyMaterial)
     {
         Span<byte> output = stackalloc byte[2 * HashBytes];
-        HKDF.DeriveKey(HashAlgorithmName.SHA256, inputKeyMaterial, output, _chainingKey, ReadOnlySpan<byte>.Empty);
+        Hkdf2(_chainingKey, inputKeyMaterial, output);
         output[..HashBytes].CopyTo(_chainingKey);
         _cipher?.Dispose();
         // HASHLEN is 32 = the cipher key size, so no truncation of the second output.
         _cipher = new NoiseCipherState(output[HashBytes..]);
         CryptographicOperations.ZeroMemory(output);
         CryptographicOperations.ZeroMemory(inputKeyMaterial);
+    }
+
+    /// <summary>
+    /// Noise's HKDF with two outputs (noise.md §4.3), written out with HMAC-SHA256 because the platform HKDF
+    /// (OpenSSL) rejects the empty input key material that Split uses. Equal to RFC 5869 with salt = chaining key.
+    /// </summary>
+    public static void Hkdf2(ReadOnlySpan<byte> chainingKey, ReadOnlySpan<byte> inputKeyMaterial, Span<byte> output)
+    {
+        if (output.Length != 2 * HashBytes) throw new ArgumentException("HKDF here yields exactly two 32-byte outputs", nameof(output));
+        Span<byte> temp = stackalloc byte[HashBytes];
+        Span<byte> block = stackalloc byte[HashBytes + 1];
+        HMACSHA256.HashData(chainingKey, inputKeyMaterial, temp);
+        block[0] = 0x01;
+        HMACSHA256.HashData(temp, block[..1], output[..HashBytes]);
+        output[..HashBytes].CopyTo(block);
+        block[HashBytes] = 0x02;
+        HMACSHA256.HashData(temp, block, output[HashBytes..]);
+        CryptographicOperations.ZeroMemory(temp);
+        CryptographicOperations.ZeroMemory(block);
     }
 
     private byte[] EncryptAndHash(ReadOnlySpan<byte> plaintext)
