@@ -1,3 +1,4 @@
+using LanguageExt;
 using System.Diagnostics;
 using System.Reactive.Concurrency;
 using System.Reactive.Disposables;

@@ -1,3 +1,4 @@
+using LanguageExt;
 using System.Reactive.Concurrency;
 using System.Reactive.Disposables;
 using System.Reactive.Linq;
@@ -20,7 +21,7 @@ namespace Bitswap.Runtime;
 /// A Bitswap node (boxo bitswap.Bitswap): the pure reducers behind one event loop. Inputs go through a bounded mailbox,
 /// then <c>ObserveOn</c> the node's single loop scheduler, then <c>Scan(Node.Handle)</c>; the resulting effects are
 /// interpreted here (network sends, blockstore reads, timers, deliveries to local waiters). Queries read the latest
-/// immutable state snapshot. Build with <see cref="Create"/>; <see cref="DisposeAsync"/> is the seed's Close.
+/// immutable state snapshot. Build with <c>BitswapNode.Create</c>; <see cref="DisposeAsync"/> is the seed's Close.
 /// </summary>
 public sealed partial class BitswapNode : IAsyncDisposable
 {
@@ -42,8 +43,8 @@ public sealed partial class BitswapNode : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly MessageLogWriter? _recorder;
     private readonly TextWriter? _trace;
-    private readonly HashSet<IDisposable> _timers = [];
-    private readonly HashSet<Task> _sends = [];
+    private readonly System.Collections.Generic.HashSet<IDisposable> _timers = [];
+    private readonly System.Collections.Generic.HashSet<Task> _sends = [];
     private readonly object _gate = new();
     private readonly CancellationTokenSource _closing = new();
     private readonly IDisposable _loop;
@@ -216,7 +217,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
 
     /// <summary>A peer's wantlist as the server sees it; for our own ID, our own wantlist (seed behaviour).</summary>
     public IReadOnlyList<Cid> WantlistForPeer(PeerId peer) =>
-        peer == Self ? GetWantlist() : [.. _state.Server.WantlistOf(peer)];
+        peer == Self ? GetWantlist() : [.. _state.Server.WantlistOf(peer).Where(e => !e.Cancel).Select(e => e.Cid)];
 
     /// <summary>The server's ledger receipt for a peer (the seed's LedgerForPeer).</summary>
     public Receipt LedgerForPeer(PeerId peer) => _state.Server.ReceiptOf(peer);
@@ -354,7 +355,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
 
             var id = session();
             var gate = new object();
-            var remaining = new HashSet<Cid>();
+            var remaining = new System.Collections.Generic.HashSet<Cid>();
             var finished = false;
             var waiters = new List<Waiter>();
             foreach (var cid in wanted)

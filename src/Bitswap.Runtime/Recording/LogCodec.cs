@@ -1,3 +1,4 @@
+using LanguageExt;
 using System.Diagnostics;
 using System.Text.Json;
 using Bitswap.Domain;

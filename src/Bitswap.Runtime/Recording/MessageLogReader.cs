@@ -1,3 +1,4 @@
+using LanguageExt;
 using Bitswap.Domain;
 using Bitswap.Domain.Multiformats;
 using Bitswap.Runtime.Recording.Pb;

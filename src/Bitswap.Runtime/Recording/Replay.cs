@@ -1,3 +1,4 @@
+using LanguageExt;
 using Bitswap.Domain;
 
 namespace Bitswap.Runtime.Recording;
