@@ -1,20 +1,48 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Spectre.Console;
 
 namespace Bitswap.Cli;
 
-/// <summary>Decides between a human terminal view and plain JSON lines, and writes JSON the same way everywhere.</summary>
-public static class Output
+/// <summary>
+/// The streams a command talks to, and the one place that decides between a human terminal view and plain JSON lines.
+/// Tests pass their own writers; the real process passes the console's.
+/// </summary>
+/// <param name="Out">Standard output: results, JSON lines, progress.</param>
+/// <param name="Error">Standard error: the one-line error, logs.</param>
+/// <param name="In">Standard input, watched by <c>serve</c> for end of file; null when there is none to watch.</param>
+/// <param name="OutIsTerminal">True when <paramref name="Out"/> is a terminal (progress bars and tables then).</param>
+/// <param name="OpenBinaryOut">Opens standard output for raw bytes (<c>get</c> without <c>-o</c>); null when there is none.</param>
+public sealed record Output(TextWriter Out, TextWriter Error, TextReader? In, bool OutIsTerminal, Func<Stream>? OpenBinaryOut = null)
 {
     private static readonly JsonSerializerOptions Compact = new() { WriteIndented = false };
 
+    /// <summary>The process's own console.</summary>
+    public static Output FromConsole() => new(Console.Out, Console.Error, Console.In, !Console.IsOutputRedirected, Console.OpenStandardOutput);
+
     /// <summary>True when stdout is a terminal and JSON was not asked for.</summary>
-    public static bool Interactive(bool jsonRequested) => !jsonRequested && !Console.IsOutputRedirected;
+    public bool Interactive(bool jsonRequested) => !jsonRequested && OutIsTerminal;
 
     /// <summary>Writes one JSON object as a single line on stdout and flushes it (scripts read it line by line).</summary>
-    public static void JsonLine(JsonObject value)
+    public void JsonLine(JsonObject value)
     {
-        Console.Out.WriteLine(value.ToJsonString(Compact));
-        Console.Out.Flush();
+        Out.WriteLine(value.ToJsonString(Compact));
+        Out.Flush();
     }
+
+    /// <summary>Writes one plain line on stdout and flushes it.</summary>
+    public void Line(string text)
+    {
+        Out.WriteLine(text);
+        Out.Flush();
+    }
+
+    /// <summary>A Spectre.Console view of stdout, for progress bars and tables on a terminal.</summary>
+    public IAnsiConsole Ansi() => AnsiConsole.Create(new AnsiConsoleSettings
+    {
+        Out = new AnsiConsoleOutput(Out),
+        Ansi = OutIsTerminal ? AnsiSupport.Detect : AnsiSupport.No,
+        ColorSystem = OutIsTerminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+        Interactive = OutIsTerminal ? InteractionSupport.Detect : InteractionSupport.No,
+    });
 }
