@@ -4,7 +4,6 @@ using Bitswap.Dag;
 using Bitswap.Domain;
 using Bitswap.Domain.Multiformats;
 using Bitswap.Runtime.Blockstores;
-using LanguageExt;
 using Spectre.Console;
 using PeerIdentity = Bitswap.Transport.Tcp.Identity.Identity;
 
