@@ -14,9 +14,6 @@ public static partial class Arbitraries
         MultiaddrCode.WebTransport, MultiaddrCode.Ws, MultiaddrCode.Wss,
     ];
 
-    /// <summary>Random bytes of an exact length.</summary>
-    public static Gen<byte[]> BytesOf(int length) => Gen.Choose(0, 255).Select(b => (byte)b).ArrayOf(length);
-
     /// <summary>One binary multiaddr component (code and value, length-prefixed where the protocol says so).</summary>
     public static Gen<byte[]> MultiaddrComponentBytes() =>
         Gen.OneOf(
