@@ -30,7 +30,7 @@ public sealed class YamuxSession : IAsyncDisposable
     private const int PingsInFlightMax = 16;
     private const int ReadBufferBytes = 64 * 1024;
     private const int WriteBatchBytes = 256 * 1024;
-    private const int PayloadCopyBytesMax = 16 * 1024;
+    private const int PayloadCopyBytesMax = DataFramePayloadMax;
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(2);
 
     private readonly Stream transport;

@@ -48,11 +48,40 @@ public sealed class YamuxHostilePeerTests
         Assert.True(ack.Header.Has(YamuxFrameFlags.Ack));
         await stream.ReadExactlyAsync(new byte[window]);
         var update = await peer.ReceiveUntilAsync(h => h.Type == YamuxFrameType.WindowUpdate && h.StreamId == 1 && h.Length > 0, Patience);
+        Assert.Equal((uint)window, update.Header.Length);
         await peer.SendAsync(Frame(YamuxFrameType.Data, YamuxFrameFlags.Fin, 1, update.Header.Length), new byte[update.Header.Length]);
 
         await stream.ReadExactlyAsync(new byte[update.Header.Length]);
         Assert.Equal(0, await stream.ReadAsync(new byte[1]));
         Assert.False(session.IsClosed);
+        await session.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Receive_window_doubles_when_updates_come_within_four_round_trips_up_to_the_maximum()
+    {
+        var window = Limits.Default.YamuxInitialWindowBytes;
+        var limits = Limits.Default with { YamuxWindowBytesMax = 2 * window };
+        var (session, peer) = Start(limits);
+        await using var _ = peer;
+        var ping = await peer.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping, Patience);
+        await Task.Delay(TimeSpan.FromMilliseconds(250));
+        await peer.SendAsync(Frame(YamuxFrameType.Ping, YamuxFrameFlags.Ack, 0, ping.Header.Length));
+        await YamuxSessionTests.Eventually(() => session.RoundTripTime >= TimeSpan.FromMilliseconds(250));
+
+        await peer.SendAsync(Frame(YamuxFrameType.WindowUpdate, YamuxFrameFlags.Syn, 1, 0));
+        await peer.SendAsync(Frame(YamuxFrameType.Data, YamuxFrameFlags.None, 1, (uint)window), new byte[window]);
+        var stream = await session.AcceptStreamAsync(Timeout());
+        await stream.ReadExactlyAsync(new byte[window]);
+        var first = await peer.ReceiveUntilAsync(h => h.Type == YamuxFrameType.WindowUpdate && h.StreamId == 1 && h.Length > 0, Patience);
+
+        await peer.SendAsync(Frame(YamuxFrameType.Data, YamuxFrameFlags.None, 1, first.Header.Length), new byte[first.Header.Length]);
+        await stream.ReadExactlyAsync(new byte[first.Header.Length]);
+        var second = await peer.ReceiveUntilAsync(h => h.Type == YamuxFrameType.WindowUpdate && h.StreamId == 1 && h.Length > 0, Patience);
+
+        Assert.Equal(2u * (uint)window, first.Header.Length);
+        Assert.Equal(2u * (uint)window, second.Header.Length);
+        Assert.Equal(2 * window, stream.ReceiveWindow);
         await session.CloseAsync();
     }
 
