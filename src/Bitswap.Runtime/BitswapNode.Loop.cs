@@ -155,13 +155,23 @@ public sealed partial class BitswapNode
             return;
         }
 
-        var task = AwaitSendAsync(sending, send);
-        lock (_gate)
+        Track(AwaitSendAsync(sending, send));
+    }
+
+    /// <summary>Keeps an unfinished background task (a send, a fetch being started) so that closing waits for it; its errors are handled inside.</summary>
+    private void Track(Task task)
+    {
+        if (task.IsCompleted)
         {
-            _sends.Add(task);
+            return;
         }
 
-        task.ContinueWith(t => { lock (_gate) { _sends.Remove(t); } }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        lock (_gate)
+        {
+            _background.Add(task);
+        }
+
+        task.ContinueWith(t => { lock (_gate) { _background.Remove(t); } }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     private async Task AwaitSendAsync(ValueTask sending, SendMessage send)

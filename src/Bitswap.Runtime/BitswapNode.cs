@@ -44,7 +44,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
     private readonly MessageLogWriter? _recorder;
     private readonly TextWriter? _trace;
     private readonly System.Collections.Generic.HashSet<IDisposable> _timers = [];
-    private readonly System.Collections.Generic.HashSet<Task> _sends = [];
+    private readonly System.Collections.Generic.HashSet<Task> _background = [];
     private readonly object _gate = new();
     private readonly CancellationTokenSource _closing = new();
     private readonly IDisposable _loop;
@@ -278,7 +278,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
         Task[] sends;
         lock (_gate)
         {
-            sends = [.. _sends];
+            sends = [.. _background];
         }
 
         await Task.WhenAll(sends).ConfigureAwait(false);
@@ -297,49 +297,95 @@ public sealed partial class BitswapNode : IAsyncDisposable
 
     // ---------------------------------------------------------------- internals used by sessions
 
-    internal async Task<Block> FetchOneAsync(long session, Cid cid, bool temporary, CancellationToken cancellationToken)
+    internal Task<Block> FetchOneAsync(long session, Cid cid, bool temporary, CancellationToken cancellationToken)
     {
-        ThrowIfClosed();
+        if (!IsOnline)
+        {
+            return Task.FromException<Block>(new ObjectDisposedException(nameof(BitswapNode), "bitswap is closed"));
+        }
+
         if (cid is null)
         {
-            throw new BlockNotFoundException("an undefined CID cannot be fetched");
+            return Task.FromException<Block>(new BlockNotFoundException("an undefined CID cannot be fetched"));
         }
 
-        cancellationToken.ThrowIfCancellationRequested();
-        var local = await _blockstore.GetAsync(cid, cancellationToken).ConfigureAwait(false);
-        if (local is not null)
+        if (cancellationToken.IsCancellationRequested)
         {
-            return local;
+            return Task.FromCanceled<Block>(cancellationToken);
         }
 
+        // The caller gets the answer's own task, so it is complete the moment the loop delivers the block (in virtual
+        // time, before the scheduler moves on); the caller's continuations still run off the loop thread.
         var answer = new TaskCompletionSource<Block>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var waiter = new Waiter(session, cid, NowMs, b => answer.TrySetResult(b), e => answer.TrySetException(e));
-        _waiters.Add(waiter);
-        await _mailbox.PostAsync(new WantBlocks(0, session, Prelude.Seq1(cid)), cancellationToken).ConfigureAwait(false);
-        using var registration = cancellationToken.Register(() =>
-        {
-            if (_waiters.Remove(waiter))
-            {
-                answer.TrySetCanceled(cancellationToken);
-            }
-        });
+        var starting = StartFetchAsync(answer, session, cid, temporary, cancellationToken);
+        Track(starting);
+        return answer.Task;
+    }
+
+    /// <summary>Checks the blockstore, registers the waiter and posts the want; every failure lands in <paramref name="answer"/>.</summary>
+    private async Task StartFetchAsync(TaskCompletionSource<Block> answer, long session, Cid cid, bool temporary, CancellationToken cancellationToken)
+    {
         try
         {
-            return await answer.Task.ConfigureAwait(false);
-        }
-        finally
-        {
-            if (IsOnline)
+            var local = await _blockstore.GetAsync(cid, cancellationToken).ConfigureAwait(false);
+            if (local is not null)
             {
+                answer.TrySetResult(local);
+                return;
+            }
+
+            var registration = new SingleAssignmentDisposable();
+            void Finish(bool delivered)
+            {
+                registration.Dispose();
+                if (!IsOnline)
+                {
+                    return;
+                }
+
                 if (temporary)
                 {
                     _mailbox.PostAnswer(new CloseSession(0, session));
                 }
-                else if (!answer.Task.IsCompletedSuccessfully)
+                else if (!delivered)
                 {
                     _mailbox.PostAnswer(new CancelWants(0, session, Prelude.Seq1(cid)));
                 }
             }
+
+            Waiter? waiter = null;
+            waiter = new Waiter(session, cid, NowMs,
+                block =>
+                {
+                    if (answer.TrySetResult(block))
+                    {
+                        Finish(delivered: true);
+                    }
+                },
+                error =>
+                {
+                    if (answer.TrySetException(error))
+                    {
+                        Finish(delivered: false);
+                    }
+                });
+            _waiters.Add(waiter);
+            registration.Disposable = cancellationToken.Register(() =>
+            {
+                if (_waiters.Remove(waiter) && answer.TrySetCanceled(cancellationToken))
+                {
+                    Finish(delivered: false);
+                }
+            });
+            await _mailbox.PostAsync(new WantBlocks(0, session, Prelude.Seq1(cid)), cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            answer.TrySetCanceled(cancellationToken);
+        }
+        catch (Exception error)
+        {
+            answer.TrySetException(error);
         }
     }
 

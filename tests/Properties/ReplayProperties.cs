@@ -26,7 +26,7 @@ public sealed class ReplayProperties
         var mismatches = logs.Keys.Where(i =>
         {
             logs[i].Position = 0;
-            return Replay.Run(MessageLogReader.Read(logs[i])) != traces[i].ToString();
+            return Bitswap.Runtime.Recording.Replay.Run(MessageLogReader.Read(logs[i])) != traces[i].ToString();
         }).ToList();
         var nonEmpty = traces.Values.All(t => t.ToString().Length > 0);
         return (mismatches.Count == 0 && nonEmpty).Label($"{run}: nodes {string.Join(",", mismatches)} replay differently");

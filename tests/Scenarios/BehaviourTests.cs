@@ -320,7 +320,8 @@ public sealed class BehaviourTests(ITestOutputHelper output)
         var (_, b) = Two(world.Instances(2));
         var keys = world.Blocks(5).Select(x => x.Cid).ToList();
         var session = b.Node.NewSession();
-        var subscription = session.GetBlocks(keys).Subscribe(_ => { });
+        Exception? ended = null;
+        var subscription = session.GetBlocks(keys).Subscribe(_ => { }, e => ended = e);
         world.Scheduler.RunFor(TimeSpan.FromMilliseconds(100));
         Assert.Equal(5, b.Node.GetWantlist().Count);
 
@@ -328,6 +329,7 @@ public sealed class BehaviourTests(ITestOutputHelper output)
         world.Settle();
 
         Assert.Empty(b.Node.GetWantlist());
+        Assert.IsAssignableFrom<OperationCanceledException>(ended);
         subscription.Dispose();
     }
 

@@ -24,7 +24,7 @@ public sealed record BlockPresences(Map<Cid, Map<PeerId, PresenceType>> ByCid)
 
     /// <summary>What <paramref name="peer"/> said about <paramref name="cid"/>, or null if it said nothing.</summary>
     public PresenceType? PresenceOf(PeerId peer, Cid cid) =>
-        ByCid.Find(cid).Match(peers => PresenceIn(peers, peer), () => (PresenceType?)null);
+        ByCid.Find(cid).Case is Map<PeerId, PresenceType> peers ? PresenceIn(peers, peer) : null;
 
     /// <summary>True when <paramref name="peer"/> said HAVE for <paramref name="cid"/>.</summary>
     public bool PeerHas(PeerId peer, Cid cid) => PresenceOf(peer, cid) == PresenceType.Have;
@@ -64,5 +64,5 @@ public sealed record BlockPresences(Map<Cid, Map<PeerId, PresenceType>> ByCid)
     }
 
     private static PresenceType? PresenceIn(Map<PeerId, PresenceType> peers, PeerId peer) =>
-        peers.Find(peer).Match(t => (PresenceType?)t, () => null);
+        peers.Find(peer).Case is PresenceType type ? type : null;
 }

@@ -27,7 +27,7 @@ public sealed record InFlightEnvelope(EnvelopeId Envelope, Message Message);
 /// <param name="Peer">The peer.</param>
 /// <param name="Version">Its Bitswap version; below 1.2.0 it gets no want-haves.</param>
 /// <param name="Pending">Wants to put in the next message.</param>
-/// <param name="PendingCancels">Cancels to put in the next message; only for wants the peer was sent.</param>
+/// <param name="PendingCancels">Cancels to put in the next message, with the want type the peer was last sent; only for wants the peer was sent.</param>
 /// <param name="Sent">Wants the peer was told about and not cancelled.</param>
 /// <param name="NextPriority">Next priority to hand out; counts down from <see cref="int.MaxValue"/>, never below 1.</param>
 /// <param name="InFlight">The envelope awaiting MessageSent/MessageFailed, if any.</param>
@@ -41,7 +41,7 @@ public sealed record PeerWants(
     PeerId Peer,
     ProtocolVersion Version,
     Map<Cid, PendingWant> Pending,
-    Set<Cid> PendingCancels,
+    Map<Cid, WantType> PendingCancels,
     Map<Cid, SentWant> Sent,
     int NextPriority,
     InFlightEnvelope? InFlight,
@@ -63,7 +63,7 @@ public sealed record PeerWants(
 
     /// <summary>An empty queue for a newly connected peer.</summary>
     public static PeerWants Create(PeerId peer, ProtocolVersion version) =>
-        new(peer, version, Map<Cid, PendingWant>.Empty, Set<Cid>.Empty, Map<Cid, SentWant>.Empty, int.MaxValue,
+        new(peer, version, Map<Cid, PendingWant>.Empty, Map<Cid, WantType>.Empty, Map<Cid, SentWant>.Empty, int.MaxValue,
             null, null, null, Map<Cid, long>.Empty, null, null, 0);
 
     /// <summary>
@@ -117,10 +117,20 @@ public sealed record PeerWants(
 
     private (PeerWants, Seq<Effect>) AddOne(Cid cid, WantType type, bool broadcast, Seq<Effect> explains)
     {
+        // A re-want drops the pending cancel; the peer still holds the earlier want, so a want-block stays a want-block.
+        var cancelled = PendingCancels.Find(cid);
         var cancels = PendingCancels.Remove(cid);
-        var pendingType = Pending.Find(cid).Map(p => p.Entry.WantType);
-        var sentType = Sent.Find(cid).Map(s => s.Entry.WantType);
-        if (pendingType == WantType.Block || sentType == WantType.Block || (type == WantType.Have && (pendingType.IsSome || sentType.IsSome)))
+        if (cancelled == WantType.Block) type = WantType.Block;
+        var pending = Pending.Find(cid).Case as PendingWant;
+        var sent = Sent.Find(cid).Case as SentWant;
+        var pendingType = Prelude.Optional(pending?.Entry.WantType);
+        var sentType = Prelude.Optional(sent?.Entry.WantType);
+        // A session's want-block after a broadcast want-block (peers below 1.2.0) still goes out as a peer want, asking for
+        // DONT_HAVE and timed for it (boxo tracks peer want-blocks apart from broadcast wants).
+        var supersedesBroadcast = type == WantType.Block && !broadcast
+            && (pending is null || pending.Broadcast) && (sent is null || sent.Broadcast);
+        var alreadyBlock = pendingType == WantType.Block || sentType == WantType.Block;
+        if ((alreadyBlock && !supersedesBroadcast) || (type == WantType.Have && (pendingType.IsSome || sentType.IsSome)))
         {
             var reason = pendingType.IsSome ? "already queued" : "already sent";
             return (this with { PendingCancels = cancels }, explains.Add(new Explain("want-skipped", cid, Peer, $"{reason}; never downgraded")));
@@ -128,7 +138,7 @@ public sealed record PeerWants(
         // Peer wants ask for DONT_HAVE so the session can move on; broadcast wants do not (boxo messagequeue).
         var sendDontHave = !broadcast;
         var entry = new WantlistEntry(cid, NextPriority, type, false, sendDontHave);
-        var isBroadcast = broadcast && !Pending.Find(cid).Exists(p => !p.Broadcast);
+        var isBroadcast = broadcast && pending is not { Broadcast: false };
         var queue = this with
         {
             Pending = Pending.AddOrUpdate(cid, new PendingWant(entry, isBroadcast)),
@@ -160,11 +170,11 @@ public sealed record PeerWants(
         {
             var wasPending = pending.ContainsKey(cid);
             pending = pending.Remove(cid);
-            if (sent.ContainsKey(cid))
+            if (sent.Find(cid).Case is SentWant was)
             {
                 sent = sent.Remove(cid);
                 awaiting = awaiting.Remove(cid);
-                cancels = cancels.AddOrUpdate(cid);
+                cancels = cancels.AddOrUpdate(cid, was.Entry.WantType);
                 explains = explains.Add(new Explain("cancel-queued", cid, Peer, "the peer was sent this want"));
             }
             else if (wasPending)
@@ -222,7 +232,7 @@ public sealed record PeerWants(
             used += size;
             return true;
         }
-        var ordered = PendingCancels.Select(WantlistEntry.CancelOf)
+        var ordered = PendingCancels.Keys.Select(WantlistEntry.CancelOf)
             .Concat(Pending.Values.Where(p => !p.Broadcast).OrderByDescending(p => p.Entry.Priority).ThenBy(p => p.Entry.Cid).Select(p => p.Entry))
             .Concat(Pending.Values.Where(p => p.Broadcast).OrderByDescending(p => p.Entry.Priority).ThenBy(p => p.Entry.Cid).Select(p => p.Entry));
         foreach (var entry in ordered)
@@ -278,7 +288,8 @@ public sealed record PeerWants(
         {
             if (entry.Cancel)
             {
-                if (!Sent.ContainsKey(entry.Cid) && !pending.ContainsKey(entry.Cid)) cancels = cancels.AddOrUpdate(entry.Cid);
+                // The cancelled want's type is gone; assume want-block so a re-want never downgrades.
+                if (!Sent.ContainsKey(entry.Cid) && !pending.ContainsKey(entry.Cid)) cancels = cancels.AddOrUpdate(entry.Cid, WantType.Block);
             }
             else if (Sent.Find(entry.Cid).Case is SentWant current && current.Entry == entry && !pending.ContainsKey(entry.Cid))
             {

@@ -143,6 +143,8 @@ public sealed record Session(
             {
                 session = session with { Peers = session.Peers.Add(from), PeersDiscovered = true, Exhausted = Set<Cid>.Empty };
                 newPeers = newPeers.Add(from);
+                // A new peer can take the want-block of every want without one (its presence is at least unknown).
+                candidates = session.WantsInOrder;
                 orders = orders.Add(new EmitOrder(new Explain("session-peer-added", null, from, $"session {Id}: sent a block or HAVE")));
             }
             session = session with { DontHaveStreaks = session.DontHaveStreaks.Remove(from) };

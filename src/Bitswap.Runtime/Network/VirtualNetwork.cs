@@ -50,6 +50,8 @@ public sealed class VirtualNetwork
             throw new ArgumentOutOfRangeException(nameof(options), "LossProbability must be within [0, 1]");
         if (Options.InFlightMessagesPerLinkMax < 1)
             throw new ArgumentOutOfRangeException(nameof(options), "InFlightMessagesPerLinkMax must be at least 1");
+        Options.Latency.Validate();
+        Options.Bandwidth.Validate();
         _loss = new Random(Options.Seed);
     }
 
@@ -252,10 +254,10 @@ public sealed class VirtualNetwork
         lock (_gate) return port.Counters;
     }
 
-    // The one place the wire format is chosen; becomes MessageCodec.Encode/Decode once Bitswap.Domain.Wire.MessageCodec lands.
-    private static byte[] Encode(Message message, ProtocolVersion version) => InterimWire.Encode(message, version);
+    // The real codec on both sides, so every simulated message also exercises encoding and decoding.
+    private static byte[] Encode(Message message, ProtocolVersion version) => MessageCodec.Encode(message, version);
 
-    private Either<DecodeError, Message> Decode(byte[] bytes, ProtocolVersion version) => InterimWire.Decode(bytes, version, Options.Limits);
+    private Either<DecodeError, Message> Decode(byte[] bytes, ProtocolVersion version) => MessageCodec.Decode(bytes, version, Options.Limits);
 
     private static TimeSpan TransmissionTime(int bytes, double? bytesPerSecond) =>
         bytesPerSecond is { } rate ? TimeSpan.FromTicks((long)Math.Ceiling(bytes * (double)TimeSpan.TicksPerSecond / rate)) : TimeSpan.Zero;

@@ -24,6 +24,7 @@ internal sealed class Mailbox : IDisposable
     private readonly Subject<Letter> _letters = new();
     private readonly object _gate = new();
     private readonly bool _mayWait;
+    private readonly CancellationTokenSource _closing = new();
     private bool _closed;
 
     /// <summary>A mailbox with <paramref name="capacity"/> slots; <paramref name="mayWait"/> is false in virtual time.</summary>
@@ -49,8 +50,17 @@ internal sealed class Mailbox : IDisposable
             return false;
         }
 
-        await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
-        return true;
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _closing.Token);
+        try
+        {
+            await _slots.WaitAsync(either.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException) when (_closing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            // Closed while waiting: the letter will be refused by Push anyway.
+            return false;
+        }
     }
 
     /// <summary>Takes a slot, blocking the calling (network) thread while the mailbox is full: back-pressure on the transport.</summary>
@@ -66,8 +76,15 @@ internal sealed class Mailbox : IDisposable
             return false;
         }
 
-        _slots.Wait();
-        return true;
+        try
+        {
+            _slots.Wait(_closing.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Posts an input from outside after <see cref="ReserveAsync"/>; waits while the mailbox is full.</summary>
@@ -115,6 +132,7 @@ internal sealed class Mailbox : IDisposable
             }
 
             _closed = true;
+            _closing.Cancel();
             _letters.OnCompleted();
         }
     }
@@ -124,6 +142,6 @@ internal sealed class Mailbox : IDisposable
     {
         Close();
         _letters.Dispose();
-        _slots.Dispose();
+        _closing.Dispose();
     }
 }

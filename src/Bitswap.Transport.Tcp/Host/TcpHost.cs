@@ -461,13 +461,12 @@ public sealed class TcpHost : IBitswapNetwork
         while (true)
         {
             var frame = await LengthPrefixed.ReadAsync(stream, _options.Limits.MessageBytesMax, _shutdown.Token).ConfigureAwait(false);
-            if (frame.IsLeft)
+            if (frame.Error is { } error)
             {
-                RejectStream(connection, stream, frame.LeftToSeq().Head());
+                RejectStream(connection, stream, error);
                 return;
             }
-            var bytes = frame.RightToSeq().Head();
-            if (bytes is null) return;
+            if (frame.Message is not { } bytes) return;
             Interlocked.Increment(ref _messagesReceived);
             Interlocked.Add(ref _bytesReceived, bytes.Length);
             var decoded = MessageCodec.Decode(bytes, version, _options.Limits);
@@ -500,8 +499,9 @@ public sealed class TcpHost : IBitswapNetwork
             await stream.CloseWriteAsync().ConfigureAwait(false);
             await ReadIdentifyAsync(connection, stream, timeout.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is YamuxException or IOException or OperationCanceledException or MultistreamException or ObjectDisposedException or InvalidProtocolBufferException)
+        catch (Exception e)
         {
+            // Identify is a boundary: whatever went wrong, the connection stays usable.
             // A peer that cannot answer identify still gets Bitswap at our newest version; the stream negotiation corrects it.
             _logger.LogDebug("identify with {Peer} failed: {Reason}", connection.Remote, e.Message);
             if (connection.Lifecycle.IsOpen) NoteBitswapPeer(connection.Remote, ProtocolVersion.V120, announce: true);
@@ -518,9 +518,8 @@ public sealed class TcpHost : IBitswapNetwork
         for (var i = 0; i < 10; i++)
         {
             var frame = await LengthPrefixed.ReadAsync(stream, _options.Limits.IdentifyMessageBytesMax, cancellationToken).ConfigureAwait(false);
-            if (frame.IsLeft) throw new IOException($"identify: {frame.LeftToSeq().Head()}");
-            var bytes = frame.RightToSeq().Head();
-            if (bytes is null) break;
+            if (frame.Error is { } error) throw new IOException($"identify: {error}");
+            if (frame.Message is not { } bytes) break;
             var message = Identify.Parser.ParseFrom(bytes);
             if (message.HasPublicKey)
             {
