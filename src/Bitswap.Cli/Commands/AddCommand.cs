@@ -23,8 +23,14 @@ public static class AddCommand
         {
             using var context = CliContext.Create(output, parsed);
             var options = Repo.Options(parsed.GetValue(profile)!, parsed.GetValue(chunkSize), parsed.GetValue(rawLeaves), parsed.GetValue(cidVersion), parsed.GetValue(maxLinks));
+            var path = parsed.GetValue(file)!;
+            if (!File.Exists(path))
+            {
+                throw new CliError($"no such file: {path}");
+            }
+
             var store = Repo.Open(parsed.GetValue(repo));
-            var result = await Repo.ImportFileAsync(parsed.GetValue(file)!, options, store, cancellationToken).ConfigureAwait(false);
+            var result = await Repo.ImportFileAsync(path, options, store, cancellationToken).ConfigureAwait(false);
             output.Line(result.Root.ToString());
             return 0;
         });
