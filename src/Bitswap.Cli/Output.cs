@@ -1,3 +1,4 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Spectre.Console;
@@ -15,7 +16,8 @@ namespace Bitswap.Cli;
 /// <param name="OpenBinaryOut">Opens standard output for raw bytes (<c>get</c> without <c>-o</c>); null when there is none.</param>
 public sealed record Output(TextWriter Out, TextWriter Error, TextReader? In, bool OutIsTerminal, Func<Stream>? OpenBinaryOut = null)
 {
-    private static readonly JsonSerializerOptions Compact = new() { WriteIndented = false };
+    // Relaxed escaping keeps quotes and non-ASCII (the ellipsis of short peer IDs) readable; stdout is not HTML.
+    private static readonly JsonSerializerOptions Compact = new() { WriteIndented = false, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>The process's own console.</summary>
     public static Output FromConsole() => new(Console.Out, Console.Error, Console.In, !Console.IsOutputRedirected, Console.OpenStandardOutput);

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using System.Text.Json.Nodes;
 using Bitswap.Domain;
 using Bitswap.Runtime.Recording;
@@ -98,7 +97,7 @@ public static class ReplayCommand
 
     private static JsonObject Line(long now, string kind, string type, string text) => new()
     {
-        ["at"] = now.ToString(CultureInfo.InvariantCulture),
+        ["at"] = now,
         ["kind"] = kind,
         ["type"] = type,
         ["text"] = text,
