@@ -15,7 +15,8 @@ public class ClientProperties
     {
         var driver = script.RunAndSettle();
         var bad = driver.Violations.Where(v => v.StartsWith("CANCEL", StringComparison.Ordinal)).ToList();
-        return (bad.Count == 0).Label(string.Join("; ", bad));
+        var cancels = driver.Sends.Sum(s => s.Message.Wantlist.Values.Count(e => e.Cancel));
+        return (bad.Count == 0).Label(string.Join("; ", bad)).Classify(cancels > 0, "sent some CANCEL");
     }
 
     [Property(MaxTest = 500, Arbitrary = [typeof(Arbitraries)])]
@@ -28,7 +29,8 @@ public class ClientProperties
         var stale = driver.PeerViews
             .SelectMany(kv => kv.Value.Keys.Where(c => !wanted.Contains(c)).Select(c => $"{kv.Key.Short} still wants {c}"))
             .ToList();
-        return (stale.Count == 0).Label(string.Join("; ", stale));
+        var cancels = driver.Sends.Sum(s => s.Message.Wantlist.Values.Count(e => e.Cancel));
+        return (stale.Count == 0).Label(string.Join("; ", stale)).Classify(cancels > 0, "sent some CANCEL");
     }
 
     [Property(MaxTest = 500, Arbitrary = [typeof(Arbitraries)])]

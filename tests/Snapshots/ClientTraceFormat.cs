@@ -8,7 +8,8 @@ namespace Bitswap.Tests.Snapshots;
 
 /// <summary>
 /// Formats a client trace deterministically, one line per input (<c>&gt;</c>) and per effect (<c>&lt;</c>), with peers and
-/// CIDs replaced by short aliases so the golden file reads like a protocol log.
+/// CIDs replaced by short aliases so the golden file reads like a protocol log. A want's <c>p=n</c> is its rank in the
+/// peer's queue (int.MaxValue minus its priority, 0 = first) and <c>dh</c> marks sendDontHave.
 /// </summary>
 public sealed class ClientTraceFormat(IReadOnlyDictionary<PeerId, string> peers, IReadOnlyDictionary<Cid, string> cids)
 {
