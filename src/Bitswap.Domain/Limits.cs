@@ -171,7 +171,7 @@ public sealed record Limits
     /// <summary>Largest CARv1 section (CID plus block) accepted (go-car v2 DefaultMaxAllowedSectionSize: 8 MiB).</summary>
     public int CarSectionBytesMax { get; init; } = 8 * 1024 * 1024;
 
-    /// <summary>Deepest UnixFS file DAG walked; a balanced DAG of 174-link nodes is 5 levels deep at 400 GiB, so deeper is hostile.</summary>
+    /// <summary>Deepest DAG walked: 174-link nodes over 256 KiB leaves hold over 1 TB within 4 levels, so 64 only stops hostile or degenerate DAGs.</summary>
     public int DagDepthMax { get; init; } = 64;
 
     /// <summary>Blocks a DAG walk fetches at once.</summary>
