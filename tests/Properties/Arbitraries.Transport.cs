@@ -14,9 +14,6 @@ public static partial class Arbitraries
         MultiaddrCode.WebTransport, MultiaddrCode.Ws, MultiaddrCode.Wss,
     ];
 
-    /// <summary>Random bytes of an exact length.</summary>
-    public static Gen<byte[]> BytesOf(int length) => Gen.Choose(0, 255).Select(b => (byte)b).ArrayOf(length);
-
     /// <summary>One binary multiaddr component (code and value, length-prefixed where the protocol says so).</summary>
     public static Gen<byte[]> MultiaddrComponentBytes() =>
         Gen.OneOf(
@@ -44,7 +41,7 @@ public static partial class Arbitraries
             BytesOf(32).Select(digest => Multihash.FromDigest((ulong)MultihashCode.Sha2_256, digest).ToArray()));
 
     private static Gen<string> DnsName() =>
-        Gen.Elements("abcdefghijklmnopqrstuvwxyz0123456789-.".ToCharArray()).ArrayOf().Where(c => c.Length is > 0 and < 40).Select(c => new string(c));
+        Gen.Choose(1, 39).SelectMany(n => Gen.Elements("abcdefghijklmnopqrstuvwxyz0123456789-.".ToCharArray()).ArrayOf(n)).Select(c => new string(c));
 
     private static byte[] Component(MultiaddrCode code, byte[] value, bool prefixed) =>
         [.. Varint.Encode((ulong)code), .. prefixed ? Varint.Encode((ulong)value.Length) : [], .. value];

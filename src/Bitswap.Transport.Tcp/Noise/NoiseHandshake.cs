@@ -32,7 +32,9 @@ public sealed class SecureChannel : IAsyncDisposable
 /// <summary>
 /// The libp2p Noise handshake (libp2p/specs noise/README.md) over a byte stream whose multistream-select step chose
 /// <c>/noise</c>: XX with an empty prologue, a fresh X25519 static key per connection, and identity payloads in
-/// messages 2 and 3 with no extensions. Reads exactly the handshake bytes, so nothing after them is lost.
+/// messages 2 and 3 with no extensions. Reads exactly the handshake bytes, so nothing after them is lost. On success the
+/// returned channel owns the transport; on failure (a <see cref="NoiseException"/>, cancellation, or an I/O error) the
+/// caller still owns it and must close it. Bound the handshake with <c>ct</c> (js allows 10 s for a whole upgrade).
 /// </summary>
 public static class NoiseHandshake
 {

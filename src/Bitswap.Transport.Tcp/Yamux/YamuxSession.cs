@@ -21,7 +21,9 @@ public sealed class YamuxSession : IAsyncDisposable
     internal const int DataFramePayloadMax = 64 * 1024;
 
     // Data frames, stream openings and ping requests wait for one of these slots, which is what back-pressures writers.
-    private const int DataSlotCount = 64;
+    // Control frames share the same FIFO (a FIN must never overtake its stream's data), so the slot count also bounds how
+    // much data can sit ahead of a pong: 16 frames of at most 64 KiB.
+    private const int DataSlotCount = 16;
 
     // Frames queued without waiting (window updates, ACK, FIN, RST, pongs). A peer that keeps provoking them while never
     // reading what we write would grow this queue, so past the cap the session ends.
@@ -30,7 +32,7 @@ public sealed class YamuxSession : IAsyncDisposable
     private const int PingsInFlightMax = 16;
     private const int ReadBufferBytes = 64 * 1024;
     private const int WriteBatchBytes = 256 * 1024;
-    private const int PayloadCopyBytesMax = 16 * 1024;
+    private const int PayloadCopyBytesMax = DataFramePayloadMax;
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(2);
 
     private readonly Stream transport;
@@ -671,7 +673,8 @@ public sealed class YamuxSession : IAsyncDisposable
                 {
                     try
                     {
-                        if (used + YamuxFrameHeader.Size > batch.Length)
+                        var copied = frame.PayloadLength <= PayloadCopyBytesMax ? frame.PayloadLength : 0;
+                        if (used + YamuxFrameHeader.Size + copied > batch.Length)
                         {
                             await transport.WriteAsync(batch.AsMemory(0, used), ct).ConfigureAwait(false);
                             used = 0;
@@ -679,19 +682,16 @@ public sealed class YamuxSession : IAsyncDisposable
 
                         frame.Header.WriteTo(batch.AsSpan(used));
                         used += YamuxFrameHeader.Size;
-                        if (frame.PayloadLength > 0)
+                        if (copied > 0)
                         {
-                            if (frame.PayloadLength <= PayloadCopyBytesMax && used + frame.PayloadLength <= batch.Length)
-                            {
-                                frame.Payload.AsSpan(0, frame.PayloadLength).CopyTo(batch.AsSpan(used));
-                                used += frame.PayloadLength;
-                            }
-                            else
-                            {
-                                await transport.WriteAsync(batch.AsMemory(0, used), ct).ConfigureAwait(false);
-                                used = 0;
-                                await transport.WriteAsync(frame.Payload.AsMemory(0, frame.PayloadLength), ct).ConfigureAwait(false);
-                            }
+                            frame.Payload.AsSpan(0, copied).CopyTo(batch.AsSpan(used));
+                            used += copied;
+                        }
+                        else if (frame.PayloadLength > 0)
+                        {
+                            await transport.WriteAsync(batch.AsMemory(0, used), ct).ConfigureAwait(false);
+                            used = 0;
+                            await transport.WriteAsync(frame.Payload.AsMemory(0, frame.PayloadLength), ct).ConfigureAwait(false);
                         }
                     }
                     finally

@@ -103,6 +103,9 @@ public sealed class YamuxStream : Stream
         set => throw new NotSupportedException();
     }
 
+    /// <summary>The stream lifecycle as a Mermaid state diagram (committed as Yamux/StreamLifecycle.mmd).</summary>
+    public static string LifecycleDiagram() => StreamLifecycle.MermaidGraph();
+
     /// <summary>Records that the host started multistream-select on the stream.</summary>
     public void MarkNegotiating() => Fire(YamuxStreamTrigger.NegotiationStarted);
 
