@@ -253,7 +253,7 @@ public sealed partial class BitswapNode
                 }
             }
 
-            _mailbox.PostAnswer(new TimerFired(0, arm.Timer));
+            _mailbox.PostAnswer(new TimerFired(arm.Deadline, arm.Timer));
         });
     }
 
