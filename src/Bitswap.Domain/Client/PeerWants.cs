@@ -27,7 +27,7 @@ public sealed record InFlightEnvelope(EnvelopeId Envelope, Message Message);
 /// <param name="Peer">The peer.</param>
 /// <param name="Version">Its Bitswap version; below 1.2.0 it gets no want-haves.</param>
 /// <param name="Pending">Wants to put in the next message.</param>
-/// <param name="PendingCancels">Cancels to put in the next message, with the want type the peer was last sent; only for wants the peer was sent.</param>
+/// <param name="PendingCancels">Cancels to put in the next message, with the want the peer still holds until the cancel leaves; only for wants the peer was sent.</param>
 /// <param name="Sent">Wants the peer was told about and not cancelled.</param>
 /// <param name="NextPriority">Next priority to hand out; counts down from <see cref="int.MaxValue"/>, never below 1.</param>
 /// <param name="InFlight">The envelope awaiting MessageSent/MessageFailed, if any.</param>
@@ -41,7 +41,7 @@ public sealed record PeerWants(
     PeerId Peer,
     ProtocolVersion Version,
     Map<Cid, PendingWant> Pending,
-    Map<Cid, WantType> PendingCancels,
+    Map<Cid, SentWant> PendingCancels,
     Map<Cid, SentWant> Sent,
     int NextPriority,
     InFlightEnvelope? InFlight,
@@ -63,7 +63,7 @@ public sealed record PeerWants(
 
     /// <summary>An empty queue for a newly connected peer.</summary>
     public static PeerWants Create(PeerId peer, ProtocolVersion version) =>
-        new(peer, version, Map<Cid, PendingWant>.Empty, Map<Cid, WantType>.Empty, Map<Cid, SentWant>.Empty, int.MaxValue,
+        new(peer, version, Map<Cid, PendingWant>.Empty, Map<Cid, SentWant>.Empty, Map<Cid, SentWant>.Empty, int.MaxValue,
             null, null, null, Map<Cid, long>.Empty, null, null, 0);
 
     /// <summary>
@@ -117,10 +117,22 @@ public sealed record PeerWants(
 
     private (PeerWants, Seq<Effect>) AddOne(Cid cid, WantType type, bool broadcast, Seq<Effect> explains)
     {
-        // A re-want drops the pending cancel; the peer still holds the earlier want, so a want-block stays a want-block.
-        var cancelled = PendingCancels.Find(cid);
+        // A re-want drops the pending cancel. The peer still holds the earlier want, so it is sent again (boxo: the want goes
+        // out, the cancel does not) as at least as strong as before, and stays recorded so a later cancel still reaches the peer.
         var cancels = PendingCancels.Remove(cid);
-        if (cancelled == WantType.Block) type = WantType.Block;
+        if (PendingCancels.Find(cid).Case is SentWant held)
+        {
+            var strongest = held.Entry.WantType == WantType.Block ? WantType.Block : type;
+            var again = new WantlistEntry(cid, NextPriority, strongest, false, !broadcast || held.Entry.SendDontHave);
+            var restored = this with
+            {
+                Sent = Sent.AddOrUpdate(cid, held),
+                Pending = Pending.AddOrUpdate(cid, new PendingWant(again, broadcast && held.Broadcast)),
+                PendingCancels = cancels,
+                NextPriority = Math.Max(1, NextPriority - 1),
+            };
+            return (restored, explains.Add(new Explain("want-queued", cid, Peer, "re-wanted before its cancel left: cancel dropped, want re-sent")));
+        }
         var pending = Pending.Find(cid).Case as PendingWant;
         var sent = Sent.Find(cid).Case as SentWant;
         var pendingType = Prelude.Optional(pending?.Entry.WantType);
@@ -174,7 +186,7 @@ public sealed record PeerWants(
             {
                 sent = sent.Remove(cid);
                 awaiting = awaiting.Remove(cid);
-                cancels = cancels.AddOrUpdate(cid, was.Entry.WantType);
+                cancels = cancels.AddOrUpdate(cid, was);
                 explains = explains.Add(new Explain("cancel-queued", cid, Peer, "the peer was sent this want"));
             }
             else if (wasPending)
@@ -288,8 +300,9 @@ public sealed record PeerWants(
         {
             if (entry.Cancel)
             {
-                // The cancelled want's type is gone; assume want-block so a re-want never downgrades.
-                if (!Sent.ContainsKey(entry.Cid) && !pending.ContainsKey(entry.Cid)) cancels = cancels.AddOrUpdate(entry.Cid, WantType.Block);
+                // The cancelled want is gone; assume a want-block so a re-want never downgrades.
+                if (!Sent.ContainsKey(entry.Cid) && !pending.ContainsKey(entry.Cid))
+                    cancels = cancels.AddOrUpdate(entry.Cid, new SentWant(WantlistEntry.WantBlock(entry.Cid, 1, sendDontHave: true), false, null));
             }
             else if (Sent.Find(entry.Cid).Case is SentWant current && current.Entry == entry && !pending.ContainsKey(entry.Cid))
             {

@@ -50,6 +50,8 @@ public sealed class VirtualNetwork
             throw new ArgumentOutOfRangeException(nameof(options), "LossProbability must be within [0, 1]");
         if (Options.InFlightMessagesPerLinkMax < 1)
             throw new ArgumentOutOfRangeException(nameof(options), "InFlightMessagesPerLinkMax must be at least 1");
+        Options.Latency.Validate();
+        Options.Bandwidth.Validate();
         _loss = new Random(Options.Seed);
     }
 

@@ -52,6 +52,20 @@ public abstract record LatencyModel
         }
     }
 
+    /// <summary>Throws <see cref="ArgumentException"/> for a model that cannot be drawn from.</summary>
+    internal void Validate()
+    {
+        var valid = this switch
+        {
+            Fixed f => f.Latency >= TimeSpan.Zero,
+            Uniform u => u.Min >= TimeSpan.Zero && u.Max >= u.Min,
+            Normal n => n.StdDev >= TimeSpan.Zero,
+            Internet i => i.StdDev >= TimeSpan.Zero && i.MediumFraction >= 0 && i.LargeFraction >= 0 && i.MediumFraction + i.LargeFraction <= 1,
+            _ => throw new UnreachableException($"latency model {GetType().Name}"),
+        };
+        if (!valid) throw new ArgumentException($"invalid latency model {this}");
+    }
+
     /// <summary>A standard normal deviate by the Box–Muller transform (System.Random has no normal sampler).</summary>
     internal static double StandardNormal(Random random)
     {
@@ -81,6 +95,19 @@ public abstract record BandwidthModel
 
     /// <summary>The rate is drawn from a normal distribution, at least one byte per second (boxo VariableRateLimitGenerator).</summary>
     public sealed record Normal(double MeanBytesPerSecond, double StdDevBytesPerSecond) : BandwidthModel;
+
+    /// <summary>Throws <see cref="ArgumentException"/> for a model that cannot be drawn from.</summary>
+    internal void Validate()
+    {
+        var valid = this switch
+        {
+            UnlimitedRate => true,
+            Fixed f => f.BytesPerSecond > 0 && double.IsFinite(f.BytesPerSecond),
+            Normal n => n.MeanBytesPerSecond > 0 && double.IsFinite(n.MeanBytesPerSecond) && n.StdDevBytesPerSecond >= 0,
+            _ => throw new UnreachableException($"bandwidth model {GetType().Name}"),
+        };
+        if (!valid) throw new ArgumentException($"invalid bandwidth model {this}");
+    }
 
     /// <summary>Draws one rate in bytes per second, or null for unlimited.</summary>
     internal double? Draw(Random random) => this switch

@@ -300,6 +300,19 @@ public sealed class VirtualNetworkTests
     }
 
     [Fact]
+    public void Models_that_cannot_be_drawn_from_are_refused()
+    {
+        var scheduler = NewScheduler();
+        Assert.Throws<ArgumentException>(() => new VirtualNetwork(scheduler, new VirtualNetworkOptions { Bandwidth = new BandwidthModel.Fixed(0) }));
+        Assert.Throws<ArgumentException>(() => new VirtualNetwork(scheduler, new VirtualNetworkOptions { Latency = new LatencyModel.Uniform(10 * Ms, 5 * Ms) }));
+        Assert.Throws<ArgumentException>(() => new VirtualNetwork(scheduler, new VirtualNetworkOptions
+        {
+            Latency = new LatencyModel.Internet(Ms, Ms, Ms, MediumFraction: 0.7, LargeFraction: 0.7, StdDev: Ms),
+        }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new VirtualNetwork(scheduler, new VirtualNetworkOptions { LossProbability = 1.5 }));
+    }
+
+    [Fact]
     public void Joining_twice_fails()
     {
         var network = new VirtualNetwork(NewScheduler());
