@@ -162,4 +162,18 @@ public sealed record Limits
 
     /// <summary>Time a yamux keepalive ping may go unanswered before the session is dropped (go-yamux ConnectionWriteTimeout: 10 s).</summary>
     public long YamuxPingTimeoutMs { get; init; } = 10_000;
+
+    // ---- dag (UnixFS, CAR) ----
+
+    /// <summary>Largest CARv1 header accepted (go-car v2 DefaultMaxAllowedHeaderSize: 32 MiB).</summary>
+    public int CarHeaderBytesMax { get; init; } = 32 * 1024 * 1024;
+
+    /// <summary>Largest CARv1 section (CID plus block) accepted (go-car v2 DefaultMaxAllowedSectionSize: 8 MiB).</summary>
+    public int CarSectionBytesMax { get; init; } = 8 * 1024 * 1024;
+
+    /// <summary>Deepest DAG walked: 174-link nodes over 256 KiB leaves hold over 1 TB within 4 levels, so 64 only stops hostile or degenerate DAGs.</summary>
+    public int DagDepthMax { get; init; } = 64;
+
+    /// <summary>Blocks a DAG walk fetches at once.</summary>
+    public int DagFetchConcurrency { get; init; } = 32;
 }

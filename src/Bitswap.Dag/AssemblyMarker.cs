@@ -1,4 +1,0 @@
-namespace Bitswap.Dag;
-
-/// <summary>Marker for the DAG assembly.</summary>
-internal static class AssemblyMarker;
