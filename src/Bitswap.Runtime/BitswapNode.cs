@@ -194,12 +194,17 @@ public sealed partial class BitswapNode : IAsyncDisposable
             return;
         }
 
-        foreach (var block in blocks)
+        // The loop hears of at most HasBlockBufferSize blocks per input (boxo HasBlockBufferSize), and each batch waits
+        // for room in the mailbox, so a huge add cannot flood the loop.
+        foreach (var batch in blocks.DistinctBy(b => b.Cid).Chunk(Math.Max(1, _options.EffectiveLimits.HasBlockBufferSize)))
         {
-            await _blockstore.PutAsync(block, cancellationToken).ConfigureAwait(false);
-        }
+            foreach (var block in batch)
+            {
+                await _blockstore.PutAsync(block, cancellationToken).ConfigureAwait(false);
+            }
 
-        await _mailbox.PostAsync(new BlocksAdded(0, Prelude.toSeq(blocks.DistinctBy(b => b.Cid))), cancellationToken).ConfigureAwait(false);
+            await _mailbox.PostAsync(new BlocksAdded(0, Prelude.toSeq(batch)), cancellationToken).ConfigureAwait(false);
+        }
     }
 
     // ---------------------------------------------------------------- network delegate (the seed's Receiver)

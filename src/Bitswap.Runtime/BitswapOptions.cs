@@ -17,7 +17,7 @@ public sealed record BitswapOptions
     /// <summary>Server messages in flight at once (boxo TaskWorkerCount, 8); copied into <see cref="Limits"/>.</summary>
     public int TaskWorkerCount { get; init; } = Limits.Default.TaskWorkerCount;
 
-    /// <summary>Blocks buffered between HasBlock and the node loop (boxo HasBlockBufferSize, 256); copied into <see cref="Limits"/>.</summary>
+    /// <summary>Most blocks one BlocksAdded input carries to the loop (boxo HasBlockBufferSize, 256); copied into <see cref="Limits"/>.</summary>
     public int HasBlockBufferSize { get; init; } = Limits.Default.HasBlockBufferSize;
 
     /// <summary>False for a client-only node (boxo WithServerEnabled).</summary>

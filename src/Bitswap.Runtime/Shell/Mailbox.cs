@@ -78,6 +78,7 @@ internal sealed class Mailbox : IDisposable
 
         try
         {
+            // Deliberately synchronous: the caller is a network reader thread, and blocking it is the back-pressure.
             _slots.Wait(_closing.Token);
             return true;
         }

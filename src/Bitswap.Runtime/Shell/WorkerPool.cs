@@ -12,6 +12,8 @@ internal sealed class WorkerPool
     private readonly IScheduler _scheduler;
     private readonly int _workers;
     private readonly Action<Exception> _onError;
+    // Bounded by its producers: loads by the server's envelopes in flight (TaskWorkerCount), size lookups by the
+    // mailbox slots the arrivals hold, stores by the deliveries of one turn.
     private readonly Queue<Func<CancellationToken, ValueTask>> _queue = new();
     private readonly HashSet<Task> _running = [];
     private readonly object _gate = new();
