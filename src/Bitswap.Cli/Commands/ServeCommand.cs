@@ -151,23 +151,28 @@ public static class ServeCommand
     /// <summary>Returns when <paramref name="cancellationToken"/> fires or <paramref name="input"/> reaches its end.</summary>
     public static async Task WaitForStopAsync(TextReader? input, CancellationToken cancellationToken)
     {
-        try
+        var interrupted = Task.Delay(Timeout.Infinite, cancellationToken);
+        if (input is null)
         {
-            if (input is null)
-            {
-                await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
-                return;
-            }
+            await interrupted.ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+            return;
+        }
 
-            while (await input.ReadLineAsync(cancellationToken).ConfigureAwait(false) is not null)
+        // Console.In reads block their thread whatever the API says (its async reads complete synchronously), so the
+        // end-of-input watch gets a dedicated thread and races the signal. After a signal that thread stays parked in
+        // read() until the process exits a moment later; nothing else waits for it.
+        var endOfInput = Task.Factory.StartNew(
+            () =>
             {
-                // Lines on stdin mean nothing; only its end stops the server.
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // Interrupted: a normal way to stop serving.
-        }
+                while (input.ReadLine() is not null)
+                {
+                    // Lines on stdin mean nothing; only its end stops the server.
+                }
+            },
+            CancellationToken.None,
+            TaskCreationOptions.LongRunning,
+            TaskScheduler.Default);
+        await Task.WhenAny(endOfInput, interrupted).ConfigureAwait(false);
     }
 
     /// <summary>A blockstore that lists the CIDs put through it, in order, once each.</summary>

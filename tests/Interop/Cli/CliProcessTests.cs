@@ -42,6 +42,24 @@ public sealed class CliProcessTests
     }
 
     [Fact]
+    public async Task Serve_stops_cleanly_on_sigterm_while_stdin_stays_open()
+    {
+        using var temp = CliRun.Temp();
+        Directory.CreateDirectory(temp["blocks"]);
+        await File.WriteAllTextAsync(Path.Combine(temp["blocks"], "one"), "one block");
+        using var serve = Start("serve", "--blocks", temp["blocks"], "--key", temp["k"]);
+        Assert.NotNull(await serve.StandardOutput.ReadLineAsync().WaitAsync(CliRun.Patience));
+
+        using (var kill = Process.Start("kill", ["-TERM", serve.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync().WaitAsync(CliRun.Patience);
+        }
+
+        await serve.WaitForExitAsync().WaitAsync(CliRun.Patience);
+        Assert.Equal(0, serve.ExitCode);
+    }
+
+    [Fact]
     public async Task A_failing_process_prints_exactly_one_line_on_stderr()
     {
         using var process = Start("car", "import", "/nonexistent.car", "--repo", "/tmp/bitswap-cli-test-unused");
