@@ -44,8 +44,12 @@ public static class ServerWorld
         return new PeerId(Multihash.FromDigest((ulong)MultihashCode.Identity, key));
     }
 
-    /// <summary>A CID for a distinct sha2-256 digest, for floods of CIDs that need no block.</summary>
-    public static Cid SyntheticCid(int n)
+    private static readonly Cid[] Synthetic = Enumerable.Range(0, 4096).Select(MakeSyntheticCid).ToArray();
+
+    /// <summary>A CID for a distinct sha2-256 digest, for floods of CIDs that need no block (cached for small n).</summary>
+    public static Cid SyntheticCid(int n) => n is >= 0 and < 4096 ? Synthetic[n] : MakeSyntheticCid(n);
+
+    private static Cid MakeSyntheticCid(int n)
     {
         var digest = new byte[32];
         BitConverter.TryWriteBytes(digest, n);

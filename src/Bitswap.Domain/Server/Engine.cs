@@ -184,6 +184,7 @@ public static class Engine
         }
 
         var requests = Seq<TaskRequest>.Empty;
+        var requested = Set<Cid>.Empty;
         foreach (var entry in message.Wantlist.Values)
         {
             var cid = entry.Cid;
@@ -219,12 +220,20 @@ public static class Engine
             {
                 wanters = RemoveWanter(wanters, victim.Entry.Cid, peer);
                 (queue, _) = queue.Remove(peer, victim.Entry.Cid);
-                requests = requests.Filter(r => r.Cid != victim.Entry.Cid);
-                effects = effects.Add(new Explain("want-evicted", victim.Entry.Cid, peer, $"wantlist full; evicted for {cid}"));
+                if (requested.Contains(victim.Entry.Cid))
+                {
+                    requests = requests.Filter(r => r.Cid != victim.Entry.Cid);
+                    requested = requested.Remove(victim.Entry.Cid);
+                }
+                effects = effects.Add(new Explain("want-evicted", victim.Entry.Cid, peer, "wantlist full: evicted for a new want"));
             }
             wantlist = result.Wantlist;
             wanters = AddWanter(wanters, cid, peer);
-            if (TaskFor(wantlist.Entries[cid], state.Config) is { } request) requests = requests.Add(request);
+            if (TaskFor(wantlist.Entries[cid], state.Config) is { } request)
+            {
+                requests = requests.Add(request);
+                requested = requested.Add(cid);
+            }
         }
 
         (queue, var outcomes) = queue.Push(peer, requests);
