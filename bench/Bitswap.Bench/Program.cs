@@ -1,2 +1,10 @@
-// Benchmarks land with the performance work; see README "Figures".
-System.Console.WriteLine("bitswap benchmarks: run with -c Release -- --filter *");
+using BenchmarkDotNet.Running;
+
+namespace Bitswap.Bench;
+
+/// <summary>Runs the benchmarks chosen on the command line (for example <c>--filter *Codec*</c>).</summary>
+public static class Program
+{
+    /// <summary>Entry point: BenchmarkDotNet's switcher over every benchmark in this assembly.</summary>
+    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+}

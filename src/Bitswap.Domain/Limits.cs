@@ -147,4 +147,10 @@ public sealed record Limits
 
     /// <summary>Time allowed to negotiate a stream protocol (js PROTOCOL_NEGOTIATION_TIMEOUT).</summary>
     public long NegotiationTimeoutMs { get; init; } = 10_000;
+
+    /// <summary>Interval between yamux keepalive pings (js-libp2p-yamux and go-yamux KeepAliveInterval: 30 s); 0 disables keepalive.</summary>
+    public long YamuxKeepAliveIntervalMs { get; init; } = 30_000;
+
+    /// <summary>Time a yamux keepalive ping may go unanswered before the session is dropped (go-yamux ConnectionWriteTimeout: 10 s).</summary>
+    public long YamuxPingTimeoutMs { get; init; } = 10_000;
 }
