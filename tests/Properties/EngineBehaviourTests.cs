@@ -457,6 +457,19 @@ public class EngineBehaviourTests
     }
 
     [Fact]
+    public void Work_that_does_not_fit_one_message_is_sent_in_the_next()
+    {
+        var server = Server(Limits.Default with { MessageBytesMax = 9000 }, store: [7, 8]);
+        server.Receive(Alice, Wants(WantlistEntry.WantBlock(Large.Cid, 2), WantlistEntry.WantBlock(ServerWorld.Blocks[8].Cid, 1)));
+        var effects = server.AnswerLoad();
+        Assert.Contains(effects, e => e is Explain { Subject: "block-deferred" });
+        var sent = server.Drain();
+        Assert.Equal(new[] { Large.Cid, ServerWorld.Blocks[8].Cid }, sent.SelectMany(s => s.Message.Blocks.Keys));
+        Assert.All(sent, s => Assert.InRange(MessageCodec.EncodedSize(s.Message, ProtocolVersion.V120), 1, 9000));
+        Assert.Empty(server.State.WantlistOf(Alice));
+    }
+
+    [Fact]
     public void A_failed_send_frees_the_worker_and_keeps_the_want()
     {
         var server = Server(store: 7);

@@ -111,7 +111,9 @@ public class EngineProperties
                 if (derived != s.Wanters) return false.Label("the CID → peers index disagrees with the wantlists");
                 foreach (var send in step.Effects.OfType<SendMessage>())
                 {
-                    if (Engine.EncodedSizeBound(send.Message) > limits.MessageBytesMax) return false.Label($"{send.Envelope} over MessageBytesMax");
+                    var encoded = MessageCodec.EncodedSize(send.Message, ProtocolVersion.V120);
+                    if (encoded > Engine.EncodedSizeBound(send.Message)) return false.Label($"{send.Envelope}: {encoded} B encoded exceeds the engine's bound");
+                    if (encoded > limits.MessageBytesMax) return false.Label($"{send.Envelope} over MessageBytesMax");
                     if (send.Message.IsEmpty) return false.Label($"{send.Envelope} is empty");
                 }
             }
