@@ -111,6 +111,15 @@ public sealed record Limits
     /// <summary>Wants one caller may have outstanding in the client at once; more are refused rather than queued without bound.</summary>
     public int ClientWantsMax { get; init; } = 1 << 20;
 
+    /// <summary>Sessions open in the client at once; boxo has no cap (sessions end with their context), so this only bounds state.</summary>
+    public int ClientSessionsMax { get; init; } = 1 << 16;
+
+    /// <summary>Recently received CIDs remembered to count a second copy as a duplicate (boxo counts only blockstore hits; this bounds the extra memory).</summary>
+    public int ClientRecentBlocksMax { get; init; } = 4096;
+
+    /// <summary>After a failed client send, the queue waits this long before retrying (boxo messagequeue gives up after 3 tries 100 ms apart; we retry at the longest debounce).</summary>
+    public long ClientSendRetryMs { get; init; } = 2_000;
+
     // ---- shell (runtime) ----
 
     /// <summary>Inputs waiting in a node's mailbox before posting blocks (back-pressure).</summary>

@@ -1,0 +1,362 @@
+using Bitswap.Domain.Multiformats;
+using Bitswap.Domain.Wire;
+
+namespace Bitswap.Domain;
+
+/// <summary>A want waiting in a peer's queue for the next message.</summary>
+/// <param name="Entry">The entry to send.</param>
+/// <param name="Broadcast">True for a broadcast want (sent to every peer), false for a session's peer want.</param>
+public sealed record PendingWant(WantlistEntry Entry, bool Broadcast);
+
+/// <summary>A want the peer was told about.</summary>
+/// <param name="Entry">The entry as last sent.</param>
+/// <param name="Broadcast">True for a broadcast want.</param>
+/// <param name="SentAt">When it was last sent and still unanswered; null once the peer answered (no rebroadcast needed).</param>
+public sealed record SentWant(WantlistEntry Entry, bool Broadcast, long? SentAt);
+
+/// <summary>The one message to a peer that the shell has not yet confirmed or failed.</summary>
+/// <param name="Envelope">Its id.</param>
+/// <param name="Message">What it carried, to re-queue on failure.</param>
+public sealed record InFlightEnvelope(EnvelopeId Envelope, Message Message);
+
+/// <summary>
+/// One peer's outgoing want queue (boxo peerWantManager entry plus MessageQueue): what we want from the peer, what it was
+/// told, and the cancels still to send. At most one envelope is in flight; wants and cancels arriving meanwhile coalesce
+/// into the next message. Pure: every operation returns a new value plus any <see cref="Explain"/> effects.
+/// </summary>
+/// <param name="Peer">The peer.</param>
+/// <param name="Version">Its Bitswap version; below 1.2.0 it gets no want-haves.</param>
+/// <param name="Pending">Wants to put in the next message.</param>
+/// <param name="PendingCancels">Cancels to put in the next message, with the want the peer still holds until the cancel leaves; only for wants the peer was sent.</param>
+/// <param name="Sent">Wants the peer was told about and not cancelled.</param>
+/// <param name="NextPriority">Next priority to hand out; counts down from <see cref="int.MaxValue"/>, never below 1.</param>
+/// <param name="InFlight">The envelope awaiting MessageSent/MessageFailed, if any.</param>
+/// <param name="DebounceDeadline">When the armed send-debounce timer fires, if armed.</param>
+/// <param name="RetryNotBefore">After a failed send, no new send before this time.</param>
+/// <param name="AwaitingBlock">Peer want-blocks handed to the network and not yet answered, with when; timed for DONT_HAVE.</param>
+/// <param name="DontHaveDeadline">When the armed dont-have timer fires, if armed.</param>
+/// <param name="LatencyEwmaMs">Moving average of response latency, null until the first valid sample.</param>
+/// <param name="LatencySamples">Valid latency samples taken.</param>
+public sealed record PeerWants(
+    PeerId Peer,
+    ProtocolVersion Version,
+    Map<Cid, PendingWant> Pending,
+    Map<Cid, SentWant> PendingCancels,
+    Map<Cid, SentWant> Sent,
+    int NextPriority,
+    InFlightEnvelope? InFlight,
+    long? DebounceDeadline,
+    long? RetryNotBefore,
+    Map<Cid, long> AwaitingBlock,
+    long? DontHaveDeadline,
+    double? LatencyEwmaMs,
+    long LatencySamples)
+{
+    /// <summary>Wire bytes of a message around its entries, overestimated: wantlist field tag and a 4-byte length, the full flag, slack.</summary>
+    public const int MessageOverheadBytes = 16;
+
+    /// <summary>The name of the per-peer send-debounce timer.</summary>
+    public const string DebounceTimer = "send-debounce";
+
+    /// <summary>The name of the per-peer DONT_HAVE timeout timer.</summary>
+    public const string DontHaveTimer = "dont-have";
+
+    /// <summary>An empty queue for a newly connected peer.</summary>
+    public static PeerWants Create(PeerId peer, ProtocolVersion version) =>
+        new(peer, version, Map<Cid, PendingWant>.Empty, Map<Cid, SentWant>.Empty, Map<Cid, SentWant>.Empty, int.MaxValue,
+            null, null, null, Map<Cid, long>.Empty, null, null, 0);
+
+    /// <summary>
+    /// Conservative wire size of one entry, used before the codec is consulted. A protobuf entry is the CID (tag, 2-byte length,
+    /// bytes), priority (tag + up to 5 varint bytes), cancel, wantType and sendDontHave (2 bytes each), wrapped in a tag and a
+    /// 2-byte length: CID length + 18. We count CID length + 20.
+    /// </summary>
+    public static int EstimatedEntryBytes(Cid cid) => cid.ByteLength + 20;
+
+    /// <summary>Conservative wire size of a wantlist message, as <see cref="MessageOverheadBytes"/> plus each entry's estimate.</summary>
+    public static int EstimatedMessageBytes(Message message) =>
+        MessageOverheadBytes + message.Wantlist.Keys.Sum(EstimatedEntryBytes);
+
+    /// <summary>Entries waiting to be sent (wants and cancels).</summary>
+    public int PendingCount => Pending.Count + PendingCancels.Count;
+
+    /// <summary>What the peer was told we want, by CID.</summary>
+    public Seq<WantlistEntry> SentEntries => Sent.Values.Select(s => s.Entry).ToSeq();
+
+    /// <summary>The DONT_HAVE timeout: the default until latency is known, then twice the latency average, clamped (boxo donthavetimeoutmgr).</summary>
+    public long DontHaveTimeoutMs(Limits limits)
+    {
+        if (LatencyEwmaMs is not { } ewma) return limits.DontHaveTimeoutMs;
+        var timeout = (long)Math.Ceiling(2 * ewma);
+        return Math.Clamp(timeout, limits.DontHaveTimeoutMinMs, limits.DontHaveTimeoutMaxMs);
+    }
+
+    /// <summary>
+    /// Queues wants. Want-haves get priorities before want-blocks (boxo AddWants: within one call want-haves rank higher).
+    /// A want already sent as strongly (or stronger) is skipped, so a want-have never downgrades a want-block; a re-want drops
+    /// a pending cancel. Peers below 1.2.0 get no peer want-haves, and broadcast want-haves become want-blocks for them.
+    /// </summary>
+    public (PeerWants Queue, Seq<Effect> Explains) AddWants(Seq<Cid> wantBlocks, Seq<Cid> wantHaves, bool broadcast)
+    {
+        var queue = this;
+        var explains = Seq<Effect>.Empty;
+        var supportsHave = Version.SupportsHave();
+        foreach (var cid in wantHaves)
+        {
+            if (!supportsHave && !broadcast)
+            {
+                explains = explains.Add(new Explain("want-skipped", cid, Peer, "peer speaks below 1.2.0: no want-have"));
+                continue;
+            }
+            var type = supportsHave ? WantType.Have : WantType.Block;
+            (queue, explains) = queue.AddOne(cid, type, broadcast, explains);
+        }
+        foreach (var cid in wantBlocks) (queue, explains) = queue.AddOne(cid, WantType.Block, broadcast, explains);
+        return (queue, explains);
+    }
+
+    private (PeerWants, Seq<Effect>) AddOne(Cid cid, WantType type, bool broadcast, Seq<Effect> explains)
+    {
+        // A re-want drops the pending cancel. The peer still holds the earlier want, so it is sent again (boxo: the want goes
+        // out, the cancel does not) as at least as strong as before, and stays recorded so a later cancel still reaches the peer.
+        var cancels = PendingCancels.Remove(cid);
+        if (PendingCancels.Find(cid).Case is SentWant held)
+        {
+            var strongest = held.Entry.WantType == WantType.Block ? WantType.Block : type;
+            var again = new WantlistEntry(cid, NextPriority, strongest, false, !broadcast || held.Entry.SendDontHave);
+            var restored = this with
+            {
+                Sent = Sent.AddOrUpdate(cid, held),
+                Pending = Pending.AddOrUpdate(cid, new PendingWant(again, broadcast && held.Broadcast)),
+                PendingCancels = cancels,
+                NextPriority = Math.Max(1, NextPriority - 1),
+            };
+            return (restored, explains.Add(new Explain("want-queued", cid, Peer, "re-wanted before its cancel left: cancel dropped, want re-sent")));
+        }
+        var pending = Pending.Find(cid).Case as PendingWant;
+        var sent = Sent.Find(cid).Case as SentWant;
+        var pendingType = Prelude.Optional(pending?.Entry.WantType);
+        var sentType = Prelude.Optional(sent?.Entry.WantType);
+        // A session's want-block after a broadcast want-block (peers below 1.2.0) still goes out as a peer want, asking for
+        // DONT_HAVE and timed for it (boxo tracks peer want-blocks apart from broadcast wants).
+        var supersedesBroadcast = type == WantType.Block && !broadcast
+            && (pending is null || pending.Broadcast) && (sent is null || sent.Broadcast);
+        var alreadyBlock = pendingType == WantType.Block || sentType == WantType.Block;
+        if ((alreadyBlock && !supersedesBroadcast) || (type == WantType.Have && (pendingType.IsSome || sentType.IsSome)))
+        {
+            var reason = pendingType.IsSome ? "already queued" : "already sent";
+            return (this with { PendingCancels = cancels }, explains.Add(new Explain("want-skipped", cid, Peer, $"{reason}; never downgraded")));
+        }
+        // Peer wants ask for DONT_HAVE so the session can move on; broadcast wants do not (boxo messagequeue).
+        var sendDontHave = !broadcast;
+        var entry = new WantlistEntry(cid, NextPriority, type, false, sendDontHave);
+        var isBroadcast = broadcast && pending is not { Broadcast: false };
+        var queue = this with
+        {
+            Pending = Pending.AddOrUpdate(cid, new PendingWant(entry, isBroadcast)),
+            PendingCancels = cancels,
+            NextPriority = Math.Max(1, NextPriority - 1),
+        };
+        var why = (type, broadcast) switch
+        {
+            (WantType.Have, true) => "broadcast want-have",
+            (WantType.Block, true) => "broadcast as want-block (peer below 1.2.0)",
+            (WantType.Have, false) => "want-have to session peer",
+            _ => sentType.IsSome ? "want-block upgrades a sent want-have" : "want-block to session peer",
+        };
+        return (queue, explains.Add(new Explain("want-queued", cid, Peer, why)));
+    }
+
+    /// <summary>
+    /// Withdraws wants. An unsent want is just deleted; a sent one becomes a pending CANCEL (boxo AddCancels), so CANCEL goes
+    /// only to peers that were sent the want.
+    /// </summary>
+    public (PeerWants Queue, Seq<Effect> Explains) Cancel(Seq<Cid> cids)
+    {
+        var pending = Pending;
+        var cancels = PendingCancels;
+        var sent = Sent;
+        var awaiting = AwaitingBlock;
+        var explains = Seq<Effect>.Empty;
+        foreach (var cid in cids)
+        {
+            var wasPending = pending.ContainsKey(cid);
+            pending = pending.Remove(cid);
+            if (sent.Find(cid).Case is SentWant was)
+            {
+                sent = sent.Remove(cid);
+                awaiting = awaiting.Remove(cid);
+                cancels = cancels.AddOrUpdate(cid, was);
+                explains = explains.Add(new Explain("cancel-queued", cid, Peer, "the peer was sent this want"));
+            }
+            else if (wasPending)
+            {
+                explains = explains.Add(new Explain("cancel-unsent", cid, Peer, "want never sent: deleted, no CANCEL"));
+            }
+        }
+        return (this with { Pending = pending, PendingCancels = cancels, Sent = sent, AwaitingBlock = awaiting }, explains);
+    }
+
+    /// <summary>The peer sent the block itself: its server dropped the want, so we forget it without a CANCEL.</summary>
+    public PeerWants Forget(Cid cid) =>
+        this with { Pending = Pending.Remove(cid), Sent = Sent.Remove(cid), AwaitingBlock = AwaitingBlock.Remove(cid) };
+
+    /// <summary>
+    /// The peer answered (block, HAVE or DONT_HAVE) for these CIDs: the first answer clears the want's timestamp (no rebroadcast)
+    /// and gives a latency sample; the DONT_HAVE timeout stops for them.
+    /// </summary>
+    public PeerWants Responded(IEnumerable<Cid> cids, long now, Limits limits)
+    {
+        var sent = Sent;
+        var ewma = LatencyEwmaMs;
+        var samples = LatencySamples;
+        var awaiting = AwaitingBlock;
+        foreach (var cid in cids)
+        {
+            awaiting = awaiting.Remove(cid);
+            if (sent.Find(cid).Case is not SentWant { SentAt: { } at } want) continue;
+            sent = sent.SetItem(cid, want with { SentAt = null });
+            var sample = now - at;
+            if (sample < 0 || sample > limits.LatencySampleMaxMs) continue;
+            samples++;
+            // EWMA with alpha 1/n floored at 0.5 (boxo donthavetimeoutmgr): the first sample is taken as is.
+            var alpha = Math.Max(1.0 / samples, 0.5);
+            ewma = ewma is { } e ? alpha * sample + (1 - alpha) * e : sample;
+        }
+        return this with { Sent = sent, LatencyEwmaMs = ewma, LatencySamples = samples, AwaitingBlock = awaiting };
+    }
+
+    /// <summary>
+    /// Takes the next message: cancels, then peer wants, then broadcast wants (each by priority), up to the byte cap by
+    /// <see cref="EstimatedEntryBytes"/> and always at least one entry. Taken wants move to <see cref="Sent"/> stamped <paramref name="now"/>.
+    /// Returns no message when nothing is pending or one is already in flight.
+    /// </summary>
+    public (PeerWants Queue, Message? Message) TakeMessage(EnvelopeId envelope, long now, Limits limits)
+    {
+        if (InFlight is not null || PendingCount == 0) return (this, null);
+        var budget = limits.ClientMessageBytesMax - MessageOverheadBytes;
+        var used = 0;
+        var taken = Seq<WantlistEntry>.Empty;
+        bool Fits(Cid cid)
+        {
+            var size = EstimatedEntryBytes(cid);
+            if (!taken.IsEmpty && used + size > budget) return false;
+            used += size;
+            return true;
+        }
+        var ordered = PendingCancels.Keys.Select(WantlistEntry.CancelOf)
+            .Concat(Pending.Values.Where(p => !p.Broadcast).OrderByDescending(p => p.Entry.Priority).ThenBy(p => p.Entry.Cid).Select(p => p.Entry))
+            .Concat(Pending.Values.Where(p => p.Broadcast).OrderByDescending(p => p.Entry.Priority).ThenBy(p => p.Entry.Cid).Select(p => p.Entry));
+        foreach (var entry in ordered)
+        {
+            if (!Fits(entry.Cid)) break;
+            taken = taken.Add(entry);
+        }
+        var pending = Pending;
+        var cancels = PendingCancels;
+        var sent = Sent;
+        foreach (var entry in taken)
+        {
+            if (entry.Cancel)
+            {
+                cancels = cancels.Remove(entry.Cid);
+                continue;
+            }
+            var broadcast = pending.Find(entry.Cid).Exists(p => p.Broadcast);
+            pending = pending.Remove(entry.Cid);
+            sent = sent.AddOrUpdate(entry.Cid, new SentWant(entry, broadcast, now));
+        }
+        var message = Message.Empty.WithEntries(taken);
+        return (this with { Pending = pending, PendingCancels = cancels, Sent = sent, InFlight = new InFlightEnvelope(envelope, message) }, message);
+    }
+
+    /// <summary>
+    /// The shell confirmed the envelope: the queue may send again, and its peer want-blocks start their DONT_HAVE clocks
+    /// (boxo starts them once the message is on the wire).
+    /// </summary>
+    public PeerWants Confirmed(EnvelopeId envelope, long now)
+    {
+        if (InFlight is not { } inFlight || inFlight.Envelope != envelope) return this;
+        var awaiting = AwaitingBlock;
+        foreach (var entry in inFlight.Message.Wantlist.Values)
+        {
+            if (entry.Cancel || entry.WantType != WantType.Block) continue;
+            if (Sent.Find(entry.Cid).Exists(s => !s.Broadcast && s.Entry.WantType == WantType.Block && s.SentAt is not null))
+                awaiting = awaiting.AddOrUpdate(entry.Cid, now);
+        }
+        return this with { InFlight = null, RetryNotBefore = null, AwaitingBlock = awaiting };
+    }
+
+    /// <summary>
+    /// The shell could not send the envelope: its wants still current and cancels not overtaken go back to the queue, and the
+    /// next attempt waits <see cref="Limits.ClientSendRetryMs"/>.
+    /// </summary>
+    public PeerWants Failed(EnvelopeId envelope, long now, Limits limits)
+    {
+        if (InFlight is not { } inFlight || inFlight.Envelope != envelope) return this;
+        var pending = Pending;
+        var cancels = PendingCancels;
+        foreach (var entry in inFlight.Message.Wantlist.Values)
+        {
+            if (entry.Cancel)
+            {
+                // The cancelled want is gone; assume a want-block so a re-want never downgrades.
+                if (!Sent.ContainsKey(entry.Cid) && !pending.ContainsKey(entry.Cid))
+                    cancels = cancels.AddOrUpdate(entry.Cid, new SentWant(WantlistEntry.WantBlock(entry.Cid, 1, sendDontHave: true), false, null));
+            }
+            else if (Sent.Find(entry.Cid).Case is SentWant current && current.Entry == entry && !pending.ContainsKey(entry.Cid))
+            {
+                pending = pending.Add(entry.Cid, new PendingWant(entry, current.Broadcast));
+            }
+        }
+        return this with { InFlight = null, Pending = pending, PendingCancels = cancels, RetryNotBefore = now + limits.ClientSendRetryMs };
+    }
+
+    /// <summary>Re-queues sent wants unanswered for <see cref="Limits.RebroadcastIntervalMs"/> (boxo rebroadcastWantlist); they stay in <see cref="Sent"/>.</summary>
+    public (PeerWants Queue, Seq<Effect> Explains) QueueRebroadcast(long now, Limits limits)
+    {
+        var pending = Pending;
+        var explains = Seq<Effect>.Empty;
+        foreach (var (cid, want) in Sent)
+        {
+            if (want.SentAt is not { } at || now - at < limits.RebroadcastIntervalMs || pending.ContainsKey(cid)) continue;
+            pending = pending.Add(cid, new PendingWant(want.Entry, want.Broadcast));
+            explains = explains.Add(new Explain("want-resent", cid, Peer, $"unanswered for {now - at} ms"));
+        }
+        return (this with { Pending = pending }, explains);
+    }
+
+    /// <summary>Arms the send-debounce timer when something is pending, nothing is in flight and no timer is armed.</summary>
+    public (PeerWants Queue, ArmTimer? Timer) Schedule(long now, long debounceMs)
+    {
+        if (InFlight is not null || DebounceDeadline is not null || PendingCount == 0) return (this, null);
+        var deadline = Math.Max(now + debounceMs, RetryNotBefore ?? long.MinValue);
+        return (this with { DebounceDeadline = deadline }, new ArmTimer(new TimerId(DebounceTimer, 0, Peer), deadline));
+    }
+
+    /// <summary>True when a send-debounce firing at <paramref name="now"/> is the one this queue armed.</summary>
+    public bool DebounceDue(long now) => DebounceDeadline is { } d && now >= d;
+
+    /// <summary>
+    /// Expires want-blocks unanswered past the DONT_HAVE timeout (they count as a DONT_HAVE) and re-arms the timer for the
+    /// next one. A firing before the armed deadline is stale and ignored.
+    /// </summary>
+    public (PeerWants Queue, Seq<Cid> Expired, ArmTimer? Timer) ExpireDontHaves(long now, Limits limits)
+    {
+        if (DontHaveDeadline is not { } d || now < d) return (this, Seq<Cid>.Empty, null);
+        var timeout = DontHaveTimeoutMs(limits);
+        var expired = AwaitingBlock.Where(kv => now - kv.Value >= timeout).Select(kv => kv.Key).ToSeq();
+        var queue = this with { AwaitingBlock = expired.Fold(AwaitingBlock, (m, c) => m.Remove(c)), DontHaveDeadline = null };
+        var (armed, timer) = queue.ArmDontHave(limits);
+        return (armed, expired, timer);
+    }
+
+    /// <summary>Arms the DONT_HAVE timer for the earliest awaiting want-block unless one is armed at or before that time.</summary>
+    public (PeerWants Queue, ArmTimer? Timer) ArmDontHave(Limits limits)
+    {
+        if (AwaitingBlock.IsEmpty) return (this, null);
+        var deadline = AwaitingBlock.Values.Min() + DontHaveTimeoutMs(limits);
+        if (DontHaveDeadline is { } armed && armed <= deadline) return (this, null);
+        return (this with { DontHaveDeadline = deadline }, new ArmTimer(new TimerId(DontHaveTimer, 0, Peer), deadline));
+    }
+}

@@ -1,0 +1,410 @@
+using Bitswap.Domain.Multiformats;
+using Bitswap.Domain.Wire;
+
+namespace Bitswap.Domain;
+
+/// <summary>What a session asks of the client root; the root turns these into per-peer queue operations and effects.</summary>
+public abstract record SessionOrder;
+
+/// <summary>Send these wants to one session peer (boxo sessionWantSender → peerManager.SendWants).</summary>
+public sealed record SendWantsOrder(PeerId Peer, Seq<Cid> WantBlocks, Seq<Cid> WantHaves) : SessionOrder;
+
+/// <summary>Broadcast want-have for these CIDs to every connected peer (boxo broadcastWantHaves).</summary>
+public sealed record BroadcastOrder(Seq<Cid> Cids, string Reason) : SessionOrder;
+
+/// <summary>Emit an effect as is (timers, provider searches, explanations).</summary>
+public sealed record EmitOrder(Effect Effect) : SessionOrder;
+
+/// <summary>One wanted CID in a session.</summary>
+/// <param name="Order">Position in the session's want order (earlier wants first).</param>
+/// <param name="LiveSince">When it was last sent or broadcast; null while it waits in the to-fetch queue.</param>
+/// <param name="WantBlockTo">The peer holding the session's one outstanding want-block for it, if any.</param>
+public sealed record SessionWant(long Order, long? LiveSince, PeerId? WantBlockTo);
+
+/// <summary>
+/// A session (boxo session + sessionWantSender): its wants in order, its peers, and where each want-block went. Before any
+/// peer is known it broadcasts want-have for up to <see cref="Limits.BroadcastLiveWantsMax"/> wants; afterwards it sends one
+/// want-block per want to the best peer and want-have to the others, moves the want-block on a DONT_HAVE or when the peer
+/// leaves, prunes peers that keep saying DONT_HAVE, broadcasts when its peers are exhausted, and ticks when idle.
+/// </summary>
+/// <param name="Id">The session id (from 1).</param>
+/// <param name="Wants">Wanted CIDs.</param>
+/// <param name="Queue">Wanted CIDs by <see cref="SessionWant.Order"/>.</param>
+/// <param name="NextOrder">The next order number.</param>
+/// <param name="Peers">Peers in the session (they sent a block or HAVE, or were found as providers), not pruned.</param>
+/// <param name="PeersDiscovered">True once any peer joined; afterwards new wants go to peers instead of a broadcast.</param>
+/// <param name="DontHaveStreaks">Consecutive DONT_HAVEs per session peer.</param>
+/// <param name="FirstDeliveries">Blocks each peer delivered first to this session (weights the best-peer choice).</param>
+/// <param name="Presences">HAVE/DONT_HAVE for the session's wants, including providers found (counted as HAVE).</param>
+/// <param name="Exhausted">Wants already broadcast because every session peer said DONT_HAVE (once per exhaustion).</param>
+/// <param name="Random">SplitMix64 state for tie-breaking, seeded per session.</param>
+/// <param name="ConsecutiveTicks">Idle ticks since the last wanted block.</param>
+/// <param name="TickDeadline">When the armed idle tick fires, if armed.</param>
+/// <param name="LatencyTotalMs">Sum of want-to-block latencies of wanted blocks.</param>
+/// <param name="LatencySamples">Number of those latencies.</param>
+/// <param name="Delivered">CIDs recently delivered, to count a later copy as a duplicate.</param>
+/// <param name="DeliveredOrder">The same CIDs by arrival, to forget the oldest past the bound.</param>
+/// <param name="NextDelivered">The next arrival number.</param>
+/// <param name="DuplicateBlocks">Blocks received for CIDs this session already got.</param>
+public sealed record Session(
+    long Id,
+    Map<Cid, SessionWant> Wants,
+    Map<long, Cid> Queue,
+    long NextOrder,
+    Set<PeerId> Peers,
+    bool PeersDiscovered,
+    Map<PeerId, int> DontHaveStreaks,
+    Map<PeerId, int> FirstDeliveries,
+    BlockPresences Presences,
+    Set<Cid> Exhausted,
+    ulong Random,
+    int ConsecutiveTicks,
+    long? TickDeadline,
+    long LatencyTotalMs,
+    long LatencySamples,
+    Set<Cid> Delivered,
+    Map<long, Cid> DeliveredOrder,
+    long NextDelivered,
+    long DuplicateBlocks)
+{
+    /// <summary>The name of the session idle-tick timer; its key is the session id.</summary>
+    public const string TickTimer = "session-tick";
+
+    /// <summary>A session with no wants and no peers; <paramref name="seed"/> seeds its tie-breaking.</summary>
+    public static Session Create(long id, ulong seed) =>
+        new(id, Map<Cid, SessionWant>.Empty, Map<long, Cid>.Empty, 0, Set<PeerId>.Empty, false, Map<PeerId, int>.Empty,
+            Map<PeerId, int>.Empty, BlockPresences.Empty, Set<Cid>.Empty, Mix(seed ^ (ulong)id), 0, null, 0, 0,
+            Set<Cid>.Empty, Map<long, Cid>.Empty, 0, 0);
+
+    /// <summary>The wanted CIDs in want order.</summary>
+    public Seq<Cid> WantsInOrder => Queue.Values.ToSeq();
+
+    /// <summary>Adds new wants (the caller filtered out CIDs already wanted): sends them to session peers, or broadcasts if none is known yet.</summary>
+    public Step<Session, SessionOrder> Want(Seq<Cid> cids, long now, Limits limits)
+    {
+        var session = this;
+        foreach (var cid in cids)
+        {
+            if (session.Wants.ContainsKey(cid)) continue;
+            session = session with
+            {
+                Wants = session.Wants.Add(cid, new SessionWant(session.NextOrder, null, null)),
+                Queue = session.Queue.Add(session.NextOrder, cid),
+                NextOrder = session.NextOrder + 1,
+            };
+        }
+        var orders = Seq<SessionOrder>.Empty;
+        (session, orders) = session.SendNext(cids, Seq<PeerId>.Empty, now, orders);
+        (session, orders) = session.BroadcastIfUndiscovered(now, limits, orders);
+        if (session.TickDeadline is null && !session.Wants.IsEmpty) (session, orders) = session.ArmTick(now, limits, orders);
+        return new Step<Session, SessionOrder>(session, orders);
+    }
+
+    /// <summary>Drops wants (cancelled, or satisfied elsewhere); returns the CIDs that were wanted.</summary>
+    public (Session Session, Seq<Cid> Removed) Unwant(Seq<Cid> cids)
+    {
+        var session = this;
+        var removed = Seq<Cid>.Empty;
+        foreach (var cid in cids)
+        {
+            if (session.Wants.Find(cid).Case is not SessionWant want) continue;
+            session = session with
+            {
+                Wants = session.Wants.Remove(cid),
+                Queue = session.Queue.Remove(want.Order),
+                Presences = session.Presences.RemoveCid(cid),
+                Exhausted = session.Exhausted.Remove(cid),
+            };
+            removed = removed.Add(cid);
+        }
+        if (session.Wants.IsEmpty) session = session with { TickDeadline = null };
+        return (session, removed);
+    }
+
+    /// <summary>
+    /// Blocks and presences from a peer for this session's wants (real, simulated by a DONT_HAVE timeout, or a provider
+    /// found, which counts as HAVE). <paramref name="blocks"/> are wanted blocks now delivered to the session.
+    /// </summary>
+    public Step<Session, SessionOrder> Update(
+        PeerId from, Seq<Cid> blocks, Seq<Cid> haves, Seq<Cid> dontHaves, long now, Limits limits, Func<PeerId, bool> isConnected)
+    {
+        var session = this;
+        var orders = Seq<SessionOrder>.Empty;
+        var candidates = Seq<Cid>.Empty;
+        var toCheck = Seq<Cid>.Empty;
+        var newPeers = Seq<PeerId>.Empty;
+        var wantedBlocks = blocks.Filter(c => Wants.ContainsKey(c));
+        var wantedHaves = haves.Filter(c => Wants.ContainsKey(c));
+        var wantedDontHaves = dontHaves.Filter(c => Wants.ContainsKey(c));
+
+        if (!wantedBlocks.IsEmpty || !wantedHaves.IsEmpty)
+        {
+            if (!session.Peers.Contains(from) && isConnected(from))
+            {
+                session = session with { Peers = session.Peers.Add(from), PeersDiscovered = true, Exhausted = Set<Cid>.Empty };
+                newPeers = newPeers.Add(from);
+                // A new peer can take the want-block of every want without one (its presence is at least unknown).
+                candidates = session.WantsInOrder;
+                orders = orders.Add(new EmitOrder(new Explain("session-peer-added", null, from, $"session {Id}: sent a block or HAVE")));
+            }
+            session = session with { DontHaveStreaks = session.DontHaveStreaks.Remove(from) };
+        }
+
+        foreach (var cid in wantedBlocks)
+        {
+            var want = session.Wants.Find(cid).IfNone(() => throw new System.Diagnostics.UnreachableException("filtered above"));
+            if (want.LiveSince is { } since)
+                session = session with { LatencyTotalMs = session.LatencyTotalMs + Math.Max(0, now - since), LatencySamples = session.LatencySamples + 1 };
+            session = session with { FirstDeliveries = session.FirstDeliveries.AddOrUpdate(from, n => n + 1, 1) };
+            (session, _) = session.Unwant(Seq1(cid));
+            session = session.RememberDelivered(cid, limits);
+        }
+        if (!wantedBlocks.IsEmpty)
+        {
+            session = session with { ConsecutiveTicks = 0, TickDeadline = null };
+            if (!session.Wants.IsEmpty) (session, orders) = session.ArmTick(now, limits, orders);
+        }
+
+        foreach (var cid in wantedHaves)
+        {
+            session = session with { Presences = session.Presences.Record(from, cid, PresenceType.Have), Exhausted = session.Exhausted.Remove(cid) };
+            candidates = candidates.Add(cid);
+        }
+
+        foreach (var cid in wantedDontHaves)
+        {
+            session = session with { Presences = session.Presences.Record(from, cid, PresenceType.DontHave) };
+            if (session.Peers.Contains(from))
+                session = session with { DontHaveStreaks = session.DontHaveStreaks.AddOrUpdate(from, n => n + 1, 1) };
+            var want = session.Wants.Find(cid).IfNone(() => throw new System.Diagnostics.UnreachableException("filtered above"));
+            if (want.WantBlockTo == from)
+            {
+                session = session with { Wants = session.Wants.SetItem(cid, want with { WantBlockTo = null }) };
+                orders = orders.Add(new EmitOrder(new Explain("want-block-released", cid, from, $"session {Id}: DONT_HAVE")));
+            }
+            candidates = candidates.Add(cid);
+            toCheck = toCheck.Add(cid);
+        }
+
+        // boxo peerDontHaveLimit: the 17th consecutive DONT_HAVE removes the peer unless it holds a HAVE for a pending want.
+        if (session.Peers.Contains(from) && session.DontHaveStreaks.Find(from).IfNone(0) > limits.PeerDontHaveLimit
+            && !session.Presences.HasAnyFrom(from))
+        {
+            Seq<Cid> released;
+            (session, released) = session.RemovePeer(from);
+            orders = orders.Add(new EmitOrder(new Explain("session-peer-pruned", null, from,
+                $"session {Id}: more than {limits.PeerDontHaveLimit} consecutive DONT_HAVEs")));
+            candidates = candidates.Concat(released);
+            toCheck = session.Peers.IsEmpty ? session.WantsInOrder : toCheck.Concat(released);
+        }
+
+        (session, orders) = session.SendNext(candidates, newPeers, now, orders);
+        (session, orders) = session.BroadcastExhausted(toCheck, orders);
+        return new Step<Session, SessionOrder>(session, orders);
+    }
+
+    /// <summary>A peer disconnected: it leaves the session, its want-blocks move to the next best peer, and if it was the last peer the wants are broadcast.</summary>
+    public Step<Session, SessionOrder> PeerLeft(PeerId peer, long now)
+    {
+        var session = this with { Presences = Presences.RemovePeer(peer), FirstDeliveries = FirstDeliveries.Remove(peer) };
+        if (!Peers.Contains(peer)) return Step<Session, SessionOrder>.Quiet(session);
+        var orders = Seq<SessionOrder>.Empty;
+        Seq<Cid> released;
+        (session, released) = session.RemovePeer(peer);
+        orders = orders.Add(new EmitOrder(new Explain("session-peer-left", null, peer, $"session {Id}: disconnected")));
+        (session, orders) = session.SendNext(released, Seq<PeerId>.Empty, now, orders);
+        (session, orders) = session.BroadcastExhausted(session.Peers.IsEmpty ? session.WantsInOrder : released, orders);
+        return new Step<Session, SessionOrder>(session, orders);
+    }
+
+    /// <summary>
+    /// The idle tick: re-broadcast want-have for up to <see cref="Limits.BroadcastLiveWantsMax"/> live wants, search providers
+    /// for the first one only on the first consecutive tick, and re-arm with a growing delay (boxo session idle tick).
+    /// </summary>
+    public Step<Session, SessionOrder> Tick(long now, Limits limits)
+    {
+        if (TickDeadline is not { } deadline || now < deadline) return Step<Session, SessionOrder>.Quiet(this);
+        var session = this with { TickDeadline = null };
+        var orders = Seq<SessionOrder>.Empty;
+        var live = session.Queue.Values.Filter(c => session.Wants.Find(c).Exists(w => w.LiveSince is not null))
+            .Take(limits.BroadcastLiveWantsMax).ToSeq();
+        if (!live.IsEmpty)
+        {
+            session = session with { Wants = live.Fold(session.Wants, (m, c) => m.SetItem(c, m.Find(c).IfNone(() => throw new System.Diagnostics.UnreachableException("live")) with { LiveSince = now })) };
+            orders = orders.Add(new BroadcastOrder(live, $"session {Id}: idle tick {ConsecutiveTicks + 1}"));
+            if (session.ConsecutiveTicks == 0)
+                orders = orders.Add(new EmitOrder(new FindProviders(Id, live.Head)));
+        }
+        session = session with { ConsecutiveTicks = session.ConsecutiveTicks + 1 };
+        if (!session.Wants.IsEmpty) (session, orders) = session.ArmTick(now, limits, orders);
+        return new Step<Session, SessionOrder>(session, orders);
+    }
+
+    /// <summary>A block this session wanted arrived locally (BlocksAdded): counts as a wanted block for the idle tick, then refills the broadcast.</summary>
+    public Step<Session, SessionOrder> LocalBlock(Cid cid, long now, Limits limits)
+    {
+        if (!Wants.ContainsKey(cid)) return Step<Session, SessionOrder>.Quiet(this);
+        var (session, _) = Unwant(Seq1(cid));
+        session = session.RememberDelivered(cid, limits) with { ConsecutiveTicks = 0, TickDeadline = null };
+        var orders = Seq<SessionOrder>.Empty;
+        if (!session.Wants.IsEmpty) (session, orders) = session.ArmTick(now, limits, orders);
+        (session, orders) = session.BroadcastIfUndiscovered(now, limits, orders);
+        return new Step<Session, SessionOrder>(session, orders);
+    }
+
+    /// <summary>Counts a block that arrived for a CID this session already got.</summary>
+    public Session CountIfDuplicate(Cid cid) => Delivered.Contains(cid) ? this with { DuplicateBlocks = DuplicateBlocks + 1 } : this;
+
+    /// <summary>The peer that should get the want-block for <paramref name="cid"/>: HAVE beats unknown, a DONT_HAVE peer never gets it; ties by weighted chance.</summary>
+    public (Session Session, PeerId? Peer) BestPeer(Cid cid)
+    {
+        var best = Seq<PeerId>.Empty;
+        var bestRank = 0;
+        foreach (var peer in Peers)
+        {
+            var rank = Presences.PresenceOf(peer, cid) switch
+            {
+                PresenceType.Have => 2,
+                PresenceType.DontHave => 0,
+                null => 1,
+                _ => throw new System.Diagnostics.UnreachableException("presence"),
+            };
+            if (rank == 0 || rank < bestRank) continue;
+            if (rank > bestRank) { best = Seq<PeerId>.Empty; bestRank = rank; }
+            best = best.Add(peer);
+        }
+        if (best.IsEmpty) return (this, null);
+        if (best.Count == 1) return (this, best.Head);
+        // boxo peerResponseTracker: chance proportional to (blocks first delivered + 1).
+        var weights = best.Map(p => (long)FirstDeliveries.Find(p).IfNone(0) + 1);
+        var (draw, next) = NextRandom(Random);
+        var pick = (long)(draw % (ulong)weights.Sum());
+        foreach (var (peer, weight) in best.Zip(weights))
+        {
+            if (pick < weight) return (this with { Random = next }, peer);
+            pick -= weight;
+        }
+        throw new System.Diagnostics.UnreachableException("the draw is below the weight sum");
+    }
+
+    private (Session, Seq<Cid> Released) RemovePeer(PeerId peer)
+    {
+        var released = Queue.Values.Filter(c => Wants.Find(c).Exists(w => w.WantBlockTo == peer)).ToSeq();
+        var wants = released.Fold(Wants, (m, c) => m.SetItem(c, m.Find(c).IfNone(() => throw new System.Diagnostics.UnreachableException("released")) with { WantBlockTo = null }));
+        return (this with { Peers = Peers.Remove(peer), DontHaveStreaks = DontHaveStreaks.Remove(peer), Wants = wants }, released);
+    }
+
+    /// <summary>
+    /// The sessionWantSender step: each candidate want without an outstanding want-block goes as want-block to the best peer
+    /// and as want-have to every other session peer; newly added peers get want-have for every want.
+    /// </summary>
+    private (Session, Seq<SessionOrder>) SendNext(Seq<Cid> candidates, Seq<PeerId> newPeers, long now, Seq<SessionOrder> orders)
+    {
+        var session = this;
+        var blocks = Map<PeerId, Seq<Cid>>.Empty;
+        var haves = Map<PeerId, Seq<Cid>>.Empty;
+        var seen = Set<Cid>.Empty;
+        foreach (var cid in candidates)
+        {
+            if (seen.Contains(cid)) continue;
+            seen = seen.Add(cid);
+            if (session.Wants.Find(cid).Case is not SessionWant want || want.WantBlockTo is not null) continue;
+            PeerId? best;
+            (session, best) = session.BestPeer(cid);
+            if (best is null) continue;
+            session = session with { Wants = session.Wants.SetItem(cid, want with { WantBlockTo = best, LiveSince = now }) };
+            blocks = blocks.AddOrUpdate(best, s => s.Add(cid), Seq1(cid));
+            var hasHave = session.Presences.PeerHas(best, cid);
+            orders = orders.Add(new EmitOrder(new Explain("want-block", cid, best,
+                $"session {Id}: best of {session.Peers.Count} peer(s), {(hasHave ? "said HAVE" : "presence unknown")}")));
+            foreach (var other in session.Peers)
+                if (other != best) haves = haves.AddOrUpdate(other, s => s.Add(cid), Seq1(cid));
+        }
+        foreach (var peer in newPeers)
+        {
+            if (!session.Peers.Contains(peer)) continue;
+            foreach (var cid in session.Queue.Values)
+            {
+                var want = session.Wants.Find(cid).IfNone(() => throw new System.Diagnostics.UnreachableException("queued"));
+                if (want.WantBlockTo == peer) continue;
+                haves = haves.AddOrUpdate(peer, s => s.Add(cid), Seq1(cid));
+                if (want.LiveSince is null) session = session with { Wants = session.Wants.SetItem(cid, want with { LiveSince = now }) };
+            }
+        }
+        foreach (var peer in blocks.Keys.Concat(haves.Keys).Distinct().OrderBy(p => p))
+        {
+            var wantBlocks = blocks.Find(peer).IfNone(Seq<Cid>.Empty);
+            var wantHaves = haves.Find(peer).IfNone(Seq<Cid>.Empty).Filter(c => !wantBlocks.Contains(c));
+            orders = orders.Add(new SendWantsOrder(peer, wantBlocks, wantHaves));
+        }
+        return (session, orders);
+    }
+
+    /// <summary>Before any peer is known, move wants to live up to the broadcast limit and broadcast want-have for them (boxo GetNextWants).</summary>
+    private (Session, Seq<SessionOrder>) BroadcastIfUndiscovered(long now, Limits limits, Seq<SessionOrder> orders)
+    {
+        if (PeersDiscovered) return (this, orders);
+        var liveCount = Wants.Values.Count(w => w.LiveSince is not null);
+        var room = limits.BroadcastLiveWantsMax - liveCount;
+        if (room <= 0) return (this, orders);
+        var next = Queue.Values.Filter(c => Wants.Find(c).Exists(w => w.LiveSince is null)).Take(room).ToSeq();
+        if (next.IsEmpty) return (this, orders);
+        var wants = next.Fold(Wants, (m, c) => m.SetItem(c, m.Find(c).IfNone(() => throw new System.Diagnostics.UnreachableException("queued")) with { LiveSince = now }));
+        return (this with { Wants = wants }, orders.Add(new BroadcastOrder(next, $"session {Id}: no peer known yet")));
+    }
+
+    /// <summary>Broadcasts want-have, once per exhaustion, for checked wants no session peer can be asked for (all said DONT_HAVE, or none is left).</summary>
+    private (Session, Seq<SessionOrder>) BroadcastExhausted(Seq<Cid> toCheck, Seq<SessionOrder> orders)
+    {
+        var exhausted = Seq<Cid>.Empty;
+        var marked = Exhausted;
+        foreach (var cid in toCheck.Distinct())
+        {
+            if (Wants.Find(cid).Case is not SessionWant { WantBlockTo: null } || marked.Contains(cid)) continue;
+            if (Peers.Any(p => !Presences.PeerLacks(p, cid))) continue;
+            marked = marked.Add(cid);
+            exhausted = exhausted.Add(cid);
+        }
+        if (exhausted.IsEmpty) return (this, orders);
+        return (this with { Exhausted = marked }, orders.Add(new BroadcastOrder(exhausted, $"session {Id}: peers exhausted")));
+    }
+
+    private (Session, Seq<SessionOrder>) ArmTick(long now, Limits limits, Seq<SessionOrder> orders)
+    {
+        // boxo resetIdleTick: the provider-search delay until latency is known, then 500 ms + 3 × average latency; × (1 + ticks).
+        var baseDelay = LatencySamples == 0 ? limits.ProviderSearchDelayMs : limits.BaseTickDelayMs + 3 * (LatencyTotalMs / LatencySamples);
+        var deadline = now + baseDelay * (1 + ConsecutiveTicks);
+        return (this with { TickDeadline = deadline }, orders.Add(new EmitOrder(new ArmTimer(new TimerId(TickTimer, Id), deadline))));
+    }
+
+    private Session RememberDelivered(Cid cid, Limits limits)
+    {
+        if (Delivered.Contains(cid)) return this;
+        var delivered = Delivered.Add(cid);
+        var order = DeliveredOrder.Add(NextDelivered, cid);
+        while (order.Count > limits.ClientRecentBlocksMax)
+        {
+            var (oldestKey, oldest) = Enumerable.First(order);
+            order = order.Remove(oldestKey);
+            delivered = delivered.Remove(oldest);
+        }
+        return this with { Delivered = delivered, DeliveredOrder = order, NextDelivered = NextDelivered + 1 };
+    }
+
+    private static Seq<Cid> Seq1(Cid cid) => Seq<Cid>.Empty.Add(cid);
+
+    /// <summary>SplitMix64 finalizer, used to spread the seed.</summary>
+    private static ulong Mix(ulong z)
+    {
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    /// <summary>One SplitMix64 step: the drawn value and the next state.</summary>
+    private static (ulong Value, ulong Next) NextRandom(ulong state)
+    {
+        var next = state + 0x9E3779B97F4A7C15UL;
+        return (Mix(next), next);
+    }
+}
