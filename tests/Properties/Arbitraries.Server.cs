@@ -81,39 +81,39 @@ public sealed record EntrySpec(int Cid, WantType Type, int Priority, bool Cancel
 public abstract record ServerOp;
 
 /// <summary>A peer sends a message with these entries (and maybe blocks, by index).</summary>
-public sealed record ReceiveOp(int Peer, EntrySpec[] Entries, bool Full, int[] Blocks) : ServerOp
+public sealed record ServerReceiveOp(int Peer, EntrySpec[] Entries, bool Full, int[] Blocks) : ServerOp
 {
     /// <inheritdoc />
     public override string ToString() => $"Receive(p{Peer}{(Full ? " full" : "")}: {string.Join(", ", Entries.Select(e => e.ToString()))}{(Blocks.Length > 0 ? $"; blocks {string.Join(",", Blocks)}" : "")})";
 }
 
 /// <summary>Blocks are added to the local store.</summary>
-public sealed record AddBlocksOp(int[] Blocks) : ServerOp
+public sealed record ServerAddBlocksOp(int[] Blocks) : ServerOp
 {
     /// <inheritdoc />
     public override string ToString() => $"AddBlocks({string.Join(",", Blocks)})";
 }
 
 /// <summary>A block disappears from the local store (deleted by someone else).</summary>
-public sealed record DeleteBlockOp(int Block) : ServerOp;
+public sealed record ServerDeleteBlockOp(int Block) : ServerOp;
 
 /// <summary>The blockstore answers one outstanding load (picked by index modulo the number outstanding).</summary>
-public sealed record AnswerLoadOp(int Pick) : ServerOp;
+public sealed record ServerAnswerLoadOp(int Pick) : ServerOp;
 
 /// <summary>The network reports the fate of one outstanding send.</summary>
-public sealed record CompleteSendOp(int Pick, bool Success) : ServerOp;
+public sealed record ServerCompleteSendOp(int Pick, bool Success) : ServerOp;
 
 /// <summary>A peer connects.</summary>
-public sealed record ConnectOp(int Peer) : ServerOp;
+public sealed record ServerConnectOp(int Peer) : ServerOp;
 
 /// <summary>A peer disconnects.</summary>
-public sealed record DisconnectOp(int Peer) : ServerOp;
+public sealed record ServerDisconnectOp(int Peer) : ServerOp;
 
 /// <summary>Time passes.</summary>
-public sealed record AdvanceOp(int Ms) : ServerOp;
+public sealed record ServerAdvanceOp(int Ms) : ServerOp;
 
 /// <summary>The score timer fires.</summary>
-public sealed record ScoreTickOp : ServerOp;
+public sealed record ServerScoreTickOp : ServerOp;
 
 /// <summary>Which knobs a generated engine uses.</summary>
 public sealed record EngineKnobs(
@@ -172,17 +172,17 @@ public static partial class Arbitraries
             from entries in ArrayBetween(EntrySpecs(ServerWorld.Blocks.Length), 1, 6)
             from full in Gen.Frequency((5, Gen.Constant(false)), (1, Gen.Constant(true)))
             from blocks in Gen.Frequency((6, Gen.Constant(Array.Empty<int>())), (1, ArrayBetween(blockIndex, 1, 2)))
-            select (ServerOp)new ReceiveOp(peer, entries, full, blocks);
+            select (ServerOp)new ServerReceiveOp(peer, entries, full, blocks);
         return Gen.Frequency(
             (30, receive),
-            (15, Gen.Choose(0, 16).Select(i => (ServerOp)new AnswerLoadOp(i))),
-            (20, Gen.Choose(0, 16).SelectMany(i => Gen.Frequency((9, Gen.Constant(true)), (1, Gen.Constant(false))), (i, ok) => (ServerOp)new CompleteSendOp(i, ok))),
-            (6, ArrayBetween(blockIndex, 1, 3).Select(b => (ServerOp)new AddBlocksOp(b))),
-            (2, blockIndex.Select(b => (ServerOp)new DeleteBlockOp(b))),
-            (4, Gen.Choose(0, peers - 1).Select(p => (ServerOp)new ConnectOp(p))),
-            (2, Gen.Choose(0, peers - 1).Select(p => (ServerOp)new DisconnectOp(p))),
-            (6, Gen.Choose(0, 4000).Select(ms => (ServerOp)new AdvanceOp(ms))),
-            (2, Gen.Constant((ServerOp)new ScoreTickOp())));
+            (15, Gen.Choose(0, 16).Select(i => (ServerOp)new ServerAnswerLoadOp(i))),
+            (20, Gen.Choose(0, 16).SelectMany(i => Gen.Frequency((9, Gen.Constant(true)), (1, Gen.Constant(false))), (i, ok) => (ServerOp)new ServerCompleteSendOp(i, ok))),
+            (6, ArrayBetween(blockIndex, 1, 3).Select(b => (ServerOp)new ServerAddBlocksOp(b))),
+            (2, blockIndex.Select(b => (ServerOp)new ServerDeleteBlockOp(b))),
+            (4, Gen.Choose(0, peers - 1).Select(p => (ServerOp)new ServerConnectOp(p))),
+            (2, Gen.Choose(0, peers - 1).Select(p => (ServerOp)new ServerDisconnectOp(p))),
+            (6, Gen.Choose(0, 4000).Select(ms => (ServerOp)new ServerAdvanceOp(ms))),
+            (2, Gen.Constant((ServerOp)new ServerScoreTickOp())));
     }
 
     /// <summary>Engine knobs: boxo's defaults, or small bounds that the runs actually reach.</summary>

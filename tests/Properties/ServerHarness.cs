@@ -130,33 +130,33 @@ public sealed class ServerHarness
     {
         switch (op)
         {
-            case ReceiveOp r:
+            case ServerReceiveOp r:
                 var message = Message.Empty.WithEntries(r.Entries.Select(e => e.ToEntry())).WithFull(r.Full);
                 message = r.Blocks.Aggregate(message, (m, i) => m.WithBlock(ServerWorld.Blocks[i]));
                 Receive(ServerWorld.Peers[r.Peer], message);
                 break;
-            case AddBlocksOp a:
+            case ServerAddBlocksOp a:
                 Add(a.Blocks.Select(i => ServerWorld.Blocks[i]).ToArray());
                 break;
-            case DeleteBlockOp d:
+            case ServerDeleteBlockOp d:
                 Delete(ServerWorld.Blocks[d.Block].Cid);
                 break;
-            case AnswerLoadOp l:
+            case ServerAnswerLoadOp l:
                 if (_loads.Count > 0) AnswerLoad(l.Pick % _loads.Count);
                 break;
-            case CompleteSendOp s:
+            case ServerCompleteSendOp s:
                 if (_sends.Count > 0) CompleteSend(s.Pick % _sends.Count, s.Success);
                 break;
-            case ConnectOp c:
+            case ServerConnectOp c:
                 Post(new PeerConnected(Now, ServerWorld.Peers[c.Peer], ProtocolVersion.V120));
                 break;
-            case DisconnectOp d:
+            case ServerDisconnectOp d:
                 Post(new PeerDisconnected(Now, ServerWorld.Peers[d.Peer]));
                 break;
-            case AdvanceOp a:
+            case ServerAdvanceOp a:
                 Now += a.Ms;
                 break;
-            case ScoreTickOp:
+            case ServerScoreTickOp:
                 Post(new TimerFired(Now, EngineState.ScoreTimer));
                 break;
             default:
