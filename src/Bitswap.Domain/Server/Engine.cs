@@ -1,0 +1,508 @@
+using System.Diagnostics;
+using Bitswap.Domain.Multiformats;
+using Bitswap.Domain.Wire;
+
+namespace Bitswap.Domain;
+
+/// <summary>How the decision engine behaves.</summary>
+/// <param name="Limits">The bounds in force.</param>
+/// <param name="Seed">Seed of the engine's only randomness: the salt of the queue's tie-breaking peer hash.</param>
+/// <param name="RequestFilter">Decides whether a peer may have a CID (boxo PeerBlockRequestFilter); null allows all.</param>
+/// <param name="SendDontHaves">False to never send DONT_HAVE (boxo SetSendDontHaves).</param>
+public sealed record EngineConfig(Limits Limits, ulong Seed, Func<PeerId, Cid, bool>? RequestFilter = null, bool SendDontHaves = true);
+
+/// <summary>An outgoing server message being built (blocks loading) or sent (awaiting its fate).</summary>
+/// <param name="Id">The envelope id.</param>
+/// <param name="Peer">The receiver.</param>
+/// <param name="Tasks">The popped tasks it completes.</param>
+/// <param name="PendingWork">The receiver's pending work right after the pop, reported as pendingBytes.</param>
+/// <param name="Message">The message handed to the shell, once built; None while its blocks load.</param>
+public sealed record ServerEnvelope(EnvelopeId Id, PeerId Peer, Seq<PeerTask> Tasks, long PendingWork, Option<Message> Message);
+
+/// <summary>
+/// The decision engine's state: per-peer ledgers and wantlists, the reverse index CID → wanting peers, the task queue and
+/// the envelopes in flight. Immutable; build with <see cref="Create"/> and advance with <see cref="Engine.Handle"/>.
+/// </summary>
+public sealed record EngineState
+{
+    /// <summary>The timer that advances the usefulness scores.</summary>
+    public static readonly TimerId ScoreTimer = new("engine-score");
+
+    private EngineState(PeerId self, EngineConfig config)
+    {
+        Self = self;
+        Config = config;
+        Queue = PeerTaskQueue.Create(config.Seed, config.Limits);
+    }
+
+    /// <summary>A fresh engine for the local peer.</summary>
+    public static EngineState Create(PeerId self, EngineConfig config) => new(self, config);
+
+    /// <summary>The local peer.</summary>
+    public PeerId Self { get; init; }
+
+    /// <summary>The configuration.</summary>
+    public EngineConfig Config { get; init; }
+
+    /// <summary>Ledgers of known peers (connected, or that sent us a message).</summary>
+    public Map<PeerId, PeerLedger> Ledgers { get; init; } = Map<PeerId, PeerLedger>.Empty;
+
+    /// <summary>What each peer wants from us.</summary>
+    public Map<PeerId, PeerWantlist> Wantlists { get; init; } = Map<PeerId, PeerWantlist>.Empty;
+
+    /// <summary>The reverse index: for each wanted CID, the peers that want it (so new blocks find their wanters).</summary>
+    public Map<Cid, Set<PeerId>> Wanters { get; init; } = Map<Cid, Set<PeerId>>.Empty;
+
+    /// <summary>The work queue.</summary>
+    public PeerTaskQueue Queue { get; init; }
+
+    /// <summary>Envelopes loading or sending, by sequence.</summary>
+    public Map<long, ServerEnvelope> InFlight { get; init; } = Map<long, ServerEnvelope>.Empty;
+
+    /// <summary>The sequence of the last envelope created.</summary>
+    public long LastEnvelope { get; init; }
+
+    /// <summary>Blocks sent successfully.</summary>
+    public long BlocksSent { get; init; }
+
+    /// <summary>Block bytes sent successfully.</summary>
+    public long DataSent { get; init; }
+
+    /// <summary>True while an "engine-score" timer is armed.</summary>
+    public bool ScoreTimerArmed { get; init; }
+
+    /// <summary>Score periods elapsed (every tenth also steps the long-term score).</summary>
+    public long ScoreTicks { get; init; }
+
+    /// <summary>Envelopes loading or sending.</summary>
+    public int EnvelopesInFlight => InFlight.Count;
+
+    /// <summary>Known peers, sorted.</summary>
+    public Seq<PeerId> Peers => Ledgers.Keys.ToSeq();
+
+    /// <summary>What a peer wants from us, sorted by CID.</summary>
+    public Seq<WantlistEntry> WantlistOf(PeerId peer) => Wantlists.Find(peer).Map(w => w.ToEntries()).IfNone(Seq<WantlistEntry>.Empty);
+
+    /// <summary>The exchange receipt of a peer (all zeros when unknown).</summary>
+    public Receipt ReceiptOf(PeerId peer) => Ledgers.Find(peer).IfNone(PeerLedger.Empty).ToReceipt(peer);
+
+    /// <summary>The usefulness score of a peer (boxo scoreledger), 0 when unknown.</summary>
+    public double ScoreOf(PeerId peer) => Ledgers.Find(peer).Map(l => l.Score).IfNone(0.0);
+
+    /// <summary>Tasks queued and not yet popped for a peer.</summary>
+    public int PendingTasks(PeerId peer) => Queue.PendingCount(peer);
+}
+
+/// <summary>
+/// The decision engine (boxo bitswap/server/internal/decision): answers peers' wantlists with blocks, HAVEs and DONT_HAVEs,
+/// through a fair task queue and at most <see cref="Limits.TaskWorkerCount"/> envelopes in flight.
+/// </summary>
+public static class Engine
+{
+    private const string ScoreTimerName = "engine-score";
+
+    // Upper bounds of protobuf framing around a block (prefix + data fields, tags and lengths) and a presence,
+    // and of the message's own fields (pendingBytes, wantlist header). Over-estimating keeps the 4 MiB cap safe.
+    private const int BlockOverheadBytes = 24;
+    private const int PresenceOverheadBytes = 8;
+    private const int MessageOverheadBytes = 32;
+
+    /// <summary>The work, in bytes, of a HAVE or DONT_HAVE for a CID: an upper bound of its encoded size.</summary>
+    public static int PresenceWork(Cid cid) => cid.ByteLength + PresenceOverheadBytes;
+
+    /// <summary>An upper bound of the encoded size of a message the engine builds.</summary>
+    public static long EncodedSizeBound(Message message) =>
+        MessageOverheadBytes
+        + message.Blocks.Values.Sum(b => (long)b.Size + b.Cid.ByteLength + BlockOverheadBytes)
+        + message.Presences.Keys.Sum(c => (long)PresenceWork(c));
+
+    /// <summary>Advances the engine by one input; client inputs are ignored.</summary>
+    public static Step<EngineState, Effect> Handle(EngineState state, Input input) => input switch
+    {
+        MessageReceived m => OnMessageReceived(state, m),
+        BlocksAdded b => OnBlocksAdded(state, b),
+        PeerConnected c => OnPeerConnected(state, c),
+        PeerDisconnected d => OnPeerDisconnected(state, d),
+        MessageSent s => OnMessageSent(state, s),
+        MessageFailed f => OnMessageFailed(state, f),
+        BlocksLoaded l => OnBlocksLoaded(state, l),
+        TimerFired t => OnTimerFired(state, t),
+        WantBlocks or CancelWants or CloseSession or ProvidersFound => Step<EngineState, Effect>.Quiet(state),
+        _ => throw new UnreachableException($"unknown input {input.GetType().Name}"),
+    };
+
+    private static Step<EngineState, Effect> OnPeerConnected(EngineState state, PeerConnected input)
+    {
+        var known = state with { Ledgers = state.Ledgers.AddOrUpdate(input.Peer, l => l, PeerLedger.Empty) };
+        var (armed, effects) = ArmScoreTimer(known, input.Now);
+        return new(armed, effects);
+    }
+
+    private static Step<EngineState, Effect> OnPeerDisconnected(EngineState state, PeerDisconnected input)
+    {
+        var wanters = state.Wanters;
+        if (state.Wantlists.Find(input.Peer).Case is PeerWantlist wantlist)
+            foreach (var cid in wantlist.Entries.Keys) wanters = RemoveWanter(wanters, cid, input.Peer);
+        var next = state with
+        {
+            Ledgers = state.Ledgers.Remove(input.Peer),
+            Wantlists = state.Wantlists.Remove(input.Peer),
+            Wanters = wanters,
+            Queue = state.Queue.RemovePeer(input.Peer),
+        };
+        return Dispatch(next, input.Now, Seq<Effect>.Empty);
+    }
+
+    private static Step<EngineState, Effect> OnMessageReceived(EngineState state, MessageReceived input)
+    {
+        var message = input.Message;
+        if (message.IsEmpty) return Step<EngineState, Effect>.Quiet(state);
+        var limits = state.Config.Limits;
+        var peer = input.Peer;
+        var effects = Seq<Effect>.Empty;
+
+        var ledger = state.Ledgers.Find(peer).IfNone(PeerLedger.Empty);
+        foreach (var block in message.Blocks.Values) ledger = ledger.BlockReceived(block.Size, input.Now);
+        var next = state with { Ledgers = state.Ledgers.AddOrUpdate(peer, ledger) };
+        (next, var timerEffects) = ArmScoreTimer(next, input.Now);
+        effects = effects + timerEffects;
+
+        var wantlist = next.Wantlists.Find(peer).IfNone(PeerWantlist.Empty);
+        var wanters = next.Wanters;
+        var queue = next.Queue;
+        if (message.Full)
+        {
+            // A full wantlist replaces the old one: forget every old want in both indexes, and drop the pending work for
+            // wants the new list does not repeat (the peer no longer asks for them).
+            foreach (var cid in wantlist.Entries.Keys)
+            {
+                wanters = RemoveWanter(wanters, cid, peer);
+                var restated = message.Wantlist.Find(cid).Case is WantlistEntry e && !e.Cancel;
+                if (!restated) (queue, _) = queue.Remove(peer, cid);
+            }
+            wantlist = wantlist.Clear();
+        }
+
+        var requests = Seq<TaskRequest>.Empty;
+        var requested = Set<Cid>.Empty;
+        foreach (var entry in message.Wantlist.Values)
+        {
+            var cid = entry.Cid;
+            if (cid.ByteLength > limits.CidBytesMax || cid.IsIdentity)
+            {
+                // boxo#1117: ignored, never a reason to disconnect; an oversized cancel changes nothing.
+                effects = effects.Add(new Explain("cid-ignored", cid, peer, cid.IsIdentity ? "identity CID" : $"CID of {cid.ByteLength} B exceeds {limits.CidBytesMax} B"));
+                continue;
+            }
+            if (entry.Cancel)
+            {
+                wantlist = wantlist.Cancel(cid);
+                wanters = RemoveWanter(wanters, cid, peer);
+                (queue, _) = queue.Remove(peer, cid);
+                continue;
+            }
+            if (state.Config.RequestFilter is { } filter && !filter(peer, cid))
+            {
+                effects = effects.Add(new Explain("want-denied", cid, peer, "request filter denied the CID"));
+                if (entry.SendDontHave && state.Config.SendDontHaves)
+                    requests = requests.Add(DontHaveRequest(entry));
+                continue;
+            }
+
+            var size = LocalSize(input.LocalSizes, cid, limits);
+            var result = wantlist.Want(entry, size, limits.WantlistEntriesPerPeerMax);
+            if (result.Outcome == WantOutcome.Refused)
+            {
+                effects = effects.Add(new Explain("want-refused", cid, peer, $"wantlist holds {limits.WantlistEntriesPerPeerMax} wants of higher priority or for held blocks"));
+                continue;
+            }
+            if (result.Evicted.Case is PeerWant victim)
+            {
+                wanters = RemoveWanter(wanters, victim.Entry.Cid, peer);
+                (queue, _) = queue.Remove(peer, victim.Entry.Cid);
+                if (requested.Contains(victim.Entry.Cid))
+                {
+                    requests = requests.Filter(r => r.Cid != victim.Entry.Cid);
+                    requested = requested.Remove(victim.Entry.Cid);
+                }
+                effects = effects.Add(new Explain("want-evicted", victim.Entry.Cid, peer, "wantlist full: evicted for a new want"));
+            }
+            wantlist = result.Wantlist;
+            wanters = AddWanter(wanters, cid, peer);
+            if (TaskFor(wantlist.Entries[cid], state.Config) is { } request)
+            {
+                requests = requests.Add(request);
+                requested = requested.Add(cid);
+            }
+        }
+
+        (queue, var outcomes) = queue.Push(peer, requests);
+        effects = effects + DropExplains(peer, outcomes);
+        next = next with { Wantlists = next.Wantlists.AddOrUpdate(peer, wantlist), Wanters = wanters, Queue = queue };
+        return Dispatch(next, input.Now, effects);
+    }
+
+    private static Step<EngineState, Effect> OnBlocksAdded(EngineState state, BlocksAdded input)
+    {
+        var limits = state.Config.Limits;
+        var blocks = input.Blocks.Fold(Map<Cid, Block>.Empty, (map, b) => map.AddOrUpdate(b.Cid, b));
+        var wantlists = state.Wantlists;
+        var queue = state.Queue;
+        var effects = Seq<Effect>.Empty;
+        foreach (var block in blocks.Values)
+        {
+            if (block.Size == 0 || block.Size > limits.BlockBytesMax) continue;
+            if (state.Wanters.Find(block.Cid).Case is not Set<PeerId> peers) continue;
+            foreach (var peer in peers)
+            {
+                if (state.Config.RequestFilter is { } filter && !filter(peer, block.Cid)) continue;
+                var wantlist = wantlists[peer].WithBlockSize(block.Cid, block.Size);
+                wantlists = wantlists.AddOrUpdate(peer, wantlist);
+                if (TaskFor(wantlist.Entries[block.Cid], state.Config) is not { } request) continue;
+                (queue, var outcomes) = queue.Push(peer, Seq.create(request));
+                effects = effects + DropExplains(peer, outcomes);
+            }
+        }
+        return Dispatch(state with { Wantlists = wantlists, Queue = queue }, input.Now, effects);
+    }
+
+    private static Step<EngineState, Effect> OnBlocksLoaded(EngineState state, BlocksLoaded input)
+    {
+        if (input.Envelope.Side != Side.Server
+            || state.InFlight.Find(input.Envelope.Sequence).Case is not ServerEnvelope envelope
+            || envelope.Message.IsSome)
+            return Step<EngineState, Effect>.Quiet(state);
+
+        if (!state.Ledgers.ContainsKey(envelope.Peer))
+        {
+            // The peer left while its blocks loaded: nothing to send, the worker is free again.
+            var freed = state with { InFlight = state.InFlight.Remove(envelope.Id.Sequence) };
+            return Dispatch(freed, input.Now, Seq<Effect>.Empty);
+        }
+
+        var (next, message, effects) = Build(state, envelope, input.Blocks);
+        return Finish(next, envelope, message, input.Now, effects);
+    }
+
+    private static Step<EngineState, Effect> OnMessageSent(EngineState state, MessageSent input)
+    {
+        if (input.Envelope.Side != Side.Server
+            || state.InFlight.Find(input.Envelope.Sequence).Case is not ServerEnvelope envelope
+            || envelope.Message.Case is not Message message)
+            return Step<EngineState, Effect>.Quiet(state);
+
+        var peer = envelope.Peer;
+        var next = state with
+        {
+            InFlight = state.InFlight.Remove(envelope.Id.Sequence),
+            Queue = state.Queue.TasksDone(peer, envelope.Tasks.Map(t => t.Id)),
+            BlocksSent = state.BlocksSent + message.Blocks.Count,
+            DataSent = state.DataSent + message.Blocks.Values.Sum(b => (long)b.Size),
+        };
+        if (next.Ledgers.Find(peer).Case is PeerLedger ledger)
+        {
+            foreach (var block in message.Blocks.Values) ledger = ledger.BlockSent(block.Size, input.Now);
+            var wantlist = next.Wantlists.Find(peer).IfNone(PeerWantlist.Empty);
+            var wanters = next.Wanters;
+            var queue = next.Queue;
+            // A sent block answers any want for it; a sent HAVE answers a want-have but never a want-block; a DONT_HAVE
+            // answers nothing, so the want stays and a later BlocksAdded serves it.
+            var answered = message.Blocks.Keys.ToSeq()
+                + message.Presences.Filter(p => p == PresenceType.Have).Keys
+                    .Filter(cid => wantlist.Find(cid).Case is PeerWant w && w.Entry.WantType == WantType.Have).ToSeq();
+            foreach (var cid in answered)
+            {
+                if (!wantlist.Contains(cid)) continue;
+                wantlist = wantlist.Cancel(cid);
+                wanters = RemoveWanter(wanters, cid, peer);
+                (queue, _) = queue.Remove(peer, cid);
+            }
+            next = next with
+            {
+                Ledgers = next.Ledgers.AddOrUpdate(peer, ledger),
+                Wantlists = next.Wantlists.AddOrUpdate(peer, wantlist),
+                Wanters = wanters,
+                Queue = queue,
+            };
+        }
+        return Dispatch(next, input.Now, Seq<Effect>.Empty);
+    }
+
+    private static Step<EngineState, Effect> OnMessageFailed(EngineState state, MessageFailed input)
+    {
+        if (input.Envelope.Side != Side.Server
+            || state.InFlight.Find(input.Envelope.Sequence).Case is not ServerEnvelope envelope)
+            return Step<EngineState, Effect>.Quiet(state);
+        var next = state with
+        {
+            InFlight = state.InFlight.Remove(envelope.Id.Sequence),
+            Queue = state.Queue.TasksDone(envelope.Peer, envelope.Tasks.Map(t => t.Id)),
+        };
+        var explain = new Explain("send-failed", null, envelope.Peer, $"envelope {envelope.Id}: {input.Reason}; wants kept");
+        return Dispatch(next, input.Now, Seq.create<Effect>(explain));
+    }
+
+    private static Step<EngineState, Effect> OnTimerFired(EngineState state, TimerFired input)
+    {
+        if (input.Timer.Name != ScoreTimerName || !state.ScoreTimerArmed) return Step<EngineState, Effect>.Quiet(state);
+        var ticks = state.ScoreTicks + 1;
+        var longStep = ticks % PeerLedger.LongTermRatio == 0;
+        var ledgers = state.Ledgers.Map(l => l.ScoreTick(longStep));
+        var next = state with { Ledgers = ledgers, ScoreTicks = ticks, ScoreTimerArmed = false };
+        var (armed, effects) = ArmScoreTimer(next, input.Now);
+        return new(armed, effects);
+    }
+
+    private static (EngineState State, Seq<Effect> Effects) ArmScoreTimer(EngineState state, long now) =>
+        state.ScoreTimerArmed || state.Ledgers.IsEmpty
+            ? (state, Seq<Effect>.Empty)
+            : (state with { ScoreTimerArmed = true }, Seq.create<Effect>(new ArmTimer(EngineState.ScoreTimer, now + state.Config.Limits.ScorePeriodMs)));
+
+    /// <summary>Pops work into new envelopes while fewer than TaskWorkerCount are in flight.</summary>
+    private static Step<EngineState, Effect> Dispatch(EngineState state, long now, Seq<Effect> effects)
+    {
+        var limits = state.Config.Limits;
+        while (state.InFlight.Count < limits.TaskWorkerCount)
+        {
+            var (queue, popped) = state.Queue.PopTasks(limits.TargetMessageBytes, now);
+            if (popped.Case is not PoppedTasks work) break;
+            var id = new EnvelopeId(Side.Server, state.LastEnvelope + 1);
+            var envelope = new ServerEnvelope(id, work.Peer, work.Tasks, work.PendingWork, Option<Message>.None);
+            state = state with { Queue = queue, LastEnvelope = id.Sequence };
+            var toLoad = work.Tasks.Filter(t => t.Data.SendBlock && t.Data.HaveBlock).Map(t => t.Cid);
+            if (!toLoad.IsEmpty)
+            {
+                state = state with { InFlight = state.InFlight.AddOrUpdate(id.Sequence, envelope) };
+                effects = effects.Add(new LoadBlocks(id, work.Peer, toLoad));
+                continue;
+            }
+            var (built, message, buildEffects) = Build(state, envelope, Map<Cid, Block>.Empty);
+            effects = effects + buildEffects;
+            state = built;
+            if (message.IsEmpty)
+            {
+                state = state with { Queue = state.Queue.TasksDone(work.Peer, work.Tasks.Map(t => t.Id)) };
+                continue;
+            }
+            state = state with { InFlight = state.InFlight.AddOrUpdate(id.Sequence, envelope with { Message = message }) };
+            effects = effects.Add(new SendMessage(work.Peer, id, message));
+        }
+        return new(state, effects);
+    }
+
+    /// <summary>Sends a built message, or completes the envelope at once when there is nothing to send.</summary>
+    private static Step<EngineState, Effect> Finish(EngineState state, ServerEnvelope envelope, Message message, long now, Seq<Effect> effects)
+    {
+        if (message.IsEmpty)
+        {
+            var done = state with
+            {
+                InFlight = state.InFlight.Remove(envelope.Id.Sequence),
+                Queue = state.Queue.TasksDone(envelope.Peer, envelope.Tasks.Map(t => t.Id)),
+            };
+            return Dispatch(done, now, effects);
+        }
+        var sending = state with { InFlight = state.InFlight.AddOrUpdate(envelope.Id.Sequence, envelope with { Message = message }) };
+        return Dispatch(sending, now, effects.Add(new SendMessage(envelope.Peer, envelope.Id, message)));
+    }
+
+    /// <summary>
+    /// Builds the message for popped tasks from the loaded blocks. A block that vanished becomes a DONT_HAVE if the peer
+    /// asked for them, and the peer's want remembers we no longer hold it. The message never exceeds MessageBytesMax:
+    /// work that does not fit is re-queued for a later envelope.
+    /// </summary>
+    private static (EngineState State, Message Message, Seq<Effect> Effects) Build(EngineState state, ServerEnvelope envelope, Map<Cid, Block> loaded)
+    {
+        var limits = state.Config.Limits;
+        var peer = envelope.Peer;
+        var message = Message.Empty;
+        var effects = Seq<Effect>.Empty;
+        var wantlists = state.Wantlists;
+        var deferred = Seq<PeerTask>.Empty;
+        long size = MessageOverheadBytes;
+        foreach (var task in envelope.Tasks)
+        {
+            var data = task.Data;
+            if (data.SendBlock && data.HaveBlock)
+            {
+                if (loaded.Find(task.Cid).Case is Block block && block.Size > 0 && block.Size <= limits.BlockBytesMax)
+                {
+                    var blockBytes = (long)block.Size + block.Cid.ByteLength + BlockOverheadBytes;
+                    if (size + blockBytes > limits.MessageBytesMax)
+                    {
+                        // Sizes can differ from what the shell reported when the want arrived. A block that fits an
+                        // empty message waits for the next envelope; one that never fits is skipped, keeping the want.
+                        if (message.IsEmpty)
+                        {
+                            effects = effects.Add(new Explain("block-too-large", task.Cid, peer, "block does not fit in MessageBytesMax; want kept"));
+                            continue;
+                        }
+                        deferred = deferred.Add(task);
+                        effects = effects.Add(new Explain("block-deferred", task.Cid, peer, "message full; re-queued for the next envelope"));
+                        continue;
+                    }
+                    message = message.WithBlock(block);
+                    size += blockBytes;
+                    continue;
+                }
+                effects = effects.Add(new Explain("block-vanished", task.Cid, peer, "block no longer in the blockstore"));
+                if (wantlists.Find(peer).Case is PeerWantlist wl) wantlists = wantlists.AddOrUpdate(peer, wl.WithBlockSize(task.Cid, 0));
+                if (!(data.SendDontHave && state.Config.SendDontHaves)) continue;
+                data = data with { HaveBlock = false };
+            }
+            if (message.Blocks.ContainsKey(task.Cid)) continue;
+            if (size + PresenceWork(task.Cid) > limits.MessageBytesMax)
+            {
+                deferred = deferred.Add(task);
+                continue;
+            }
+            message = message.WithPresence(task.Cid, data.HaveBlock ? PresenceType.Have : PresenceType.DontHave);
+            size += PresenceWork(task.Cid);
+        }
+        if (!message.IsEmpty) message = message.WithPendingBytes((int)Math.Min(envelope.PendingWork, int.MaxValue));
+        var queue = state.Queue;
+        if (!deferred.IsEmpty)
+        {
+            // The deferred tasks leave this envelope and go back to the queue as new pending work, unless the peer
+            // cancelled the want meanwhile (a cancel only lets already-active work complete).
+            var stillWanted = wantlists.Find(peer).IfNone(PeerWantlist.Empty);
+            queue = queue.TasksDone(peer, deferred.Map(t => t.Id));
+            (queue, _) = queue.Push(peer, deferred.Filter(t => stillWanted.Contains(t.Cid)).Map(t => new TaskRequest(t.Cid, t.Priority, t.Work, t.Data)));
+        }
+        return (state with { Wantlists = wantlists, Queue = queue }, message, effects);
+    }
+
+    /// <summary>The task that answers a want, or null when there is nothing to say (absent block, no DONT_HAVE asked).</summary>
+    private static TaskRequest? TaskFor(PeerWant want, EngineConfig config)
+    {
+        var entry = want.Entry;
+        if (want.Held)
+        {
+            var sendBlock = entry.WantType == WantType.Block || want.BlockSize <= config.Limits.WantHaveReplaceBytes;
+            var work = sendBlock ? want.BlockSize : PresenceWork(entry.Cid);
+            return new TaskRequest(entry.Cid, entry.Priority, work, new TaskData(sendBlock, entry.SendDontHave, want.BlockSize, true));
+        }
+        return entry.SendDontHave && config.SendDontHaves ? DontHaveRequest(entry) : null;
+    }
+
+    private static TaskRequest DontHaveRequest(WantlistEntry entry) =>
+        new(entry.Cid, entry.Priority, PresenceWork(entry.Cid), new TaskData(false, true, 0, false));
+
+    /// <summary>Our block size from the shell's lookup; 0 (absent) for a missing, empty or over-large block.</summary>
+    private static int LocalSize(Map<Cid, int> sizes, Cid cid, Limits limits) =>
+        sizes.Find(cid).Case is int size && size > 0 && size <= limits.BlockBytesMax ? size : 0;
+
+    private static Seq<Effect> DropExplains(PeerId peer, Seq<(TaskRequest Request, PushOutcome Outcome)> outcomes) =>
+        outcomes.Filter(o => o.Outcome == PushOutcome.Dropped)
+            .Map(o => (Effect)new Explain("task-dropped", o.Request.Cid, peer, "pending tasks at PendingTasksPerPeerMax"));
+
+    private static Map<Cid, Set<PeerId>> AddWanter(Map<Cid, Set<PeerId>> wanters, Cid cid, PeerId peer) =>
+        wanters.AddOrUpdate(cid, peers => peers.AddOrUpdate(peer), Set<PeerId>.Empty.Add(peer));
+
+    private static Map<Cid, Set<PeerId>> RemoveWanter(Map<Cid, Set<PeerId>> wanters, Cid cid, PeerId peer)
+    {
+        if (wanters.Find(cid).Case is not Set<PeerId> peers) return wanters;
+        var rest = peers.Remove(peer);
+        return rest.IsEmpty ? wanters.Remove(cid) : wanters.AddOrUpdate(cid, rest);
+    }
+}

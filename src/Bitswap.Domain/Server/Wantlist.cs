@@ -1,0 +1,136 @@
+using Bitswap.Domain.Multiformats;
+using Bitswap.Domain.Wire;
+
+namespace Bitswap.Domain;
+
+/// <summary>One want a peer has sent us, with the size of our copy of the block (0 when we do not hold it).</summary>
+/// <param name="Entry">The want as the peer last stated it (never a cancel).</param>
+/// <param name="BlockSize">Size of the block in our blockstore as far as the engine knows; 0 means not held.</param>
+public sealed record PeerWant(WantlistEntry Entry, int BlockSize)
+{
+    /// <summary>True when we hold the block.</summary>
+    public bool Held => BlockSize > 0;
+}
+
+/// <summary>How a new want changed a peer's wantlist.</summary>
+public enum WantOutcome
+{
+    /// <summary>A new entry was added.</summary>
+    Added,
+    /// <summary>An existing entry was updated (priority, sendDontHave, or a want-have upgraded to a want-block).</summary>
+    Updated,
+    /// <summary>The wantlist is full and no entry could make room: the want was refused.</summary>
+    Refused,
+}
+
+/// <summary>The result of <see cref="PeerWantlist.Want"/>.</summary>
+/// <param name="Wantlist">The wantlist afterwards.</param>
+/// <param name="Outcome">What happened to the new want.</param>
+/// <param name="Evicted">The want removed to make room, if any.</param>
+public readonly record struct WantResult(PeerWantlist Wantlist, WantOutcome Outcome, Option<PeerWant> Evicted);
+
+/// <summary>
+/// Orders wants for eviction (boxo#629): wants for blocks we do not hold first, then lower priority first, then by CID so
+/// the order is total and deterministic.
+/// </summary>
+/// <param name="Held">True when we hold the block.</param>
+/// <param name="Priority">The want's priority.</param>
+/// <param name="Cid">The wanted CID.</param>
+public readonly record struct EvictionKey(bool Held, int Priority, Cid Cid) : IComparable<EvictionKey>
+{
+    /// <summary>Unheld before held, then ascending priority, then CID bytes.</summary>
+    public int CompareTo(EvictionKey other)
+    {
+        var held = Held.CompareTo(other.Held);
+        if (held != 0) return held;
+        var priority = Priority.CompareTo(other.Priority);
+        return priority != 0 ? priority : Cid.CompareTo(other.Cid);
+    }
+}
+
+/// <summary>
+/// What one peer wants from us, keyed by CID, with an eviction index for the overflow policy. Both indexes are always
+/// updated together (boxo's peer ledger clears only one side of its two-way index on a full wantlist; this one cannot
+/// drift because every change goes through <see cref="Want"/>, <see cref="Cancel"/>, <see cref="Clear"/> or
+/// <see cref="WithBlockSize"/>).
+/// </summary>
+/// <param name="Entries">Wants by CID.</param>
+/// <param name="Eviction">The same wants ordered by <see cref="EvictionKey"/>.</param>
+public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> Eviction)
+{
+    /// <summary>A wantlist with nothing in it.</summary>
+    public static readonly PeerWantlist Empty = new(Map<Cid, PeerWant>.Empty, Set<EvictionKey>.Empty);
+
+    /// <summary>Number of wants.</summary>
+    public int Count => Entries.Count;
+
+    /// <summary>The want for a CID, if any.</summary>
+    public Option<PeerWant> Find(Cid cid) => Entries.Find(cid);
+
+    /// <summary>True when the peer wants the CID.</summary>
+    public bool Contains(Cid cid) => Entries.ContainsKey(cid);
+
+    /// <summary>The wants as wire entries, sorted by CID.</summary>
+    public Seq<WantlistEntry> ToEntries() => Entries.Values.Select(w => w.Entry).ToSeq();
+
+    /// <summary>Forgets every want (a full wantlist or a disconnect), clearing every index.</summary>
+    public PeerWantlist Clear() => Empty;
+
+    /// <summary>
+    /// Records a want. A want-block is never downgraded by a later want-have (the want-have only refreshes nothing);
+    /// a want-have is upgraded by a want-block; the same type takes the new priority and sendDontHave. When the list
+    /// already holds <paramref name="capacity"/> wants, the boxo#629 overflow policy applies: evict the lowest-priority
+    /// want for a block we do not hold; otherwise replace the lowest-priority want if the new one's priority is at least
+    /// as high; otherwise refuse the new want.
+    /// </summary>
+    public WantResult Want(WantlistEntry entry, int blockSize, int capacity)
+    {
+        var wanted = entry with { Cancel = false };
+        var size = Math.Max(0, blockSize);
+        var existing = Entries.Find(entry.Cid);
+        if (existing.Case is PeerWant current)
+        {
+            var merged = current.Entry.WantType == WantType.Block && wanted.WantType == WantType.Have
+                ? current.Entry
+                : wanted;
+            return new WantResult(Put(new PeerWant(merged, size)), WantOutcome.Updated, Option<PeerWant>.None);
+        }
+
+        if (Count < capacity)
+            return new WantResult(Put(new PeerWant(wanted, size)), WantOutcome.Added, Option<PeerWant>.None);
+        if (Eviction.IsEmpty)
+            return new WantResult(this, WantOutcome.Refused, Option<PeerWant>.None);
+
+        var lowest = Eviction.Min.Case is EvictionKey key ? key : throw new System.Diagnostics.UnreachableException("a non-empty set has a minimum");
+        var victimAllowed = !lowest.Held || lowest.Priority <= wanted.Priority;
+        if (!victimAllowed)
+            return new WantResult(this, WantOutcome.Refused, Option<PeerWant>.None);
+
+        var victim = Entries[lowest.Cid];
+        return new WantResult(Cancel(lowest.Cid).Put(new PeerWant(wanted, size)), WantOutcome.Added, victim);
+    }
+
+    /// <summary>Removes the want for a CID (a cancel); a CID not wanted changes nothing.</summary>
+    public PeerWantlist Cancel(Cid cid) =>
+        Entries.Find(cid).Case is PeerWant current
+            ? new PeerWantlist(Entries.Remove(cid), Eviction.Remove(KeyOf(current)))
+            : this;
+
+    /// <summary>Records what we now know about our copy of the block (0 when it vanished); a CID not wanted changes nothing.</summary>
+    public PeerWantlist WithBlockSize(Cid cid, int blockSize) =>
+        Entries.Find(cid).Case is PeerWant current && current.BlockSize != Math.Max(0, blockSize)
+            ? Cancel(cid).Put(current with { BlockSize = Math.Max(0, blockSize) })
+            : this;
+
+    /// <summary>True when both indexes hold exactly the same wants (checked by the tests).</summary>
+    public bool IndexesAgree =>
+        Entries.Count == Eviction.Count && Entries.Values.All(w => Eviction.Contains(KeyOf(w)));
+
+    private PeerWantlist Put(PeerWant want)
+    {
+        var withoutOld = Entries.Find(want.Entry.Cid).Case is PeerWant old ? Eviction.Remove(KeyOf(old)) : Eviction;
+        return new PeerWantlist(Entries.AddOrUpdate(want.Entry.Cid, want), withoutOld.Add(KeyOf(want)));
+    }
+
+    private static EvictionKey KeyOf(PeerWant want) => new(want.Held, want.Entry.Priority, want.Entry.Cid);
+}
