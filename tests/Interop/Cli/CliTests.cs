@@ -25,26 +25,28 @@ public sealed class CliTests
         Assert.Contains(expected, line);
     }
 
-    [Fact]
-    public async Task Add_then_serve_then_get_over_tcp_gives_a_byte_identical_file()
+    [Theory]
+    [InlineData("unixfs-v1-2025", 5)]
+    [InlineData("unixfs-v0-2015", 14)]
+    public async Task Add_then_serve_then_get_over_tcp_gives_a_byte_identical_file(string profile, int blocks)
     {
         using var temp = CliRun.Temp();
         var original = Content(3 * 1024 * 1024 + 17, seed: 1);
         await File.WriteAllBytesAsync(temp["file.bin"], original);
-        var added = await CliRun.RunAsync("add", temp["file.bin"], "--repo", temp["added"]);
+        var added = await CliRun.RunAsync("add", temp["file.bin"], "--repo", temp["added"], "--profile", profile);
         Assert.Equal(0, added.ExitCode);
         var root = Assert.Single(added.Lines);
 
-        await using var server = await CliServer.StartAsync(temp["file.bin"], "--repo", temp["served"], "--key", temp["server.key"]);
+        await using var server = await CliServer.StartAsync(temp["file.bin"], "--repo", temp["served"], "--key", temp["server.key"], "--profile", profile);
         Assert.Equal(root, server.Announcement["roots"]![0]!.GetValue<string>());
-        Assert.Equal(5, server.Announcement["cids"]!.AsArray().Count);
+        Assert.Equal(blocks, server.Announcement["cids"]!.AsArray().Count);
 
         var got = await CliRun.RunAsync("get", root, "--peer", server.Address, "-o", temp["out.bin"], "--timeout", "30");
 
         Assert.True(got.ExitCode == 0, got.Stderr);
         Assert.Equal(original, await File.ReadAllBytesAsync(temp["out.bin"]));
         var summary = got.LastJson;
-        Assert.Equal(5, summary["blocks"]!.GetValue<int>());
+        Assert.Equal(blocks, summary["blocks"]!.GetValue<int>());
         Assert.True(summary["bytes"]!.GetValue<long>() > original.Length);
         Assert.True(summary.ContainsKey("ms") && summary.ContainsKey("MBps"));
         Assert.Equal(0, await server.StopAsync());
