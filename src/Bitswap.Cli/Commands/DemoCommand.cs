@@ -38,12 +38,13 @@ public static class DemoCommand
                 throw new CliError($"--size-mib must be between 1 and {SizeMiBMax}, got {mebibytes}");
             }
 
-            var options = Repo.Options(parsed.GetValue(profile)!, null, null, null, null);
+            var profileName = parsed.GetValue(profile)!;
+            var options = Repo.Options(profileName, null, null, null, null);
             var interactive = output.Interactive(parsed.GetValue(json));
             var workspace = Directory.CreateTempSubdirectory("bitswap-demo-");
             try
             {
-                return await RunAsync(output, context, interactive, mebibytes * 1024L * 1024L, options, workspace.FullName, cancellationToken).ConfigureAwait(false);
+                return await RunAsync(output, context, interactive, mebibytes * 1024L * 1024L, profileName, options, workspace.FullName, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -54,7 +55,7 @@ public static class DemoCommand
     }
 
     private static async Task<int> RunAsync(
-        Output output, CliContext context, bool interactive, long length, Dag.ImportOptions options, string workspace, CancellationToken cancellationToken)
+        Output output, CliContext context, bool interactive, long length, string profileName, Dag.ImportOptions options, string workspace, CancellationToken cancellationToken)
     {
         var ansi = output.Ansi();
         if (interactive)
@@ -78,8 +79,8 @@ public static class DemoCommand
         }
 
         Report(output, interactive,
-            $"[green]added[/] {length / (1024 * 1024)} MiB ({options.Profile}) as [bold]{imported.Root}[/]: {imported.BlockCount} blocks in {addTime.TotalMilliseconds:0} ms",
-            new JsonObject { ["event"] = "added", ["root"] = imported.Root.ToString(), ["blocks"] = imported.BlockCount, ["bytes"] = length, ["ms"] = (long)addTime.TotalMilliseconds });
+            $"[green]added[/] {length / (1024 * 1024)} MiB ({profileName}) as [bold]{imported.Root}[/]: {imported.BlockCount} blocks in {addTime.TotalMilliseconds:0} ms",
+            new JsonObject { ["event"] = "added", ["profile"] = profileName, ["root"] = imported.Root.ToString(), ["blocks"] = imported.BlockCount, ["bytes"] = length, ["ms"] = (long)addTime.TotalMilliseconds });
 
         var providerKey = PeerIdentity.LoadOrCreate(Path.Combine(workspace, "provider", "identity.key"));
         var fetcherKey = PeerIdentity.LoadOrCreate(Path.Combine(workspace, "fetcher", "identity.key"));
