@@ -47,7 +47,24 @@ public static class GetCommand
                 throw new CliError("choose one of --out DIR, -o FILE and --car FILE");
             }
 
-            var store = new MemoryBlockstore();
+            // Fetched blocks wait on disk, not in memory, until the file is reassembled: a file may be larger than RAM.
+            var scratch = Directory.CreateTempSubdirectory("bitswap-get-");
+            try
+            {
+                return await RunAsync(output, context, parsed, wanted, addresses, idle, folder, file, carFile, scratch.FullName, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                scratch.Delete(recursive: true);
+            }
+        });
+        return command;
+
+        async Task<int> RunAsync(
+            Output output, CliContext context, System.CommandLine.ParseResult parsed, List<Cid> wanted, List<Transport.Tcp.Addressing.Multiaddr> addresses,
+            TimeSpan idle, string? folder, string? file, string? carFile, string scratch, CancellationToken cancellationToken)
+        {
+            var store = FlatFsBlockstore.Open(Path.Combine(scratch, "blocks"), FlatFsOptions.Default with { FlushToDisk = false });
             await using var node = await LiveNode.StartAsync(PeerIdentity.Generate(), store, [], context, parsed.GetValue(record), cancellationToken).ConfigureAwait(false);
             await ConnectAsync(node, addresses, idle, cancellationToken).ConfigureAwait(false);
             var toStdout = folder is null && file is null && carFile is null;
@@ -83,8 +100,7 @@ public static class GetCommand
             }
 
             return 0;
-        });
-        return command;
+        }
     }
 
     /// <summary>Dials every peer; fails only when none answers (each failure is named in the error).</summary>
