@@ -184,6 +184,7 @@ public static class Engine
         }
 
         var requests = Seq<TaskRequest>.Empty;
+        var requested = Set<Cid>.Empty;
         foreach (var entry in message.Wantlist.Values)
         {
             var cid = entry.Cid;
@@ -219,12 +220,20 @@ public static class Engine
             {
                 wanters = RemoveWanter(wanters, victim.Entry.Cid, peer);
                 (queue, _) = queue.Remove(peer, victim.Entry.Cid);
-                requests = requests.Filter(r => r.Cid != victim.Entry.Cid);
-                effects = effects.Add(new Explain("want-evicted", victim.Entry.Cid, peer, $"wantlist full; evicted for {cid}"));
+                if (requested.Contains(victim.Entry.Cid))
+                {
+                    requests = requests.Filter(r => r.Cid != victim.Entry.Cid);
+                    requested = requested.Remove(victim.Entry.Cid);
+                }
+                effects = effects.Add(new Explain("want-evicted", victim.Entry.Cid, peer, "wantlist full: evicted for a new want"));
             }
             wantlist = result.Wantlist;
             wanters = AddWanter(wanters, cid, peer);
-            if (TaskFor(wantlist.Entries[cid], state.Config) is { } request) requests = requests.Add(request);
+            if (TaskFor(wantlist.Entries[cid], state.Config) is { } request)
+            {
+                requests = requests.Add(request);
+                requested = requested.Add(cid);
+            }
         }
 
         (queue, var outcomes) = queue.Push(peer, requests);
@@ -399,7 +408,8 @@ public static class Engine
 
     /// <summary>
     /// Builds the message for popped tasks from the loaded blocks. A block that vanished becomes a DONT_HAVE if the peer
-    /// asked for them, and the peer's want remembers we no longer hold it. The message never exceeds MessageBytesMax.
+    /// asked for them, and the peer's want remembers we no longer hold it. The message never exceeds MessageBytesMax:
+    /// work that does not fit is re-queued for a later envelope.
     /// </summary>
     private static (EngineState State, Message Message, Seq<Effect> Effects) Build(EngineState state, ServerEnvelope envelope, Map<Cid, Block> loaded)
     {
@@ -408,6 +418,7 @@ public static class Engine
         var message = Message.Empty;
         var effects = Seq<Effect>.Empty;
         var wantlists = state.Wantlists;
+        var deferred = Seq<PeerTask>.Empty;
         long size = MessageOverheadBytes;
         foreach (var task in envelope.Tasks)
         {
@@ -419,7 +430,15 @@ public static class Engine
                     var blockBytes = (long)block.Size + block.Cid.ByteLength + BlockOverheadBytes;
                     if (size + blockBytes > limits.MessageBytesMax)
                     {
-                        effects = effects.Add(new Explain("block-deferred", task.Cid, peer, "message would exceed MessageBytesMax; want kept"));
+                        // Sizes can differ from what the shell reported when the want arrived. A block that fits an
+                        // empty message waits for the next envelope; one that never fits is skipped, keeping the want.
+                        if (message.IsEmpty)
+                        {
+                            effects = effects.Add(new Explain("block-too-large", task.Cid, peer, "block does not fit in MessageBytesMax; want kept"));
+                            continue;
+                        }
+                        deferred = deferred.Add(task);
+                        effects = effects.Add(new Explain("block-deferred", task.Cid, peer, "message full; re-queued for the next envelope"));
                         continue;
                     }
                     message = message.WithBlock(block);
@@ -431,12 +450,26 @@ public static class Engine
                 if (!(data.SendDontHave && state.Config.SendDontHaves)) continue;
                 data = data with { HaveBlock = false };
             }
-            if (message.Blocks.ContainsKey(task.Cid) || size + PresenceWork(task.Cid) > limits.MessageBytesMax) continue;
+            if (message.Blocks.ContainsKey(task.Cid)) continue;
+            if (size + PresenceWork(task.Cid) > limits.MessageBytesMax)
+            {
+                deferred = deferred.Add(task);
+                continue;
+            }
             message = message.WithPresence(task.Cid, data.HaveBlock ? PresenceType.Have : PresenceType.DontHave);
             size += PresenceWork(task.Cid);
         }
         if (!message.IsEmpty) message = message.WithPendingBytes((int)Math.Min(envelope.PendingWork, int.MaxValue));
-        return (state with { Wantlists = wantlists }, message, effects);
+        var queue = state.Queue;
+        if (!deferred.IsEmpty)
+        {
+            // The deferred tasks leave this envelope and go back to the queue as new pending work, unless the peer
+            // cancelled the want meanwhile (a cancel only lets already-active work complete).
+            var stillWanted = wantlists.Find(peer).IfNone(PeerWantlist.Empty);
+            queue = queue.TasksDone(peer, deferred.Map(t => t.Id));
+            (queue, _) = queue.Push(peer, deferred.Filter(t => stillWanted.Contains(t.Cid)).Map(t => new TaskRequest(t.Cid, t.Priority, t.Work, t.Data)));
+        }
+        return (state with { Wantlists = wantlists, Queue = queue }, message, effects);
     }
 
     /// <summary>The task that answers a want, or null when there is nothing to say (absent block, no DONT_HAVE asked).</summary>

@@ -5,8 +5,8 @@
 // still goes out). Among eligible peers the best one is the first to differ in:
 //   1. a peer with nothing pending loses: there is nothing to do for it;
 //   2. a starved peer wins: one never served since it connected, or not served for over Limits.StarvationMs. This bounds
-//      waiting in time: whatever the other rules say, a peer is served at most N pops after it starves (N = peers),
-//      because each other starved peer is served at most once before it stops being starved;
+//      waiting whatever the other rules say: while P is starved every pop serves a starved peer, and a peer served stops
+//      being starved for StarvationMs, so over D ms P waits at most (N−1)·(1 + ⌊D/StarvationMs⌋) pops (N = peers);
 //   3. fewer active tasks wins: spreading the worker pool over peers keeps every peer busy instead of one peer deep;
 //   4. more pending tasks, counted up to Limits.PendingTasksRankCap (16), wins: a peer with real demand is served before
 //      one with a trickle, but a flood above 16 buys no further advantage;
