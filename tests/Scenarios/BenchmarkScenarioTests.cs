@@ -21,18 +21,27 @@ public sealed class BenchmarkResults
         new("200Nodes-AllToAll-BigBatch", 200, 20, Distribution.AllToAll, FetchPattern.BigBatch, TimeSpan.FromMilliseconds(10), 106),
     ];
 
-    /// <summary>Records a result and rewrites results.md with every result so far, in scenario order.</summary>
-    public void Add(ScenarioResult result, TimeSpan wallTime)
+    /// <summary>
+    /// Records a result and rewrites results.md in scenario order; rows of scenarios not run this time are kept from
+    /// the file, so running one scenario does not drop the others.
+    /// </summary>
+    public void Add(ScenarioResult result)
     {
         lock (_gate)
         {
             _results[result.Name] = result;
-            var ordered = Scenarios.Where(s => _results.ContainsKey(s.Name)).Select(s => _results[s.Name]).ToList();
+            var path = Path.Combine(ProjectDirectory(), "results.md");
+            var kept = File.Exists(path)
+                ? File.ReadAllLines(path).Where(l => l.StartsWith("| ", StringComparison.Ordinal)).ToDictionary(l => l.Split('|')[1].Trim(), l => l)
+                : [];
+            var fresh = ScenarioRunner.Table(_results.Values).Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal)).ToDictionary(l => l.Split('|')[1].Trim(), l => l);
+            var header = ScenarioRunner.Table([]).TrimEnd('\n');
+            var rows = Scenarios.Select(s => fresh.GetValueOrDefault(s.Name) ?? kept.GetValueOrDefault(s.Name)).OfType<string>();
             var text = "# Benchmark scenarios (virtual time)\n\n"
                 + "Written by `BenchmarkScenarioTests` (tests/Scenarios). Counts come from the fetcher's Stat (received, dups) and the\n"
                 + "virtual network (messages of all nodes). Block 0 is 800 B, the rest 8000 B; 10 ms fixed one-way delay.\n\n"
-                + ScenarioRunner.Table(ordered);
-            File.WriteAllText(Path.Combine(ProjectDirectory(), "results.md"), text);
+                + header + "\n" + string.Join("\n", rows) + "\n";
+            File.WriteAllText(path, text);
         }
     }
 
@@ -64,7 +73,7 @@ public sealed class BenchmarkScenarioTests(BenchmarkResults results, ITestOutput
 
         var result = await ScenarioRunner.RunAsync(scenario);
 
-        results.Add(result, wall.Elapsed);
+        results.Add(result);
         output.WriteLine(ScenarioRunner.Table([result]));
         output.WriteLine($"wall time {wall.Elapsed.TotalSeconds:0.00} s");
         Assert.Equal(scenario.Blocks, result.BlocksFetched);

@@ -151,6 +151,35 @@ public sealed class RawPeerTests(ITestOutputHelper output)
         Assert.False(fetch.IsCompleted);
     }
 
+    // §7.22 donthavetimeoutmgr: an unanswered want-block counts as DONT_HAVE after the timeout, and only when simulation is on
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_silent_want_block_times_out_into_a_simulated_dont_have(bool simulate)
+    {
+        await using var world = new World(47, output, options: _ => BitswapOptions.Default with { SimulateDontHaves = simulate });
+        var node = world.Instances(1)[0];
+        var silent = new RawPeer(world, 1);
+        var backup = new RawPeer(world, 2);
+        silent.ConnectTo(node);
+        backup.ConnectTo(node);
+        var cid = world.BlockOfSize(5000).Cid;
+        var fetch = node.Node.GetBlockAsync(cid);
+        world.Scheduler.RunFor(TimeSpan.FromMilliseconds(100));
+        silent.Send(node, Message.Empty.WithPresence(cid, PresenceType.Have));
+        world.Scheduler.RunFor(TimeSpan.FromMilliseconds(100));
+        backup.Send(node, Message.Empty.WithPresence(cid, PresenceType.Have));
+        world.Scheduler.RunFor(TimeSpan.FromMilliseconds(100));
+        Assert.Contains(silent.Entries, e => e.Cid == cid && e.WantType == WantType.Block && !e.Cancel);
+        Assert.DoesNotContain(backup.Entries, e => e.Cid == cid && e.WantType == WantType.Block && !e.Cancel);
+
+        // The timeout is at most DontHaveTimeoutMaxMs (7 s) whatever the latency estimate.
+        world.Scheduler.RunFor(TimeSpan.FromMilliseconds(Limits.Default.DontHaveTimeoutMaxMs + 500));
+
+        Assert.Equal(simulate, backup.Entries.Any(e => e.Cid == cid && e.WantType == WantType.Block && !e.Cancel));
+        Assert.False(fetch.IsCompleted);
+    }
+
     // §7.18 TestSendingMessagesPriority
     [Fact]
     public async Task Earlier_wants_carry_higher_priority()
