@@ -1,0 +1,535 @@
+using LanguageExt;
+using System.Reactive.Concurrency;
+using System.Reactive.Disposables;
+using System.Reactive.Linq;
+using System.Reactive.Subjects;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Bitswap.Domain;
+using Bitswap.Domain.Multiformats;
+using Bitswap.Domain.Wire;
+using Bitswap.Runtime.Blockstores;
+using Bitswap.Runtime.Network;
+using Bitswap.Runtime.Recording;
+using Bitswap.Runtime.Shell;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Bitswap.Runtime;
+
+/// <summary>
+/// A Bitswap node (boxo bitswap.Bitswap): the pure reducers behind one event loop. Inputs go through a bounded mailbox,
+/// then <c>ObserveOn</c> the node's single loop scheduler, then <c>Scan(Node.Handle)</c>; the resulting effects are
+/// interpreted here (network sends, blockstore reads, timers, deliveries to local waiters). Queries read the latest
+/// immutable state snapshot. Build with <c>BitswapNode.Create</c>; <see cref="DisposeAsync"/> is the seed's Close.
+/// </summary>
+public sealed partial class BitswapNode : IAsyncDisposable
+{
+    private readonly IBitswapNetwork _network;
+    private readonly IBlockstore _blockstore;
+    private readonly BitswapOptions _options;
+    private readonly IScheduler _clock;
+    private readonly IScheduler _loopScheduler;
+    private readonly EventLoopScheduler? _ownLoop;
+    private readonly DateTimeOffset _origin;
+    private readonly Mailbox _mailbox;
+    private readonly ArrivalSequencer _arrivals;
+    private readonly WorkerPool _blockstorePool;
+    private readonly WorkerPool _finderPool;
+    private readonly Waiters _waiters = new();
+    private readonly Subject<BitswapEvent> _events = new();
+    private readonly Subject<ReceivedBlock> _blocks = new();
+    private readonly object _emitGate = new();
+    private readonly ILogger _logger;
+    private readonly MessageLogWriter? _recorder;
+    private readonly TextWriter? _trace;
+    private readonly System.Collections.Generic.HashSet<IDisposable> _timers = [];
+    private readonly System.Collections.Generic.HashSet<Task> _background = [];
+    private readonly object _gate = new();
+    private readonly CancellationTokenSource _closing = new();
+    private readonly IDisposable _loop;
+    private readonly IDisposable _networkSubscription;
+    private volatile NodeState _state;
+    private long _lastSession;
+    private int _closed;
+
+    private BitswapNode(PeerId self, IBitswapNetwork network, IBlockstore blockstore, BitswapOptions options)
+    {
+        Self = self;
+        _network = network;
+        _blockstore = blockstore;
+        _options = options;
+        _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Bitswap.Node");
+        var limits = options.EffectiveLimits;
+        var virtualTime = options.Scheduler is VirtualTimeSchedulerBase<DateTimeOffset, TimeSpan>;
+        _clock = options.Scheduler ?? Scheduler.Default;
+        if (virtualTime)
+        {
+            // One scheduler drives everything, so a simulated run is reproducible from its seed.
+            _loopScheduler = _clock;
+        }
+        else
+        {
+            _ownLoop = new EventLoopScheduler(start => new Thread(start) { IsBackground = true, Name = $"bitswap-loop {self.Short}" });
+            _loopScheduler = _ownLoop;
+        }
+
+        var workerScheduler = virtualTime ? _clock : TaskPoolScheduler.Default;
+        _origin = _clock.Now;
+        _mailbox = new Mailbox(limits.MailboxCapacity, mayWait: !virtualTime);
+        _arrivals = new ArrivalSequencer(_mailbox);
+        _blockstorePool = new WorkerPool(workerScheduler, limits.BlockstoreWorkerCount, e => ReportError("blockstore", null, e));
+        _finderPool = new WorkerPool(workerScheduler, ProviderFindsInFlight, e => ReportError("routing", null, e));
+        _trace = options.TraceTo;
+        var config = options.ToNodeConfig();
+        _state = NodeState.Create(self, config);
+        if (options.RecordTo is not null)
+        {
+            _recorder = new MessageLogWriter(options.RecordTo, self, config);
+        }
+
+        var seed = new Turn(new Letter(new CloseSession(0, 0), false), _state, Seq<Effect>.Empty);
+        _loop = _mailbox.Letters
+            .ObserveOn(_loopScheduler)
+            .Scan(seed, (turn, letter) => Reduce(turn.State, Stamp(letter, turn.Letter.Input.Now)))
+            .Subscribe(OnTurn, OnLoopFailed);
+        _networkSubscription = network.Events.Subscribe(OnNetworkEvent, e => ReportError("network", null, e));
+    }
+
+    /// <summary>
+    /// Stamps an input with the loop's clock. Time never runs backwards between inputs, and a timer firing is never stamped
+    /// before its deadline (posted as its provisional Now): wall-clock timers may fire up to a millisecond early after
+    /// rounding to milliseconds, and a reducer rightly ignores a firing it sees before the deadline it armed.
+    /// </summary>
+    private Letter Stamp(Letter letter, long previousNow) =>
+        letter with { Input = letter.Input with { Now = Math.Max(Math.Max(NowMs, letter.Input.Now), previousNow) } };
+
+    /// <summary>Provider finds in flight at once (boxo providerquerymanager: 8).</summary>
+    private const int ProviderFindsInFlight = 8;
+
+    /// <summary>How long one provider find may take (boxo providerquerymanager: 10 s).</summary>
+    private static readonly TimeSpan ProviderFindTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Our own peer ID.</summary>
+    public PeerId Self { get; }
+
+    /// <summary>False after <see cref="DisposeAsync"/>.</summary>
+    public bool IsOnline => Volatile.Read(ref _closed) == 0;
+
+    /// <summary>Every block received from a peer, wanted or not, with its sender and latency.</summary>
+    public IObservable<ReceivedBlock> Blocks => _blocks.AsObservable();
+
+    /// <summary>Messages in and out, peers up and down, wants and blocks sent, explanations and errors.</summary>
+    public IObservable<BitswapEvent> Events => _events.AsObservable();
+
+    /// <summary>The latest state the loop produced; immutable.</summary>
+    public NodeState State => _state;
+
+    /// <summary>The node's clock: milliseconds since the node was created, on the injected scheduler.</summary>
+    public long NowMs => (_clock.Now - _origin).Ticks / TimeSpan.TicksPerMillisecond;
+
+    /// <summary>The seed's New: builds a node and starts its loop; it reacts to the network at once.</summary>
+    public static BitswapNode Create(PeerId self, IBitswapNetwork network, IBlockstore blockstore, BitswapOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(self);
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(blockstore);
+        return new BitswapNode(self, network, blockstore, options ?? BitswapOptions.Default);
+    }
+
+    /// <summary>Builds a node for the network's own peer ID.</summary>
+    public static BitswapNode Create(IBitswapNetwork network, IBlockstore blockstore, BitswapOptions? options = null) =>
+        Create(network.Self, network, blockstore, options);
+
+    // ---------------------------------------------------------------- fetching
+
+    /// <summary>Fetches one block in a session of its own (the seed's GetBlock). Cancelling withdraws the want.</summary>
+    public Task<Block> GetBlockAsync(Cid cid, CancellationToken cancellationToken = default) =>
+        FetchOneAsync(NextSession(), cid, temporary: true, cancellationToken);
+
+    /// <summary>
+    /// Fetches blocks in a session of their own (the seed's GetBlocks): each block once, in arrival order; completes when
+    /// every block arrived. Disposing the subscription cancels the remaining wants.
+    /// </summary>
+    public IObservable<Block> GetBlocks(IEnumerable<Cid> cids) => Fetch(() => NextSession(), cids, temporary: true);
+
+    /// <summary>The blocks of <see cref="GetBlocks"/> as an async stream; cancelling ends it and cancels the remaining wants.</summary>
+    public IAsyncEnumerable<Block> GetBlocksAsync(IEnumerable<Cid> cids, CancellationToken cancellationToken = default) =>
+        AsAsyncEnumerable(GetBlocks(cids), cancellationToken);
+
+    /// <summary>A long-lived session (the seed's NewSession): its wants share peers and end with <see cref="BitswapSession.Dispose"/>.</summary>
+    public BitswapSession NewSession()
+    {
+        ThrowIfClosed();
+        return new BitswapSession(this, NextSession());
+    }
+
+    /// <summary>Withdraws a session's wants for these CIDs (the seed's CancelWants); their waiters are cancelled.</summary>
+    public void CancelWants(IEnumerable<Cid> cids, long session)
+    {
+        ThrowIfClosed();
+        var list = cids.Distinct().ToArray();
+        _waiters.Fail(session, list, cid => new OperationCanceledException($"want for {cid} cancelled"));
+        _mailbox.PostAnswer(new CancelWants(0, session, Prelude.toSeq(list)));
+    }
+
+    // ---------------------------------------------------------------- adding blocks
+
+    /// <summary>Adds one block: stores it, wakes local waiters and serves peers that want it (the seed's HasBlock).</summary>
+    public Task HasBlockAsync(Block block, CancellationToken cancellationToken = default) => NotifyNewBlocksAsync([block], cancellationToken);
+
+    /// <summary>Adds blocks (the seed's NotifyNewBlocks).</summary>
+    public Task NotifyNewBlocksAsync(params Block[] blocks) => NotifyNewBlocksAsync(blocks, CancellationToken.None);
+
+    /// <summary>
+    /// Adds blocks: stores each one, then tells the loop, which wakes local waiters and serves peers that want them.
+    /// A block already held is not an error (boxo NotifyNewBlocks does not check; the seed's ErrAlreadyHaveBlock was
+    /// only raised on the receive path, where this node counts the block as a duplicate instead).
+    /// </summary>
+    public async Task NotifyNewBlocksAsync(IReadOnlyList<Block> blocks, CancellationToken cancellationToken)
+    {
+        ThrowIfClosed();
+        if (blocks.Count == 0)
+        {
+            return;
+        }
+
+        // The loop hears of at most HasBlockBufferSize blocks per input (boxo HasBlockBufferSize), and each batch waits
+        // for room in the mailbox, so a huge add cannot flood the loop.
+        foreach (var batch in blocks.DistinctBy(b => b.Cid).Chunk(Math.Max(1, _options.EffectiveLimits.HasBlockBufferSize)))
+        {
+            foreach (var block in batch)
+            {
+                await _blockstore.PutAsync(block, cancellationToken).ConfigureAwait(false);
+            }
+
+            await _mailbox.PostAsync(new BlocksAdded(0, Prelude.toSeq(batch)), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    // ---------------------------------------------------------------- network delegate (the seed's Receiver)
+
+    /// <summary>Tells the node a peer connected (the seed's PeerConnected); the version is the network's, else 1.2.0.</summary>
+    public void PeerConnected(PeerId peer) => OnNetworkEvent(new PeerUp(peer, _network.VersionOf(peer) ?? ProtocolVersion.V120));
+
+    /// <summary>Tells the node a peer disconnected (the seed's PeerDisconnected).</summary>
+    public void PeerDisconnected(PeerId peer) => OnNetworkEvent(new PeerDown(peer));
+
+    /// <summary>Hands the node a message from a peer (the seed's ReceiveMessage).</summary>
+    public void ReceiveMessage(PeerId peer, Message message) =>
+        OnNetworkEvent(new MessageArrived(peer, _network.VersionOf(peer) ?? ProtocolVersion.V120, message, 0));
+
+    /// <summary>Reports a receive error (the seed's ReceiveError): logged and put on <see cref="Events"/>.</summary>
+    public void ReceiveError(Exception error) => ReportError("receive", null, error);
+
+    // ---------------------------------------------------------------- queries
+
+    /// <summary>The CIDs the client wants now, sorted.</summary>
+    public IReadOnlyList<Cid> GetWantlist() => [.. _state.Client.Wantlist];
+
+    /// <summary>A peer's wantlist as the server sees it; for our own ID, our own wantlist (seed behaviour).</summary>
+    public IReadOnlyList<Cid> WantlistForPeer(PeerId peer) =>
+        peer == Self ? GetWantlist() : [.. _state.Server.WantlistOf(peer).Where(e => !e.Cancel).Select(e => e.Cid)];
+
+    /// <summary>The server's ledger receipt for a peer (the seed's LedgerForPeer).</summary>
+    public Receipt LedgerForPeer(PeerId peer) => _state.Server.ReceiptOf(peer);
+
+    /// <summary>The sessions that want a CID now.</summary>
+    public IReadOnlyList<long> SessionsForBlock(Cid cid) => [.. _state.Client.SessionsWanting(cid)];
+
+    /// <summary>Counters of both sides (the seed's Stat).</summary>
+    public BitswapStat Stat()
+    {
+        var state = _state;
+        var client = state.Client;
+        var server = state.Server;
+        return new BitswapStat(
+            Prelude.toSeq(client.Wantlist),
+            Prelude.toSeq(server.Peers.OrderBy(p => p)),
+            client.BlocksReceived,
+            client.DataReceived,
+            client.DupBlocksReceived,
+            client.DupDataReceived,
+            client.MessagesReceived,
+            server.BlocksSent,
+            server.DataSent);
+    }
+
+    /// <summary>The seed's WantManager, as a thin view over this node.</summary>
+    public WantManager WantManager => new(this);
+
+    // ---------------------------------------------------------------- lifetime
+
+    /// <summary>
+    /// The seed's Close: stops the loop, cancels timers and blockstore work, and fails every pending fetch with
+    /// <see cref="ObjectDisposedException"/>. Fetches after this fail at once. The network stays open (its owner closes it).
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) == 1)
+        {
+            return;
+        }
+
+        _networkSubscription.Dispose();
+        _mailbox.Close();
+        _loop.Dispose();
+        await _closing.CancelAsync().ConfigureAwait(false);
+        lock (_gate)
+        {
+            foreach (var timer in _timers)
+            {
+                timer.Dispose();
+            }
+
+            _timers.Clear();
+        }
+
+        await _blockstorePool.StopAsync().ConfigureAwait(false);
+        await _finderPool.StopAsync().ConfigureAwait(false);
+        Task[] sends;
+        lock (_gate)
+        {
+            sends = [.. _background];
+        }
+
+        await Task.WhenAll(sends).ConfigureAwait(false);
+        _waiters.FailAll(new ObjectDisposedException(nameof(BitswapNode), "bitswap is closed"));
+        _recorder?.Dispose();
+        _trace?.Flush();
+        lock (_emitGate)
+        {
+            _events.OnCompleted();
+            _blocks.OnCompleted();
+        }
+
+        _ownLoop?.Dispose();
+        _mailbox.Dispose();
+    }
+
+    // ---------------------------------------------------------------- internals used by sessions
+
+    internal Task<Block> FetchOneAsync(long session, Cid cid, bool temporary, CancellationToken cancellationToken)
+    {
+        if (!IsOnline)
+        {
+            return Task.FromException<Block>(new ObjectDisposedException(nameof(BitswapNode), "bitswap is closed"));
+        }
+
+        if (cid is null)
+        {
+            return Task.FromException<Block>(new BlockNotFoundException("an undefined CID cannot be fetched"));
+        }
+
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<Block>(cancellationToken);
+        }
+
+        // The caller gets the answer's own task, so it is complete the moment the loop delivers the block (in virtual
+        // time, before the scheduler moves on); the caller's continuations still run off the loop thread.
+        var answer = new TaskCompletionSource<Block>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var starting = StartFetchAsync(answer, session, cid, temporary, cancellationToken);
+        Track(starting);
+        return answer.Task;
+    }
+
+    /// <summary>Checks the blockstore, registers the waiter and posts the want; every failure lands in <paramref name="answer"/>.</summary>
+    private async Task StartFetchAsync(TaskCompletionSource<Block> answer, long session, Cid cid, bool temporary, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var local = await _blockstore.GetAsync(cid, cancellationToken).ConfigureAwait(false);
+            if (local is not null)
+            {
+                answer.TrySetResult(local);
+                return;
+            }
+
+            var registration = new SingleAssignmentDisposable();
+            void Finish(bool delivered)
+            {
+                registration.Dispose();
+                if (!IsOnline)
+                {
+                    return;
+                }
+
+                if (temporary)
+                {
+                    _mailbox.PostAnswer(new CloseSession(0, session));
+                }
+                else if (!delivered)
+                {
+                    _mailbox.PostAnswer(new CancelWants(0, session, Prelude.Seq1(cid)));
+                }
+            }
+
+            Waiter? waiter = null;
+            waiter = new Waiter(session, cid, NowMs,
+                block =>
+                {
+                    if (answer.TrySetResult(block))
+                    {
+                        Finish(delivered: true);
+                    }
+                },
+                error =>
+                {
+                    if (answer.TrySetException(error))
+                    {
+                        Finish(delivered: false);
+                    }
+                });
+            _waiters.Add(waiter);
+            registration.Disposable = cancellationToken.Register(() =>
+            {
+                if (_waiters.Remove(waiter) && answer.TrySetCanceled(cancellationToken))
+                {
+                    Finish(delivered: false);
+                }
+            });
+            await _mailbox.PostAsync(new WantBlocks(0, session, Prelude.Seq1(cid)), cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            answer.TrySetCanceled(cancellationToken);
+        }
+        catch (Exception error)
+        {
+            answer.TrySetException(error);
+        }
+    }
+
+    internal IObservable<Block> Fetch(Func<long> session, IEnumerable<Cid> cids, bool temporary) =>
+        Observable.Create<Block>(async (observer, cancellationToken) =>
+        {
+            ThrowIfClosed();
+            var wanted = cids.Distinct().ToList();
+            if (wanted.Any(c => c is null))
+            {
+                throw new BlockNotFoundException("an undefined CID cannot be fetched");
+            }
+
+            var id = session();
+            var gate = new object();
+            var remaining = new System.Collections.Generic.HashSet<Cid>();
+            var finished = false;
+            var waiters = new List<Waiter>();
+            foreach (var cid in wanted)
+            {
+                var local = await _blockstore.GetAsync(cid, cancellationToken).ConfigureAwait(false);
+                if (local is not null)
+                {
+                    observer.OnNext(local);
+                }
+                else
+                {
+                    remaining.Add(cid);
+                }
+            }
+
+            if (remaining.Count == 0)
+            {
+                observer.OnCompleted();
+                return Disposable.Empty;
+            }
+
+            var now = NowMs;
+            foreach (var cid in remaining.ToList())
+            {
+                var waiter = new Waiter(id, cid, now,
+                    block =>
+                    {
+                        lock (gate)
+                        {
+                            if (finished || !remaining.Remove(block.Cid))
+                            {
+                                return;
+                            }
+
+                            observer.OnNext(block);
+                            if (remaining.Count == 0)
+                            {
+                                finished = true;
+                                observer.OnCompleted();
+                            }
+                        }
+                    },
+                    error =>
+                    {
+                        lock (gate)
+                        {
+                            if (!finished)
+                            {
+                                finished = true;
+                                observer.OnError(error);
+                            }
+                        }
+                    });
+                waiters.Add(waiter);
+                _waiters.Add(waiter);
+            }
+
+            await _mailbox.PostAsync(new WantBlocks(0, id, Prelude.toSeq(wanted.Where(remaining.Contains))), cancellationToken).ConfigureAwait(false);
+            return Disposable.Create(() =>
+            {
+                Cid[] left;
+                lock (gate)
+                {
+                    finished = true;
+                    left = [.. remaining];
+                }
+
+                foreach (var waiter in waiters)
+                {
+                    _waiters.Remove(waiter);
+                }
+
+                if (!IsOnline)
+                {
+                    return;
+                }
+
+                if (temporary)
+                {
+                    _mailbox.PostAnswer(new CloseSession(0, id));
+                }
+                else if (left.Length > 0)
+                {
+                    _mailbox.PostAnswer(new CancelWants(0, id, Prelude.toSeq(left.OrderBy(c => c))));
+                }
+            });
+        });
+
+    internal void CloseSession(long session)
+    {
+        if (IsOnline)
+        {
+            _waiters.Fail(session, _state.Client.WantsOf(session), cid => new OperationCanceledException($"session {session} closed"));
+            _mailbox.PostAnswer(new CloseSession(0, session));
+        }
+    }
+
+    internal void Post(Input input) => _mailbox.PostAnswer(input);
+
+    internal IBitswapNetwork Network => _network;
+
+    internal static async IAsyncEnumerable<Block> AsAsyncEnumerable(IObservable<Block> blocks, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        // Unbounded in form only: a fetch yields at most one block per distinct CID asked for.
+        var channel = Channel.CreateUnbounded<Block>(new UnboundedChannelOptions { SingleReader = true });
+        using var subscription = blocks.Subscribe(
+            b => channel.Writer.TryWrite(b),
+            e => channel.Writer.TryComplete(e),
+            () => channel.Writer.TryComplete());
+        await foreach (var block in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        {
+            yield return block;
+        }
+    }
+
+    private long NextSession() => Interlocked.Increment(ref _lastSession);
+
+    private void ThrowIfClosed() => ObjectDisposedException.ThrowIf(!IsOnline, this);
+}

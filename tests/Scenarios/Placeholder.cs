@@ -1,4 +1,0 @@
-namespace Bitswap.Tests.Scenarios;
-
-/// <summary>Marker so the project compiles before its first tests land.</summary>
-internal static class AssemblyMarker;
