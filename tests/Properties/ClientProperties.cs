@@ -80,6 +80,11 @@ public class ClientProperties
         return (sameEffects && sameInputs && first.State == second.State).Label("runs differ");
     }
 
+    /// <summary>Regression: the case a CI run found, where a latency sample shrank the timeout and a DONT_HAVE timer was armed in the past.</summary>
+    [Property(MaxTest = 1, Replay = "(11188835689840569871,13342630543072638965,72)", Arbitrary = [typeof(Arbitraries)])]
+    public Property Client_never_arms_a_dont_have_timer_in_the_past_for_the_seed_ci_found(ClientScript script) =>
+        Client_keeps_every_wire_invariant(script);
+
     [Property(MaxTest = 500, Arbitrary = [typeof(Arbitraries)])]
     public Property Client_keeps_every_wire_invariant(ClientScript script)
     {

@@ -336,7 +336,7 @@ public static class Client
         if (sent.Envelope.Side != Side.Client || turn.State.Peers.Find(sent.Peer).Case is not PeerWants queue) return;
         var confirmed = queue.Confirmed(sent.Envelope, sent.Now);
         if (!turn.State.Config.SimulateDontHaves) confirmed = confirmed with { AwaitingBlock = Map<Cid, long>.Empty };
-        var (armed, timer) = confirmed.ArmDontHave(turn.Limits);
+        var (armed, timer) = confirmed.ArmDontHave(sent.Now, turn.Limits);
         if (timer is not null) turn.Emit(timer);
         turn.State = turn.State with { Peers = turn.State.Peers.SetItem(sent.Peer, armed) };
         // boxo sendMessageCutoff: a large remainder goes out at once, a small one waits for the next debounce.

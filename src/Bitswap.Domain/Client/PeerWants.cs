@@ -347,15 +347,18 @@ public sealed record PeerWants(
         var timeout = DontHaveTimeoutMs(limits);
         var expired = AwaitingBlock.Where(kv => now - kv.Value >= timeout).Select(kv => kv.Key).ToSeq();
         var queue = this with { AwaitingBlock = expired.Fold(AwaitingBlock, (m, c) => m.Remove(c)), DontHaveDeadline = null };
-        var (armed, timer) = queue.ArmDontHave(limits);
+        var (armed, timer) = queue.ArmDontHave(now, limits);
         return (armed, expired, timer);
     }
 
-    /// <summary>Arms the DONT_HAVE timer for the earliest awaiting want-block unless one is armed at or before that time.</summary>
-    public (PeerWants Queue, ArmTimer? Timer) ArmDontHave(Limits limits)
+    /// <summary>
+    /// Arms the DONT_HAVE timer for the earliest awaiting want-block unless one is armed at or before that time. A want that is
+    /// already overdue (the timeout shrank when a latency sample arrived) is due now, never in the past.
+    /// </summary>
+    public (PeerWants Queue, ArmTimer? Timer) ArmDontHave(long now, Limits limits)
     {
         if (AwaitingBlock.IsEmpty) return (this, null);
-        var deadline = AwaitingBlock.Values.Min() + DontHaveTimeoutMs(limits);
+        var deadline = Math.Max(now, AwaitingBlock.Values.Min() + DontHaveTimeoutMs(limits));
         if (DontHaveDeadline is { } armed && armed <= deadline) return (this, null);
         return (this with { DontHaveDeadline = deadline }, new ArmTimer(new TimerId(DontHaveTimer, 0, Peer), deadline));
     }
