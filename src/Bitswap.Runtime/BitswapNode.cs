@@ -91,8 +91,8 @@ public sealed partial class BitswapNode : IAsyncDisposable
         var seed = new Turn(new Letter(new CloseSession(0, 0), false), _state, Seq<Effect>.Empty);
         _loop = _mailbox.Letters
             .ObserveOn(_loopScheduler)
-            .Select(letter => letter with { Input = letter.Input with { Now = NowMs } })
-            .Scan(seed, (turn, letter) => Reduce(turn.State, letter))
+            .Select(letter => (Letter: letter, Clock: NowMs))
+            .Scan(seed, (turn, next) => Reduce(turn, next.Letter, next.Clock))
             .Subscribe(OnTurn, OnLoopFailed);
         _networkSubscription = network.Events.Subscribe(OnNetworkEvent, e => ReportError("network", null, e));
     }
