@@ -1,6 +1,23 @@
-using Bitswap.Domain;
+using System.Runtime.InteropServices;
 
-// Placeholder until the CLI issue lands: computes the CID of a generated block, so the main-job line runs something real.
-var block = Block.Raw("hello world"u8.ToArray());
-Console.WriteLine($"{block.Cid} {block.Size} bytes");
-return 0;
+namespace Bitswap.Cli;
+
+/// <summary>The <c>bitswap</c> process: turns SIGINT/SIGTERM into cancellation and runs <see cref="BitswapCli"/>.</summary>
+public static class Program
+{
+    /// <summary>The process entry point.</summary>
+    public static async Task<int> Main(string[] args)
+    {
+        using var stop = new CancellationTokenSource();
+        void Cancel(PosixSignalContext context)
+        {
+            // The command shuts down in order (nodes, hosts, files) instead of the runtime killing it mid-write.
+            context.Cancel = true;
+            stop.Cancel();
+        }
+
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Cancel);
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Cancel);
+        return await BitswapCli.RunAsync(args, Output.FromConsole(), stop.Token).ConfigureAwait(false);
+    }
+}

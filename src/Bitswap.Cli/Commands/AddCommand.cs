@@ -1,0 +1,39 @@
+using System.CommandLine;
+
+namespace Bitswap.Cli.Commands;
+
+/// <summary><c>bitswap add</c>: imports a file as UnixFS into the repo and prints its root CID.</summary>
+public static class AddCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create(Output output)
+    {
+        var file = new Argument<string>("FILE") { Description = "The file to import" };
+        var profile = ServeCommand.ProfileOption();
+        var chunkSize = new Option<int?>("--chunk-size") { Description = "Bytes per leaf (profile default: 1 MiB for v1, 256 KiB for v0)" };
+        var rawLeaves = new Option<bool?>("--raw-leaves") { Description = "Leaves as raw blocks (true/false; profile default)" };
+        var cidVersion = new Option<int?>("--cid-version") { Description = "CID version of dag-pb nodes, 0 or 1 (profile default)" };
+        var maxLinks = new Option<int?>("--max-links") { Description = "Most links per node (profile default: 1024 for v1, 174 for v0)" };
+        var repo = new Option<string?>("--repo") { Description = "flatfs repo (default $BITSWAP_PATH/blocks or ~/.bitswap/blocks)" };
+        var command = new Command("add", "Import a file as UnixFS into the repo and print its root CID")
+        {
+            file, profile, chunkSize, rawLeaves, cidVersion, maxLinks, repo,
+        };
+        command.SetAction(async (parsed, cancellationToken) =>
+        {
+            using var context = CliContext.Create(output, parsed);
+            var options = Repo.Options(parsed.GetValue(profile)!, parsed.GetValue(chunkSize), parsed.GetValue(rawLeaves), parsed.GetValue(cidVersion), parsed.GetValue(maxLinks));
+            var path = parsed.GetValue(file)!;
+            if (!File.Exists(path))
+            {
+                throw new CliError($"no such file: {path}");
+            }
+
+            var store = Repo.Open(parsed.GetValue(repo));
+            var result = await Repo.ImportFileAsync(path, options, store, cancellationToken).ConfigureAwait(false);
+            output.Line(result.Root.ToString());
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,233 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using Bitswap.Dag;
+using Bitswap.Domain;
+using Bitswap.Domain.Multiformats;
+using Bitswap.Runtime.Blockstores;
+using Spectre.Console;
+using PeerIdentity = Bitswap.Transport.Tcp.Identity.Identity;
+
+namespace Bitswap.Cli.Commands;
+
+/// <summary>
+/// <c>bitswap get</c>: connects to peers and fetches. With <c>--out DIR</c> it fetches exactly the given blocks, one file
+/// each; otherwise it fetches the whole DAG of the single root through one session and reassembles the file (to
+/// <c>-o FILE</c> or stdout) or writes a CARv1 (<c>--car</c>).
+/// </summary>
+public static class GetCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create(Output output)
+    {
+        var cids = new Argument<string[]>("CID") { Description = "What to fetch", Arity = ArgumentArity.OneOrMore };
+        var peers = new Option<string[]>("--peer", "-p") { Description = "Peer multiaddr ending in /p2p/<id> (repeatable)", Required = true };
+        var outDir = new Option<string?>("--out") { Description = "Fetch exactly these blocks and write each to DIR/<cid>" };
+        var outFile = new Option<string?>("-o", "--output") { Description = "Write the reassembled file here (default stdout)" };
+        var car = new Option<string?>("--car") { Description = "Write the DAG as a CARv1 file instead of reassembling" };
+        var timeout = new Option<double>("--timeout") { Description = "Give up when no block arrives for this many seconds", DefaultValueFactory = _ => 30 };
+        var json = new Option<bool>("--json") { Description = "Print the summary as one JSON line even on a terminal" };
+        var record = new Option<string?>("--record") { Description = "Record every node input to this message log (see bitswap replay)" };
+        var command = new Command("get", "Fetch blocks or a whole file from peers") { cids, peers, outDir, outFile, car, timeout, json, record };
+        command.SetAction(async (parsed, cancellationToken) =>
+        {
+            using var context = CliContext.Create(output, parsed);
+            var wanted = parsed.GetValue(cids)!.Select(Arguments.ParseCid).ToList();
+            var addresses = parsed.GetValue(peers)!.Select(Arguments.ParsePeerAddress).ToList();
+            var idle = Arguments.Seconds(parsed.GetValue(timeout));
+            var folder = parsed.GetValue(outDir);
+            var file = parsed.GetValue(outFile);
+            var carFile = parsed.GetValue(car);
+            if (folder is null && wanted.Count != 1)
+            {
+                throw new CliError($"a DAG fetch takes one root CID, got {wanted.Count} (use --out DIR for several blocks)");
+            }
+
+            if ((folder is not null ? 1 : 0) + (file is not null ? 1 : 0) + (carFile is not null ? 1 : 0) > 1)
+            {
+                throw new CliError("choose one of --out DIR, -o FILE and --car FILE");
+            }
+
+            // Fetched blocks wait on disk, not in memory, until the file is reassembled: a file may be larger than RAM.
+            var scratch = Directory.CreateTempSubdirectory("bitswap-get-");
+            try
+            {
+                return await RunAsync(output, context, parsed, wanted, addresses, idle, folder, file, carFile, scratch.FullName, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                scratch.Delete(recursive: true);
+            }
+        });
+        return command;
+
+        async Task<int> RunAsync(
+            Output output, CliContext context, System.CommandLine.ParseResult parsed, List<Cid> wanted, List<Transport.Tcp.Addressing.Multiaddr> addresses,
+            TimeSpan idle, string? folder, string? file, string? carFile, string scratch, CancellationToken cancellationToken)
+        {
+            var store = FlatFsBlockstore.Open(Path.Combine(scratch, "blocks"), FlatFsOptions.Default with { FlushToDisk = false });
+            await using var node = await LiveNode.StartAsync(PeerIdentity.Generate(), store, [], context, parsed.GetValue(record), cancellationToken).ConfigureAwait(false);
+            await ConnectAsync(node, addresses, idle, cancellationToken).ConfigureAwait(false);
+            var toStdout = folder is null && file is null && carFile is null;
+            var interactive = output.Interactive(parsed.GetValue(json)) && !toStdout;
+            FetchTotals totals;
+            if (folder is not null)
+            {
+                totals = await FetchBlocksAsync(node, wanted, folder, idle, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                var root = wanted[0];
+                using var session = node.Node.NewSession();
+                totals = await TransferView.RunAsync(output, interactive ? TransferView.Mode.Bar : TransferView.Mode.Quiet, $"get {Short(root)}",
+                    onBlock => DagFetch.FetchAsync(session, root, idle, onBlock, Limits.Default, cancellationToken)).ConfigureAwait(false);
+                await WriteResultAsync(output, store, root, file, carFile, cancellationToken).ConfigureAwait(false);
+            }
+
+            var summary = TransferView.Summary(totals);
+            if (toStdout)
+            {
+                // The file went to stdout; the summary must not mix into it.
+                output.Error.WriteLine(summary.ToJsonString());
+            }
+            else if (interactive)
+            {
+                output.Ansi().MarkupLine(
+                    $"[green]fetched[/] {totals.Blocks} blocks, {totals.Bytes:N0} bytes in {totals.Elapsed.TotalSeconds:0.00} s ([bold]{totals.MegabytesPerSecond:0.0} MB/s[/])");
+            }
+            else
+            {
+                output.JsonLine(summary);
+            }
+
+            return 0;
+        }
+    }
+
+    /// <summary>Dials every peer; fails only when none answers (each failure is named in the error).</summary>
+    public static async Task ConnectAsync(LiveNode node, IReadOnlyList<Transport.Tcp.Addressing.Multiaddr> addresses, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var dialing = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        dialing.CancelAfter(timeout);
+        var failures = new List<string>();
+        var connected = 0;
+        foreach (var address in addresses)
+        {
+            try
+            {
+                await node.DialAsync(address, dialing.Token).ConfigureAwait(false);
+                connected++;
+            }
+            catch (CliError error)
+            {
+                failures.Add(error.Message);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                failures.Add($"cannot reach {address}: no answer within {timeout.TotalSeconds:0.#} s");
+            }
+        }
+
+        if (connected == 0)
+        {
+            throw new CliError(string.Join("; ", failures));
+        }
+    }
+
+    private static async Task<FetchTotals> FetchBlocksAsync(LiveNode node, IReadOnlyList<Cid> wanted, string folder, TimeSpan idle, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(folder);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var session = node.Node.NewSession();
+        var remaining = wanted.Distinct().ToHashSet();
+        var count = 0;
+        long bytes = 0;
+        using var quiet = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        quiet.CancelAfter(idle);
+        try
+        {
+            await foreach (var block in session.GetBlocksAsync(remaining.ToList(), quiet.Token).ConfigureAwait(false))
+            {
+                quiet.CancelAfter(idle);
+                remaining.Remove(block.Cid);
+                await File.WriteAllBytesAsync(Path.Combine(folder, block.Cid.ToString()), block.Data, cancellationToken).ConfigureAwait(false);
+                count++;
+                bytes += block.Size;
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new CliError($"timed out: no block for {idle.TotalSeconds:0.#} s; still missing {string.Join(", ", remaining.Take(3))}{(remaining.Count > 3 ? ", …" : "")}");
+        }
+
+        return new FetchTotals(count, bytes, System.Diagnostics.Stopwatch.GetElapsedTime(started));
+    }
+
+    private static async Task WriteResultAsync(Output output, IBlockstore store, Cid root, string? file, string? carFile, CancellationToken cancellationToken)
+    {
+        var getter = DagFetch.From(store);
+        if (carFile is not null)
+        {
+            await WriteFileAsync(carFile, stream => CarWriter.WriteDagAsync(stream, root, getter, Limits.Default, cancellationToken)).ConfigureAwait(false);
+        }
+        else if (file is not null)
+        {
+            await WriteFileAsync(file, stream => ExportAsync(root, getter, stream, cancellationToken)).ConfigureAwait(false);
+        }
+        else
+        {
+            var stdout = output.OpenBinaryOut?.Invoke() ?? throw new CliError("no standard output to write the file to: use -o FILE");
+            await using (stdout.ConfigureAwait(false))
+            {
+                await ExportAsync(root, getter, stdout, cancellationToken).ConfigureAwait(false);
+                await stdout.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Reassembles a UnixFS file; a malformed DAG is one line.</summary>
+    public static async Task ExportAsync(Cid root, BlockGetter getter, Stream destination, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await UnixFsExporter.ExportAsync(root, getter, destination, Limits.Default, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DagException error)
+        {
+            throw new CliError($"cannot reassemble {root}: {error.Error.Detail}", error);
+        }
+    }
+
+    /// <summary>Writes a file through <paramref name="write"/>; a failed write leaves no partial file behind.</summary>
+    public static async Task WriteFileAsync(string path, Func<Stream, Task> write)
+    {
+        var full = Path.GetFullPath(path);
+        var directory = Path.GetDirectoryName(full);
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        var partial = full + ".partial";
+        try
+        {
+            await using (var stream = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                await write(stream).ConfigureAwait(false);
+            }
+
+            File.Move(partial, full, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(partial);
+            throw;
+        }
+    }
+
+    /// <summary>The last 8 characters of a CID, as traces print them.</summary>
+    public static string Short(Cid cid)
+    {
+        var text = cid.ToString();
+        return text.Length <= 8 ? text : text[^8..];
+    }
+}

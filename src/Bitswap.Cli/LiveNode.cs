@@ -1,0 +1,97 @@
+using Bitswap.Domain.Multiformats;
+using Bitswap.Runtime;
+using Bitswap.Runtime.Blockstores;
+using Bitswap.Transport.Tcp.Addressing;
+using Bitswap.Transport.Tcp.Host;
+using PeerIdentity = Bitswap.Transport.Tcp.Identity.Identity;
+
+namespace Bitswap.Cli;
+
+/// <summary>A Bitswap node running over a TCP host, with its metrics and optional message log; disposed in order.</summary>
+public sealed class LiveNode : IAsyncDisposable
+{
+    private readonly Stream? _record;
+
+    private LiveNode(TcpHost host, BitswapNode node, IBlockstore blockstore, BitswapMetrics metrics, Stream? record)
+    {
+        Host = host;
+        Node = node;
+        Blockstore = blockstore;
+        Metrics = metrics;
+        _record = record;
+    }
+
+    /// <summary>The libp2p host (listening, dialing, connections).</summary>
+    public TcpHost Host { get; }
+
+    /// <summary>The Bitswap node.</summary>
+    public BitswapNode Node { get; }
+
+    /// <summary>The node's blockstore.</summary>
+    public IBlockstore Blockstore { get; }
+
+    /// <summary>The node's <c>ipfs_bitswap_*</c> instruments.</summary>
+    public BitswapMetrics Metrics { get; }
+
+    /// <summary>Our peer ID.</summary>
+    public PeerId Self => Host.Self;
+
+    /// <summary>
+    /// Starts a host on <paramref name="listen"/> (empty: dial only) and a node on it; with <paramref name="recordPath"/>
+    /// every input the node processes goes to that message log (docs/message-log.md).
+    /// </summary>
+    public static async Task<LiveNode> StartAsync(
+        PeerIdentity identity, IBlockstore blockstore, IReadOnlyList<Multiaddr> listen, CliContext context, string? recordPath, CancellationToken cancellationToken)
+    {
+        var host = await TcpHost.StartAsync(identity, new TcpHostOptions { Listen = listen, LoggerFactory = context.Logs })
+            .WaitAsync(cancellationToken).ConfigureAwait(false);
+        Stream? record = null;
+        try
+        {
+            record = recordPath is null ? null : new FileStream(recordPath, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16);
+            var options = BitswapOptions.Default with
+            {
+                LoggerFactory = context.Logs,
+                RecordTo = record,
+                Seed = (ulong)Random.Shared.NextInt64(),
+            };
+            var node = BitswapNode.Create(identity.PeerId, host, blockstore, options);
+            return new LiveNode(host, node, blockstore, new BitswapMetrics(node), record);
+        }
+        catch
+        {
+            if (record is not null)
+            {
+                await record.DisposeAsync().ConfigureAwait(false);
+            }
+
+            await host.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Dials a peer; any failure becomes one line naming the address.</summary>
+    public async Task<PeerId> DialAsync(Multiaddr address, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await Host.DialAsync(address, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception error) when (error is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw new CliError($"cannot reach {address}: {BitswapCli.Describe(error)}", error);
+        }
+    }
+
+    /// <summary>Stops the node, then the host, then closes the message log.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await Node.DisposeAsync().ConfigureAwait(false);
+        Metrics.Dispose();
+        await Host.DisposeAsync().ConfigureAwait(false);
+        if (_record is not null)
+        {
+            await _record.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}

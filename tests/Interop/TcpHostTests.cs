@@ -1,0 +1,107 @@
+using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
+using Bitswap.Domain;
+using Bitswap.Domain.Wire;
+using Bitswap.Runtime.Network;
+using Bitswap.Transport.Tcp.Host;
+using PeerIdentity = Bitswap.Transport.Tcp.Identity.Identity;
+using Xunit;
+
+namespace Bitswap.Tests.Interop;
+
+/// <summary>Two of our own hosts over loopback TCP: the full libp2p upgrade, identify, ping and Bitswap streams.</summary>
+public sealed class TcpHostTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task Dialing_authenticates_the_peer_and_both_sides_see_it_as_a_bitswap_peer()
+    {
+        await using var a = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());
+        await using var b = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());
+        var bSeesA = b.Events.OfType<PeerUp>().FirstAsync(e => e.Peer == a.Self).ToTask();
+
+        var dialed = await a.DialAsync(b.ListenAddresses[0]).WaitAsync(Patience);
+
+        Assert.Equal(b.Self, dialed);
+        var up = await bSeesA.WaitAsync(Patience);
+        Assert.Equal(ProtocolVersion.V120, up.Version);
+        Assert.Equal(ProtocolVersion.V120, a.VersionOf(b.Self));
+        Assert.Contains(b.Self, a.ConnectedPeers);
+    }
+
+    [Fact]
+    public async Task A_bitswap_message_arrives_decoded_on_the_other_side()
+    {
+        await using var a = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());
+        await using var b = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());
+        await a.DialAsync(b.ListenAddresses[0]).WaitAsync(Patience);
+        var block = Block.Raw(new byte[300_000]);
+        var message = Message.Empty
+            .WithBlock(block)
+            .WithEntry(WantlistEntry.WantHave(Block.Raw("x"u8.ToArray()).Cid, 5, sendDontHave: true));
+        var arrived = b.Events.OfType<MessageArrived>().FirstAsync().ToTask();
+
+        await a.SendAsync(b.Self, message).AsTask().WaitAsync(Patience);
+
+        var got = await arrived.WaitAsync(Patience);
+        Assert.Equal(a.Self, got.Peer);
+        Assert.Equal(message, got.Message);
+    }
+
+    [Fact]
+    public async Task Ping_round_trips_on_an_open_connection()
+    {
+        await using var a = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());
+        await using var b = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());
+        await a.DialAsync(b.ListenAddresses[0]).WaitAsync(Patience);
+
+        var rtt = await a.PingAsync(b.Self).WaitAsync(Patience);
+
+        Assert.True(rtt > TimeSpan.Zero);
+    }
+
+    [Fact]
+    public async Task Dialing_with_the_wrong_peer_id_fails_with_a_network_error()
+    {
+        await using var a = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());
+        await using var b = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());
+        var impostor = PeerIdentity.Generate().PeerId;
+        var wrong = b.ListenAddresses[0].WithoutPeer().WithPeer(impostor);
+
+        await Assert.ThrowsAsync<NetworkException>(() => a.DialAsync(wrong).WaitAsync(Patience));
+        Assert.Empty(a.ConnectedPeers);
+    }
+
+    [Fact]
+    public async Task Garbage_on_a_bitswap_stream_resets_only_that_stream()
+    {
+        await using var a = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());
+        await using var b = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());
+        await a.DialAsync(b.ListenAddresses[0]).WaitAsync(Patience);
+        var failed = b.Events.OfType<ReceiveFailed>().FirstAsync().ToTask();
+
+        await a.SendRawBitswapAsync(b.Self, new byte[] { 0x05, 0xff, 0xff, 0xff, 0xff, 0xff }).WaitAsync(Patience);
+
+        var failure = await failed.WaitAsync(Patience);
+        Assert.Equal(a.Self, failure.Peer);
+        var arrived = b.Events.OfType<MessageArrived>().FirstAsync().ToTask();
+        await a.SendAsync(b.Self, Message.Empty.WithBlock(Block.Raw("still fine"u8.ToArray()))).AsTask().WaitAsync(Patience);
+        Assert.Single((await arrived.WaitAsync(Patience)).Message.Blocks);
+    }
+
+    [Fact]
+    public async Task Disconnect_raises_peer_down_on_both_sides()
+    {
+        await using var a = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());
+        await using var b = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());
+        await a.DialAsync(b.ListenAddresses[0]).WaitAsync(Patience);
+        var aDown = a.Events.OfType<PeerDown>().FirstAsync().ToTask();
+        var bDown = b.Events.OfType<PeerDown>().FirstAsync().ToTask();
+
+        await a.DisconnectAsync(b.Self);
+
+        Assert.Equal(b.Self, (await aDown.WaitAsync(Patience)).Peer);
+        Assert.Equal(a.Self, (await bDown.WaitAsync(Patience)).Peer);
+    }
+}
