@@ -18,10 +18,17 @@ public sealed partial class BitswapNode
     /// <summary>One turn of the loop: the letter reduced, the state after it and the effects to interpret.</summary>
     private sealed record Turn(Letter Letter, NodeState State, Seq<Effect> Effects);
 
-    private static Turn Reduce(NodeState state, Letter letter)
+    /// <summary>
+    /// Stamps the input with the loop's time and reduces it. Time never goes backwards, and a timer never fires before
+    /// its deadline: a wall clock can step back, and a timer can wake a tick early, while reducers rightly ignore a
+    /// firing they see as early (and would then wait for it forever). A timer's letter carries its deadline as Now.
+    /// </summary>
+    private static Turn Reduce(Turn previous, Letter letter, long clock)
     {
-        var step = Node.Handle(state, letter.Input);
-        return new Turn(letter, step.State, step.Effects);
+        var now = Math.Max(previous.Letter.Input.Now, Math.Max(clock, letter.Input.Now));
+        var stamped = letter with { Input = letter.Input with { Now = now } };
+        var step = Node.Handle(previous.State, stamped.Input);
+        return new Turn(stamped, step.State, step.Effects);
     }
 
     private void OnTurn(Turn turn)

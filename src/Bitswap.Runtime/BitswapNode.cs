@@ -91,18 +91,11 @@ public sealed partial class BitswapNode : IAsyncDisposable
         var seed = new Turn(new Letter(new CloseSession(0, 0), false), _state, Seq<Effect>.Empty);
         _loop = _mailbox.Letters
             .ObserveOn(_loopScheduler)
-            .Scan(seed, (turn, letter) => Reduce(turn.State, Stamp(letter, turn.Letter.Input.Now)))
+            .Select(letter => (Letter: letter, Clock: NowMs))
+            .Scan(seed, (turn, next) => Reduce(turn, next.Letter, next.Clock))
             .Subscribe(OnTurn, OnLoopFailed);
         _networkSubscription = network.Events.Subscribe(OnNetworkEvent, e => ReportError("network", null, e));
     }
-
-    /// <summary>
-    /// Stamps an input with the loop's clock. Time never runs backwards between inputs, and a timer firing is never stamped
-    /// before its deadline (posted as its provisional Now): wall-clock timers may fire up to a millisecond early after
-    /// rounding to milliseconds, and a reducer rightly ignores a firing it sees before the deadline it armed.
-    /// </summary>
-    private Letter Stamp(Letter letter, long previousNow) =>
-        letter with { Input = letter.Input with { Now = Math.Max(Math.Max(NowMs, letter.Input.Now), previousNow) } };
 
     /// <summary>Provider finds in flight at once (boxo providerquerymanager: 8).</summary>
     private const int ProviderFindsInFlight = 8;

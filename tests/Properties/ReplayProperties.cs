@@ -10,7 +10,7 @@ namespace Bitswap.Tests.Properties;
 /// <summary>Record and replay: a recorded run replays to the very trace the live nodes printed.</summary>
 public sealed class ReplayProperties
 {
-    [Property(MaxTest = 100, Arbitrary = [typeof(Arbitraries)])]
+    [Property(MaxTest = 300, Arbitrary = [typeof(Arbitraries)])]
     public Property Replaying_a_recorded_run_gives_the_identical_trace_for_every_node(SimulatedRun run)
     {
         var logs = new Dictionary<int, MemoryStream>();
@@ -32,7 +32,7 @@ public sealed class ReplayProperties
         return (mismatches.Count == 0 && nonEmpty).Label($"{run}: nodes {string.Join(",", mismatches)} replay differently");
     }
 
-    [Property(MaxTest = 100, Arbitrary = [typeof(Arbitraries)])]
+    [Property(MaxTest = 300, Arbitrary = [typeof(Arbitraries)])]
     public Property Reading_a_log_and_writing_it_again_gives_the_same_bytes(SimulatedRun run)
     {
         var log = new MemoryStream();

@@ -12,7 +12,10 @@ public sealed class RealTimeTests
     [Fact]
     public async Task A_wall_clock_node_fetches_blocks_on_its_own_event_loop()
     {
-        var network = new VirtualNetwork(Scheduler.Default, new VirtualNetworkOptions { Latency = new LatencyModel.Fixed(TimeSpan.FromMilliseconds(1)) });
+        // The virtual network is single-threaded by design: give it its own real-time event loop so that deliveries on
+        // a link stay in order, as a transport's one reader per stream keeps them.
+        using var wire = new EventLoopScheduler();
+        var network = new VirtualNetwork(wire, new VirtualNetworkOptions { Latency = new LatencyModel.Fixed(TimeSpan.FromMilliseconds(1)) });
         await using var generator = new SessionGenerator(network, Scheduler.Default, seed: 51, options: _ => BitswapOptions.Default with { Scheduler = null });
         var instances = generator.Instances(2);
         var blocks = ScenarioRunner.MakeBlocks(10, 51);
