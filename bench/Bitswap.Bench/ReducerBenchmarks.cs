@@ -30,6 +30,13 @@ public sealed class ReducerWorkloads
     private const int NodeRemoteBlocks = 256;
     private const int NodeLateBlocks = 32;
 
+    // The client's send debounce with ten peers: 125 µs × 10 clamps up to Limits.SendDelayMinMs, so queued wants leave.
+    private static readonly long SendDebounceMs = Limits.Default.SendDelayMinMs;
+
+    // Past the DONT_HAVE timeout ceiling (Limits.DontHaveTimeoutMaxMs, 7 s) and under the rebroadcast check (15 s), so
+    // session ticks and DONT_HAVE timers fire once each.
+    private const long QuietMs = 8_000;
+
     private static readonly PeerId Self = ReducerFixtures.Peer("bench-self");
 
     private readonly PeerId _requester = ReducerFixtures.Peer("bench-requester");
@@ -98,13 +105,14 @@ public sealed class ReducerWorkloads
 
         driver.Post(new WantBlocks(driver.Now, 1, _clientCids));
         driver.Settle();
+        driver.Advance(SendDebounceMs);
         return driver;
     }
 
     /// <summary>
     /// The root node, both sides at once: ten peers connect; a session wants 256 remote blocks; every peer asks for its
     /// slice of our blocks; peers answer HAVE then the blocks, 16 at a time, round robin; 32 blocks wanted by peers are
-    /// added locally; armed timers fire once; every peer leaves.
+    /// added locally; 8 s pass (debounces, ticks and DONT_HAVE timers fire); every peer leaves.
     /// </summary>
     public ReducerDriver<NodeState> NodeMixed()
     {
@@ -116,9 +124,10 @@ public sealed class ReducerWorkloads
 
         driver.Post(new WantBlocks(driver.Now, 1, _nodeRemote.Select(b => b.Cid).ToSeq()));
         driver.Settle();
+        driver.Advance(SendDebounceMs);
         for (var p = 0; p < PeerCount; p++)
         {
-            driver.Now += 1;
+            driver.Advance(1);
             driver.Post(new MessageReceived(driver.Now, _peers[p], _nodePeerWants[p], _nodePeerSizes[p]));
             driver.Settle();
         }
@@ -127,11 +136,11 @@ public sealed class ReducerWorkloads
         foreach (var blocks in _nodeRemote.Chunk(16))
         {
             var peer = _peers[chunk++ % PeerCount];
-            driver.Now += 1;
+            driver.Advance(SendDebounceMs);
             var haves = blocks.Aggregate(Message.Empty, (m, b) => m.WithPresence(b.Cid, PresenceType.Have));
             driver.Post(new MessageReceived(driver.Now, peer, haves, Map<Cid, int>.Empty));
             driver.Settle();
-            driver.Now += 1;
+            driver.Advance(SendDebounceMs);
             var payload = blocks.Aggregate(Message.Empty, (m, b) => m.WithBlock(b));
             driver.Post(new MessageReceived(driver.Now, peer, payload, Map<Cid, int>.Empty));
             driver.Settle();
@@ -139,7 +148,7 @@ public sealed class ReducerWorkloads
 
         driver.Post(new BlocksAdded(driver.Now, _nodeLate.ToSeq()));
         driver.Settle();
-        driver.FireTimers();
+        driver.Advance(QuietMs);
         foreach (var peer in _peers)
         {
             driver.Post(new PeerDisconnected(driver.Now, peer));
@@ -147,6 +156,27 @@ public sealed class ReducerWorkloads
 
         driver.Settle();
         return driver;
+    }
+
+    /// <summary>Throws when a workload stops doing its work (say, after a reducer change), so no benchmark measures nothing.</summary>
+    public void Validate()
+    {
+        var engine = EngineServe();
+        Require(engine.BlocksSent == ServerWants, $"engine sent {engine.BlocksSent} of {ServerWants} blocks");
+        var client = ClientWant();
+        Require(client.MessagesSent >= PeerCount, $"client sent {client.MessagesSent} messages to {PeerCount} peers");
+        var node = NodeMixed();
+        Require(node.BlocksDelivered == NodeRemoteBlocks, $"node delivered {node.BlocksDelivered} of {NodeRemoteBlocks} blocks");
+        Require(node.BlocksSent == NodeLocalBlocks + NodeLateBlocks, $"node served {node.BlocksSent} of {NodeLocalBlocks + NodeLateBlocks} blocks");
+        Console.WriteLine($"// workloads: engine {engine.Inputs} inputs, {engine.MessagesSent} messages; client {client.Inputs} inputs, {client.MessagesSent} messages; node {node.Inputs} inputs, {node.MessagesSent} messages, {node.BlocksDelivered} delivered, {node.BlocksSent} served");
+    }
+
+    private static void Require(bool condition, string failure)
+    {
+        if (!condition)
+        {
+            throw new InvalidOperationException($"reducer workload broken: {failure}");
+        }
     }
 
     /// <summary>Inputs per run of the workload a benchmark method drives, for the per-input columns.</summary>
@@ -169,9 +199,13 @@ public class ReducerBenchmarks
 {
     private ReducerWorkloads _workloads = null!;
 
-    /// <summary>Builds the blocks and messages once.</summary>
+    /// <summary>Builds the blocks and messages once and checks each workload does the work it claims.</summary>
     [GlobalSetup]
-    public void Setup() => _workloads = new ReducerWorkloads();
+    public void Setup()
+    {
+        _workloads = new ReducerWorkloads();
+        _workloads.Validate();
+    }
 
     /// <summary>Engine.Handle: a 1024 want-block message from one peer, then every load answered and every send acknowledged.</summary>
     [Benchmark]

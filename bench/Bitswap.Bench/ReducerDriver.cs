@@ -16,7 +16,8 @@ public sealed class ReducerDriver<TState>(TState state, Func<TState, Input, Step
 {
     private readonly Queue<LoadBlocks> _loads = new();
     private readonly Queue<SendMessage> _sends = new();
-    private readonly List<ArmTimer> _timers = [];
+    private readonly List<(ArmTimer Timer, long Sequence)> _timers = [];
+    private long _timerSequence;
 
     /// <summary>The reducer state after the last input.</summary>
     public TState State { get; private set; } = state;
@@ -29,6 +30,9 @@ public sealed class ReducerDriver<TState>(TState state, Func<TState, Input, Step
 
     /// <summary>Messages the reducer sent so far.</summary>
     public int MessagesSent { get; private set; }
+
+    /// <summary>Blocks carried by the messages the reducer sent so far.</summary>
+    public int BlocksSent { get; private set; }
 
     /// <summary>Blocks the reducer delivered to local sessions so far.</summary>
     public int BlocksDelivered { get; private set; }
@@ -49,9 +53,12 @@ public sealed class ReducerDriver<TState>(TState state, Func<TState, Input, Step
                 case SendMessage send:
                     _sends.Enqueue(send);
                     MessagesSent++;
+                    BlocksSent += send.Message.Blocks.Count;
                     break;
                 case ArmTimer arm:
-                    _timers.Add(arm);
+                    // Arming a timer again moves it, as the shell's scheduler does.
+                    _timers.RemoveAll(t => t.Timer.Timer == arm.Timer);
+                    _timers.Add((arm, _timerSequence++));
                     break;
                 case DeliverBlock:
                     BlocksDelivered++;
@@ -85,17 +92,32 @@ public sealed class ReducerDriver<TState>(TState state, Func<TState, Input, Step
         }
     }
 
-    /// <summary>Fires the timers armed so far in deadline order (one pass; timers they arm wait for the next call), settling after each.</summary>
-    public void FireTimers()
+    /// <summary>
+    /// Advances the clock by <paramref name="ms"/>, firing every timer due by then (including ones armed on the way) in
+    /// deadline order, settling after each, as the node's scheduler would.
+    /// </summary>
+    public void Advance(long ms)
     {
-        var due = _timers.OrderBy(t => t.Deadline).ToList();
-        _timers.Clear();
-        foreach (var timer in due)
+        var target = Now + ms;
+        while (true)
         {
+            var due = -1;
+            for (var i = 0; i < _timers.Count; i++)
+            {
+                var candidate = _timers[i];
+                if (candidate.Timer.Deadline > target) continue;
+                if (due < 0 || (candidate.Timer.Deadline, candidate.Sequence).CompareTo((_timers[due].Timer.Deadline, _timers[due].Sequence)) < 0) due = i;
+            }
+
+            if (due < 0) break;
+            var timer = _timers[due].Timer;
+            _timers.RemoveAt(due);
             Now = Math.Max(Now, timer.Deadline);
             Post(new TimerFired(Now, timer.Timer));
             Settle();
         }
+
+        Now = target;
     }
 }
 
