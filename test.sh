@@ -7,4 +7,18 @@ if [ -f tests/Interop/peer/package-lock.json ]; then
 fi
 dotnet restore Bitswap.sln
 dotnet build Bitswap.sln --no-restore -c Release
-dotnet test Bitswap.sln --no-build -c Release --logger "console;verbosity=minimal" "$@"
+log=$(mktemp)
+set +e
+dotnet test Bitswap.sln --no-build -c Release --logger "console;verbosity=minimal" "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One plain closing line summing every test project's "Passed!/Failed!" summary.
+passed=$(grep -oE 'Passed: +[0-9]+' "$log" | awk '{s += $2} END {print s + 0}')
+failed=$(grep -oE 'Failed: +[0-9]+' "$log" | awk '{s += $2} END {print s + 0}')
+rm -f "$log"
+echo "tests: $passed passed, $failed failed"
+if [ "$status" -eq 0 ] && [ "$passed" -eq 0 ]; then
+  echo "no test ran" >&2
+  exit 1
+fi
+exit "$status"
