@@ -2,9 +2,24 @@ using BenchmarkDotNet.Running;
 
 namespace Bitswap.Bench;
 
-/// <summary>Runs the benchmarks chosen on the command line (for example <c>--filter *Codec*</c>).</summary>
+/// <summary>
+/// Runs <c>transfer [--size-mib N] [--runs N]</c> (two nodes over TCP), <c>scenarios [--filter TEXT]</c> (the boxo scenarios
+/// in virtual time), or otherwise the BenchmarkDotNet benchmarks chosen on the command line (for example <c>--filter *Codec*</c>).
+/// </summary>
 public static class Program
 {
-    /// <summary>Entry point: BenchmarkDotNet's switcher over every benchmark in this assembly.</summary>
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    /// <summary>Entry point: the scenario modes by their first argument, else BenchmarkDotNet's switcher over this assembly.</summary>
+    public static async Task<int> Main(string[] args)
+    {
+        switch (args.FirstOrDefault())
+        {
+            case "transfer":
+                return await TransferRun.MainAsync(args[1..]).ConfigureAwait(false);
+            case "scenarios":
+                return await ScenarioRun.MainAsync(args[1..]).ConfigureAwait(false);
+            default:
+                BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+                return 0;
+        }
+    }
 }
