@@ -79,7 +79,7 @@ public class NoiseTests
         await Assert.ThrowsAsync<NoiseException>(() => responder);
     }
 
-    [Property(MaxTest = 60)]
+    [Property(MaxTest = 200)]
     public async Task<bool> Flipping_any_byte_of_message_two_fails_the_initiator(PositiveInt position, byte mask)
     {
         // Message 2 is 200 bytes after its 2-byte prefix: e (32), encrypted s (48), encrypted payload (104 + 16).
@@ -153,7 +153,7 @@ public class NoiseTests
         Assert.Equal(Payload(2 * NoiseStream.PlaintextBytesMax + 1, seed: 3), await ReadExactlyAsync(reader, 2 * NoiseStream.PlaintextBytesMax + 1, 1000, CancellationToken.None));
     }
 
-    [Property(MaxTest = 100)]
+    [Property(MaxTest = 200)]
     public async Task<bool> Any_sequence_of_writes_is_read_back_intact_with_any_read_size(PositiveInt[] writeSizes, PositiveInt readSize)
     {
         var (sender, receiver) = CipherPair();

@@ -44,7 +44,7 @@ public sealed class VirtualNetworkDeterminismTests
         return trace;
     }
 
-    [Property(MaxTest = 25)]
+    [Property(MaxTest = 100)]
     public Property The_same_seed_gives_the_same_trace(int seed)
     {
         var first = Trace(seed);
