@@ -1,4 +1,3 @@
-using System.Buffers;
 using Bitswap.Domain.Multiformats;
 
 namespace Bitswap.Transport.Tcp.Host;
@@ -13,8 +12,8 @@ public readonly record struct FrameRead(byte[]? Message, DecodeError? Error)
 }
 
 /// <summary>
-/// Reads and writes uvarint length-prefixed messages on a stream (identify and Bitswap framing). Reads take exactly the
-/// bytes of one message, so nothing beyond it is consumed.
+/// Reads uvarint length-prefixed messages from a stream (identify and Bitswap framing; writing uses the domain's
+/// <see cref="Bitswap.Domain.Wire.Framing"/>). Reads take exactly the bytes of one message, so nothing beyond it is consumed.
 /// </summary>
 public static class LengthPrefixed
 {
@@ -49,22 +48,5 @@ public static class LengthPrefixed
             read += n;
         }
         return new FrameRead(body, null);
-    }
-
-    /// <summary>Writes one message with its length prefix in a single write.</summary>
-    public static async ValueTask WriteAsync(Stream stream, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
-    {
-        var prefixLength = Varint.EncodedLength((ulong)message.Length);
-        var buffer = ArrayPool<byte>.Shared.Rent(prefixLength + message.Length);
-        try
-        {
-            Varint.Write(buffer, (ulong)message.Length);
-            message.Span.CopyTo(buffer.AsSpan(prefixLength));
-            await stream.WriteAsync(buffer.AsMemory(0, prefixLength + message.Length), cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
     }
 }

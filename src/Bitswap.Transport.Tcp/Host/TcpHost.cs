@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Linq;
@@ -199,10 +200,14 @@ public sealed class TcpHost : IBitswapNetwork
             NoteBitswapPeer(peer, version, announce: false);
             foreach (var part in MessageCodec.Split(message, version, _options.Limits.MessageBytesMax))
             {
-                var bytes = MessageCodec.Encode(part, version);
-                await LengthPrefixed.WriteAsync(stream, bytes, cancellationToken).ConfigureAwait(false);
+                // Encode straight behind the length prefix: one buffer, one copy of each block.
+                var frame = new ArrayBufferWriter<byte>(MessageCodec.EncodedSize(part, version) + Varint.MaxBytes);
+                var written = Framing.WriteMessage(frame, part, version, _options.Limits.MessageBytesMax);
+                if (written.IsLeft) throw new NetworkException($"send to {peer} failed: {written.LeftToSeq().Head()}");
+                await stream.WriteAsync(frame.WrittenMemory, cancellationToken).ConfigureAwait(false);
+                Varint.TryRead(frame.WrittenSpan, out var payloadBytes, out _);
                 Interlocked.Increment(ref _messagesSent);
-                Interlocked.Add(ref _bytesSent, bytes.Length);
+                Interlocked.Add(ref _bytesSent, (long)payloadBytes);
             }
             await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
             await stream.CloseWriteAsync().ConfigureAwait(false);
@@ -327,16 +332,14 @@ public sealed class TcpHost : IBitswapNetwork
         }
         else
         {
-            var security = await MultistreamSelect.HandleAsync(raw, p => p == NoiseProtocol, cancellationToken).ConfigureAwait(false)
-                ?? throw new IOException("peer closed during security negotiation");
-            _ = security;
+            if (await MultistreamSelect.HandleAsync(raw, p => p == NoiseProtocol, cancellationToken).ConfigureAwait(false) is null)
+                throw new IOException("peer closed during security negotiation");
             channel = await NoiseHandshake.ResponderAsync(raw, _identity, cancellationToken).ConfigureAwait(false);
-            var muxer = await MultistreamSelect.HandleAsync(channel.Stream, p => p == YamuxProtocol, cancellationToken).ConfigureAwait(false)
-                ?? throw new IOException("peer closed during muxer negotiation");
-            _ = muxer;
+            if (await MultistreamSelect.HandleAsync(channel.Stream, p => p == YamuxProtocol, cancellationToken).ConfigureAwait(false) is null)
+                throw new IOException("peer closed during muxer negotiation");
         }
         var session = new YamuxSession(channel.Stream, isClient: outbound, _options.Limits, _options.LoggerFactory.CreateLogger<YamuxSession>());
-        var connection = new Connection(channel.RemotePeer, remoteAddress, outbound, session, channel, lifecycle);
+        var connection = new Connection(channel.RemotePeer, remoteAddress, session, channel, lifecycle);
         lifecycle.TryFire(ConnectionTrigger.Upgraded);
         lock (_gate)
         {
@@ -413,7 +416,7 @@ public sealed class TcpHost : IBitswapNetwork
             switch (protocol)
             {
                 case IdentifyProtocol:
-                    await LengthPrefixed.WriteAsync(stream, BuildIdentify(connection).ToByteArray(), _shutdown.Token).ConfigureAwait(false);
+                    await stream.WriteAsync(Framing.Frame(BuildIdentify(connection).ToByteArray()), _shutdown.Token).ConfigureAwait(false);
                     await stream.CloseWriteAsync().ConfigureAwait(false);
                     break;
                 case IdentifyPushProtocol:
@@ -532,7 +535,6 @@ public sealed class TcpHost : IBitswapNetwork
                 Multiaddr.FromBytes(raw.Span).IfRight(a => AddAddress(connection.Remote, a));
         }
         var best = Protocols.All.FirstOrDefault(protocols.Contains);
-        connection.RemoteProtocols = [.. protocols];
         if (best is not null) NoteBitswapPeer(connection.Remote, Protocols.FromId(best)!.Value, announce: true);
     }
 
@@ -597,16 +599,14 @@ public sealed class TcpHost : IBitswapNetwork
         _shutdown.Dispose();
     }
 
-    private sealed class Connection(PeerId remote, Multiaddr remoteAddress, bool outbound, YamuxSession session, SecureChannel channel, ConnectionLifecycle lifecycle)
+    private sealed class Connection(PeerId remote, Multiaddr remoteAddress, YamuxSession session, SecureChannel channel, ConnectionLifecycle lifecycle)
     {
         public PeerId Remote { get; } = remote;
         public Multiaddr RemoteAddress { get; } = remoteAddress;
-        public bool Outbound { get; } = outbound;
         public YamuxSession Session { get; } = session;
         public SecureChannel Channel { get; } = channel;
         public ConnectionLifecycle Lifecycle { get; } = lifecycle;
         public TaskCompletionSource Identified { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public string[] RemoteProtocols { get; set; } = [];
 
         public async Task CloseAsync()
         {
