@@ -37,6 +37,15 @@ public sealed class Block : IEquatable<Block>
             ? Prelude.Right<DecodeError, Block>(new Block(cid, data))
             : new DecodeError(DecodeErrorKind.HashMismatch, $"data hashes to {computed}, not {cid}"));
 
+    /// <summary>
+    /// Pairs a CID with data read back from a store that verified it when it was written (Kubo's HashOnRead=false);
+    /// never for data from the network or a file, which go through <see cref="Verified"/> or the wire decoder.
+    /// </summary>
+    public static Block FromStore(Cid cid, ReadOnlyMemory<byte> data) => new(cid, data);
+
+    /// <summary>The same block with its data copied into memory it owns, for keeping a block lent from a pooled buffer.</summary>
+    public Block Detached() => new(Cid, Data.ToArray());
+
     /// <summary>Pairs a CID with data without hashing, for data that was just hashed by its prefix (the codec does this).</summary>
     internal static Block Trusted(Cid cid, ReadOnlyMemory<byte> data) => new(cid, data);
 

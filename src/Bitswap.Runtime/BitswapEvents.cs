@@ -6,7 +6,10 @@ using Bitswap.Domain.Wire;
 namespace Bitswap.Runtime;
 
 /// <summary>A block that arrived from a peer (boxo traceability.Block): who sent it and how long after it was first wanted.</summary>
-/// <param name="Block">The block, its hash verified by the codec.</param>
+/// <param name="Block">
+/// The block, its hash verified by the codec. Its data may be lent from the transport's pooled receive buffer: it is
+/// valid while the observer runs; call <see cref="Block.Detached"/> to keep it longer.
+/// </param>
 /// <param name="From">The peer that sent it.</param>
 /// <param name="Latency">Time from the first local want for it to its arrival; zero for an unwanted block.</param>
 public sealed record ReceivedBlock(Block Block, PeerId From, TimeSpan Latency);

@@ -15,27 +15,43 @@ namespace Bitswap.Runtime;
 /// <summary>The loop and the effect interpreters: everything here runs on the loop scheduler unless it says otherwise.</summary>
 public sealed partial class BitswapNode
 {
-    /// <summary>One turn of the loop: the letter reduced, the state after it and the effects to interpret.</summary>
-    private sealed record Turn(Letter Letter, NodeState State, Seq<Effect> Effects);
+    /// <summary>One turn of the loop: the letter, its input stamped with the loop's time, the state after it and the effects to interpret.</summary>
+    private sealed record Turn(Letter Letter, Input? Input, long Now, NodeState State, Seq<Effect> Effects);
 
     /// <summary>
     /// Stamps the input with the loop's time and reduces it. Time never goes backwards, and a timer never fires before
     /// its deadline: a wall clock can step back, and a timer can wake a tick early, while reducers rightly ignore a
     /// firing they see as early (and would then wait for it forever). A timer's letter carries its deadline as Now.
+    /// A letter without an input (shell work only) leaves the state as it is.
     /// </summary>
     private static Turn Reduce(Turn previous, Letter letter, long clock)
     {
-        var now = Math.Max(previous.Letter.Input.Now, Math.Max(clock, letter.Input.Now));
-        var stamped = letter with { Input = letter.Input with { Now = now } };
-        var step = Node.Handle(previous.State, stamped.Input);
-        return new Turn(stamped, step.State, step.Effects);
+        if (letter.Input is null)
+        {
+            return new Turn(letter, null, previous.Now, previous.State, Seq<Effect>.Empty);
+        }
+
+        var now = Math.Max(previous.Now, Math.Max(clock, letter.Input.Now));
+        var stamped = letter.Input with { Now = now };
+        var step = Node.Handle(previous.State, stamped);
+        return new Turn(letter, stamped, now, step.State, step.Effects);
     }
 
     private void OnTurn(Turn turn)
     {
         _state = turn.State;
-        var input = turn.Letter.Input;
         _mailbox.Release(turn.Letter);
+        if (turn.Letter.Work is { } work)
+        {
+            Guard("work", null, () => DoWork(work, turn.Now));
+        }
+
+        if (turn.Input is not { } input)
+        {
+            turn.Letter.Lease?.Dispose();
+            return;
+        }
+
         Guard("record", null, () =>
         {
             _recorder?.Write(input, input is MessageReceived received ? _network.VersionOf(received.Peer) : null);
@@ -48,27 +64,80 @@ public sealed partial class BitswapNode
             }
         });
         Guard("observe", null, () => Observe(input));
-        var deliveries = new List<DeliverBlock>();
+        List<DeliverBlock>? deliveries = null;
         foreach (var effect in turn.Effects)
         {
             if (effect is DeliverBlock deliver)
             {
-                deliveries.Add(deliver);
+                (deliveries ??= []).Add(deliver);
                 continue;
             }
 
             Guard(effect.GetType().Name, PeerOf(effect), () => Interpret(effect, input.Now));
         }
 
-        if (deliveries.Count > 0)
+        // Wants the API ended (cancel, close) end their callers too, even those whose want never reached the client.
+        switch (input)
         {
-            Guard(nameof(DeliverBlock), null, () => Deliver(deliveries));
+            case CancelWants cancel:
+                _waiters.Fail(cancel.Session, cancel.Cids, cid => new OperationCanceledException($"want for {cid} cancelled"));
+                break;
+            case CloseSession close:
+                _waiters.FailSession(close.Session, _ => new OperationCanceledException($"session {close.Session} closed"));
+                break;
+            default:
+                break;
+        }
+
+        if (deliveries is null)
+        {
+            turn.Letter.Lease?.Dispose();
+            return;
+        }
+
+        var lease = turn.Letter.Lease;
+        Guard(nameof(DeliverBlock), null, () => Deliver(deliveries, lease));
+    }
+
+    /// <summary>Shell work a letter carried: registers or drops waiters, or fails them all when the node stops.</summary>
+    private void DoWork(LoopWork work, long now)
+    {
+        switch (work)
+        {
+            case Watch watch:
+                foreach (var waiter in watch.Waiters)
+                {
+                    waiter.WantedAt = now;
+                    _waiters.Add(waiter);
+                }
+
+                break;
+            case Unwatch unwatch:
+                foreach (var waiter in unwatch.Waiters)
+                {
+                    _waiters.Remove(waiter);
+                }
+
+                break;
+            case Disarm disarm:
+                _armed.Remove((disarm.Timer, disarm.Deadline));
+                break;
+            case Handover handover:
+                AfterStore(handover.Deliveries, handover.Lease, handover.Stored);
+                break;
+            case Stop stop:
+                _waiters.FailAll(stop.Reason);
+                stop.Done.TrySetResult();
+                break;
+            default:
+                throw new UnreachableException($"work {work.GetType().Name}");
         }
     }
 
     private void OnLoopFailed(Exception error)
     {
         // A reducer threw: a bug. The node cannot go on with a state it does not trust, so it says so loudly and stops.
+        // The loop is dead, so its thread no longer touches the waiters and failing them here races with nothing.
         _logger.LogCritical(error, "bitswap loop of {Self} failed; the node stops", Self.Short);
         Emit(new ErrorEvent(NowMs, "loop", null, error));
         Interlocked.Exchange(ref _closed, 1);
@@ -111,7 +180,7 @@ public sealed partial class BitswapNode
                 Send(send, now);
                 break;
             case LoadBlocks load:
-                _blockstorePool.Enqueue(ct => LoadAsync(load, ct));
+                Load(load);
                 break;
             case ArmTimer arm:
                 Arm(arm);
@@ -127,7 +196,7 @@ public sealed partial class BitswapNode
                 Emit(new Explained(now, explain.Subject, explain.Cid, explain.Peer, explain.Reason));
                 break;
             case DeliverBlock deliver:
-                Deliver([deliver]);
+                Deliver([deliver], null);
                 break;
             default:
                 throw new UnreachableException($"effect {effect.GetType().Name}");
@@ -217,6 +286,24 @@ public sealed partial class BitswapNode
 
     // ---------------------------------------------------------------- LoadBlocks
 
+    private void Load(LoadBlocks load)
+    {
+        if (_blockstore.CompletesSynchronously)
+        {
+            // An in-memory store answers at once: no worker hop, and the answer is the next letter.
+            var loading = LoadAsync(load, _closing.Token);
+            if (loading.IsCompleted)
+            {
+                return;
+            }
+
+            Track(loading.AsTask());
+            return;
+        }
+
+        _blockstorePool.Enqueue(ct => LoadAsync(load, ct));
+    }
+
     private async ValueTask LoadAsync(LoadBlocks load, CancellationToken cancellationToken)
     {
         var blocks = Map<Cid, Block>.Empty;
@@ -244,24 +331,15 @@ public sealed partial class BitswapNode
 
     private void Arm(ArmTimer arm)
     {
-        var slot = new SingleAssignmentDisposable();
-        lock (_gate)
+        // The same timer armed twice for the same deadline fires once: reducers re-arm their timers freely.
+        if (!_armed.Add((arm.Timer, arm.Deadline)))
         {
-            _timers.Add(slot);
+            return;
         }
 
-        slot.Disposable = _clock.Schedule(_origin + TimeSpan.FromMilliseconds(arm.Deadline), () =>
-        {
-            lock (_gate)
-            {
-                if (!_timers.Remove(slot))
-                {
-                    return;
-                }
-            }
-
-            _mailbox.PostAnswer(new TimerFired(arm.Deadline, arm.Timer));
-        });
+        // A timer that fires after the node closed posts into a closed mailbox, which drops it: nothing to cancel.
+        _clock.Schedule(_origin + TimeSpan.FromMilliseconds(arm.Deadline), () =>
+            _mailbox.PostWork(new TimerFired(arm.Deadline, arm.Timer), new Disarm(arm.Timer, arm.Deadline)));
     }
 
     // ---------------------------------------------------------------- FindProviders
@@ -310,45 +388,98 @@ public sealed partial class BitswapNode
 
     // ---------------------------------------------------------------- DeliverBlock
 
-    private void Deliver(IReadOnlyList<DeliverBlock> deliveries)
+    /// <summary>
+    /// Stores the received blocks of one turn as one batch, then hands them to their waiters, then tells the loop they
+    /// are held (so the server serves them to other peers). Blocks lent from a pooled receive buffer are copied only
+    /// for whoever keeps them (an in-memory store, a waiter that keeps its block); the lease is returned when all is done.
+    /// </summary>
+    private void Deliver(IReadOnlyList<DeliverBlock> deliveries, IDisposable? lease)
     {
-        var received = deliveries.Where(d => d.From is not null).Select(d => d.Block).DistinctBy(b => b.Cid).ToList();
+        var received = new List<Block>();
+        foreach (var delivery in deliveries)
+        {
+            if (delivery.From is not null && !received.Exists(b => b.Cid == delivery.Block.Cid))
+            {
+                received.Add(delivery.Block);
+            }
+        }
+
         if (received.Count == 0 || !_options.StoreReceivedBlocks)
         {
-            Hand(deliveries);
+            Hand(deliveries, lease is not null);
+            lease?.Dispose();
+            return;
+        }
+
+        var toStore = lease is not null && _blockstore.RetainsBlockMemory ? received.ConvertAll(b => b.Detached()) : received;
+        if (_blockstore.CompletesSynchronously)
+        {
+            var storing = _blockstore.PutManyAsync(toStore, _closing.Token);
+            if (storing.IsCompletedSuccessfully)
+            {
+                AfterStore(deliveries, lease, toStore);
+                return;
+            }
+
+            Track(FinishStoreAsync(storing, deliveries, lease, toStore));
             return;
         }
 
         // Stored before delivered, so a caller that gets the block can read it back; then the server may serve it.
         _blockstorePool.Enqueue(async ct =>
         {
-            var stored = new List<Block>();
-            foreach (var block in received)
+            try
             {
-                try
-                {
-                    await _blockstore.PutAsync(block, ct).ConfigureAwait(false);
-                    stored.Add(block);
-                }
-                catch (Exception error) when (error is not OperationCanceledException)
-                {
-                    ReportError("blockstore", null, error);
-                }
+                await _blockstore.PutManyAsync(toStore, ct).ConfigureAwait(false);
+                _mailbox.PostWork(null, new Handover(deliveries, lease, toStore));
             }
-
-            Hand(deliveries);
-            if (stored.Count > 0)
+            catch (Exception error) when (error is not OperationCanceledException)
             {
-                _mailbox.PostAnswer(new BlocksAdded(0, stored.ToSeq()));
+                ReportError("blockstore", null, error);
+                _mailbox.PostWork(null, new Handover(deliveries, lease, []));
             }
         });
     }
 
-    private void Hand(IEnumerable<DeliverBlock> deliveries)
+    private async Task FinishStoreAsync(ValueTask storing, IReadOnlyList<DeliverBlock> deliveries, IDisposable? lease, List<Block> stored)
+    {
+        try
+        {
+            await storing.ConfigureAwait(false);
+            _mailbox.PostWork(null, new Handover(deliveries, lease, stored));
+        }
+        catch (Exception error)
+        {
+            ReportError("blockstore", null, error);
+            _mailbox.PostWork(null, new Handover(deliveries, lease, []));
+        }
+    }
+
+    /// <summary>On the loop: hands stored blocks to their waiters, returns the lease and posts <see cref="BlocksAdded"/>.</summary>
+    private void AfterStore(IReadOnlyList<DeliverBlock> deliveries, IDisposable? lease, List<Block> stored)
+    {
+        Hand(deliveries, lease is not null);
+        lease?.Dispose();
+        if (stored.Count > 0)
+        {
+            _mailbox.PostAnswer(new BlocksAdded(0, stored.ToSeq()));
+        }
+    }
+
+    private void Hand(IReadOnlyList<DeliverBlock> deliveries, bool lent)
     {
         foreach (var delivery in deliveries)
         {
-            _waiters.Deliver(delivery.Session, delivery.Block);
+            if (_waiters.Take(delivery.Session, delivery.Block.Cid) is not { } waiters)
+            {
+                continue;
+            }
+
+            Block? owned = null;
+            foreach (var waiter in waiters)
+            {
+                waiter.OnBlock(!lent || waiter.Borrows ? delivery.Block : owned ??= delivery.Block.Detached());
+            }
         }
     }
 
@@ -358,20 +489,21 @@ public sealed partial class BitswapNode
     {
         if (!IsOnline)
         {
+            (networkEvent as MessageArrived)?.Lease?.Dispose();
             return;
         }
 
         switch (networkEvent)
         {
+            // Peer events are bounded by the connections; they never wait, so a send failing on the loop thread cannot block it.
             case PeerUp up:
-                _arrivals.Post(new PeerConnected(0, up.Peer, up.Version), _mailbox.Reserve());
+                _mailbox.PostAnswer(new PeerConnected(0, up.Peer, up.Version));
                 break;
             case PeerDown down:
-                _arrivals.Post(new PeerDisconnected(0, down.Peer), _mailbox.Reserve());
+                _mailbox.PostAnswer(new PeerDisconnected(0, down.Peer));
                 break;
             case MessageArrived arrived:
-                var arrival = _arrivals.Enqueue(_mailbox.Reserve());
-                _blockstorePool.Enqueue(ct => LookUpSizesAsync(arrival, arrived, ct));
+                Arrive(arrived);
                 break;
             case ReceiveFailed failed:
                 ReportError("decode", failed.Peer, new InvalidDataException(failed.Error.ToString()));
@@ -381,19 +513,27 @@ public sealed partial class BitswapNode
         }
     }
 
-    private async ValueTask LookUpSizesAsync(ArrivalSequencer.Arrival arrival, MessageArrived arrived, CancellationToken cancellationToken)
+    /// <summary>
+    /// Looks up the local sizes the server needs on the receiving thread itself, so peers do not wait behind each other
+    /// and each peer's messages keep their order; then waits for a mailbox slot (back-pressure on that peer's reader).
+    /// </summary>
+    private void Arrive(MessageArrived arrived)
     {
+        var holdsSlot = _mailbox.Reserve();
         var sizes = Map<Cid, int>.Empty;
         try
         {
-            var cids = arrived.Message.Wantlist.Values.Where(e => !e.Cancel).Select(e => e.Cid).Concat(arrived.Message.Blocks.Keys).Distinct();
-            foreach (var cid in cids)
+            foreach (var entry in arrived.Message.Wantlist.Values)
             {
-                var size = await _blockstore.GetSizeAsync(cid, cancellationToken).ConfigureAwait(false);
-                if (size is > 0)
+                if (!entry.Cancel)
                 {
-                    sizes = sizes.AddOrUpdate(cid, size.Value);
+                    sizes = LookUpSize(sizes, entry.Cid);
                 }
+            }
+
+            foreach (var cid in arrived.Message.Blocks.Keys)
+            {
+                sizes = LookUpSize(sizes, cid);
             }
         }
         catch (Exception error) when (error is not OperationCanceledException)
@@ -402,7 +542,20 @@ public sealed partial class BitswapNode
             ReportError("blockstore", arrived.Peer, error);
         }
 
-        _arrivals.Complete(arrival, new MessageReceived(0, arrived.Peer, arrived.Message, sizes));
+        _mailbox.Push(new Letter(new MessageReceived(0, arrived.Peer, arrived.Message, sizes), holdsSlot, null, arrived.Lease));
+    }
+
+    private Map<Cid, int> LookUpSize(Map<Cid, int> sizes, Cid cid)
+    {
+        if (sizes.ContainsKey(cid))
+        {
+            return sizes;
+        }
+
+        var lookup = _blockstore.GetSizeAsync(cid, _closing.Token);
+        // Stores answer a stat at once (both of ours do); an asynchronous one is waited for on this peer's reader only.
+        var size = lookup.IsCompletedSuccessfully ? lookup.Result : lookup.AsTask().GetAwaiter().GetResult();
+        return size is > 0 ? sizes.AddOrUpdate(cid, size.Value) : sizes;
     }
 
     // ---------------------------------------------------------------- events and errors

@@ -33,7 +33,6 @@ public sealed partial class BitswapNode : IAsyncDisposable
     private readonly EventLoopScheduler? _ownLoop;
     private readonly DateTimeOffset _origin;
     private readonly Mailbox _mailbox;
-    private readonly ArrivalSequencer _arrivals;
     private readonly WorkerPool _blockstorePool;
     private readonly WorkerPool _finderPool;
     private readonly Waiters _waiters = new();
@@ -43,7 +42,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly MessageLogWriter? _recorder;
     private readonly TextWriter? _trace;
-    private readonly System.Collections.Generic.HashSet<IDisposable> _timers = [];
+    private readonly System.Collections.Generic.HashSet<(TimerId Timer, long Deadline)> _armed = [];
     private readonly System.Collections.Generic.HashSet<Task> _background = [];
     private readonly object _gate = new();
     private readonly CancellationTokenSource _closing = new();
@@ -77,7 +76,6 @@ public sealed partial class BitswapNode : IAsyncDisposable
         var workerScheduler = virtualTime ? _clock : TaskPoolScheduler.Default;
         _origin = _clock.Now;
         _mailbox = new Mailbox(limits.MailboxCapacity, mayWait: !virtualTime);
-        _arrivals = new ArrivalSequencer(_mailbox);
         _blockstorePool = new WorkerPool(workerScheduler, limits.BlockstoreWorkerCount, e => ReportError("blockstore", null, e));
         _finderPool = new WorkerPool(workerScheduler, ProviderFindsInFlight, e => ReportError("routing", null, e));
         _trace = options.TraceTo;
@@ -88,7 +86,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
             _recorder = new MessageLogWriter(options.RecordTo, self, config);
         }
 
-        var seed = new Turn(new Letter(new CloseSession(0, 0), false), _state, Seq<Effect>.Empty);
+        var seed = new Turn(new Letter(null, false), null, 0, _state, Seq<Effect>.Empty);
         _loop = _mailbox.Letters
             .ObserveOn(_loopScheduler)
             .Select(letter => (Letter: letter, Clock: NowMs))
@@ -157,13 +155,11 @@ public sealed partial class BitswapNode : IAsyncDisposable
         return new BitswapSession(this, NextSession());
     }
 
-    /// <summary>Withdraws a session's wants for these CIDs (the seed's CancelWants); their waiters are cancelled.</summary>
+    /// <summary>Withdraws a session's wants for these CIDs (boxo's CancelWants); their waiters are cancelled when the loop takes it.</summary>
     public void CancelWants(IEnumerable<Cid> cids, long session)
     {
         ThrowIfClosed();
-        var list = cids.Distinct().ToArray();
-        _waiters.Fail(session, list, cid => new OperationCanceledException($"want for {cid} cancelled"));
-        _mailbox.PostAnswer(new CancelWants(0, session, Prelude.toSeq(list)));
+        _mailbox.PostAnswer(new CancelWants(0, session, Prelude.toSeq(cids.Distinct().ToArray())));
     }
 
     // ---------------------------------------------------------------- adding blocks
@@ -265,19 +261,22 @@ public sealed partial class BitswapNode : IAsyncDisposable
         }
 
         _networkSubscription.Dispose();
-        _mailbox.Close();
-        _loop.Dispose();
-        await _closing.CancelAsync().ConfigureAwait(false);
-        lock (_gate)
+        var stop = new Stop(new ObjectDisposedException(nameof(BitswapNode), "bitswap is closed"));
+        if (_ownLoop is null)
         {
-            foreach (var timer in _timers)
-            {
-                timer.Dispose();
-            }
-
-            _timers.Clear();
+            // In virtual time the caller's thread drives the scheduler and the loop is idle now: no letter needed.
+            _mailbox.Close();
+            _waiters.FailAll(stop.Reason);
+        }
+        else
+        {
+            // The waiters belong to the loop: it fails them in its last turn, after every letter posted before.
+            _mailbox.Close(new Letter(null, false, stop));
+            await Task.WhenAny(stop.Done.Task, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
         }
 
+        _loop.Dispose();
+        await _closing.CancelAsync().ConfigureAwait(false);
         await _blockstorePool.StopAsync().ConfigureAwait(false);
         await _finderPool.StopAsync().ConfigureAwait(false);
         Task[] sends;
@@ -287,7 +286,6 @@ public sealed partial class BitswapNode : IAsyncDisposable
         }
 
         await Task.WhenAll(sends).ConfigureAwait(false);
-        _waiters.FailAll(new ObjectDisposedException(nameof(BitswapNode), "bitswap is closed"));
         _recorder?.Dispose();
         _trace?.Flush();
         lock (_emitGate)
@@ -327,7 +325,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
         return answer.Task;
     }
 
-    /// <summary>Checks the blockstore, registers the waiter and posts the want; every failure lands in <paramref name="answer"/>.</summary>
+    /// <summary>Checks the blockstore, then posts the want with its waiter to the loop; every failure lands in <paramref name="answer"/>.</summary>
     private async Task StartFetchAsync(TaskCompletionSource<Block> answer, long session, Cid cid, bool temporary, CancellationToken cancellationToken)
     {
         try
@@ -339,50 +337,30 @@ public sealed partial class BitswapNode : IAsyncDisposable
                 return;
             }
 
-            var registration = new SingleAssignmentDisposable();
-            void Finish(bool delivered)
-            {
-                registration.Dispose();
-                if (!IsOnline)
-                {
-                    return;
-                }
-
-                if (temporary)
-                {
-                    _mailbox.PostAnswer(new CloseSession(0, session));
-                }
-                else if (!delivered)
-                {
-                    _mailbox.PostAnswer(new CancelWants(0, session, Prelude.Seq1(cid)));
-                }
-            }
-
-            Waiter? waiter = null;
-            waiter = new Waiter(session, cid, NowMs,
+            CancellationTokenRegistration registration = default;
+            var waiter = new Waiter(session, cid,
                 block =>
                 {
-                    if (answer.TrySetResult(block))
+                    registration.Dispose();
+                    if (answer.TrySetResult(block) && temporary)
                     {
-                        Finish(delivered: true);
+                        _mailbox.PostAnswer(new CloseSession(0, session));
                     }
                 },
                 error =>
                 {
-                    if (answer.TrySetException(error))
-                    {
-                        Finish(delivered: false);
-                    }
+                    registration.Dispose();
+                    answer.TrySetException(error);
                 });
-            _waiters.Add(waiter);
-            registration.Disposable = cancellationToken.Register(() =>
+            await _mailbox.PostAsync(new WantBlocks(0, session, Prelude.Seq1(cid)), new Watch([waiter]), cancellationToken).ConfigureAwait(false);
+            registration = cancellationToken.Register(() =>
             {
-                if (_waiters.Remove(waiter) && answer.TrySetCanceled(cancellationToken))
+                // The caller stops waiting now; the loop drops the waiter and withdraws the want in the order it was posted.
+                if (answer.TrySetCanceled(cancellationToken))
                 {
-                    Finish(delivered: false);
+                    _mailbox.PostWork(temporary ? new CloseSession(0, session) : new CancelWants(0, session, Prelude.Seq1(cid)), new Unwatch([waiter]));
                 }
             });
-            await _mailbox.PostAsync(new WantBlocks(0, session, Prelude.Seq1(cid)), cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -405,10 +383,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
             }
 
             var id = session();
-            var gate = new object();
             var remaining = new System.Collections.Generic.HashSet<Cid>();
-            var finished = false;
-            var waiters = new List<Waiter>();
             foreach (var cid in wanted)
             {
                 var local = await _blockstore.GetAsync(cid, cancellationToken).ConfigureAwait(false);
@@ -428,78 +403,132 @@ public sealed partial class BitswapNode : IAsyncDisposable
                 return Disposable.Empty;
             }
 
-            var now = NowMs;
-            foreach (var cid in remaining.ToList())
+            // Callbacks run on the loop thread; the lock is for the disposal, which reads what is left from the caller's thread.
+            var finished = false;
+            var waiters = new List<Waiter>();
+            foreach (var cid in wanted.Where(remaining.Contains))
             {
-                var waiter = new Waiter(id, cid, now,
+                waiters.Add(new Waiter(id, cid,
                     block =>
                     {
-                        lock (gate)
+                        bool last;
+                        lock (remaining)
                         {
                             if (finished || !remaining.Remove(block.Cid))
                             {
                                 return;
                             }
 
-                            observer.OnNext(block);
-                            if (remaining.Count == 0)
-                            {
-                                finished = true;
-                                observer.OnCompleted();
-                            }
+                            last = remaining.Count == 0;
+                            finished = last;
+                        }
+
+                        observer.OnNext(block);
+                        if (last)
+                        {
+                            observer.OnCompleted();
                         }
                     },
                     error =>
                     {
-                        lock (gate)
+                        lock (remaining)
                         {
-                            if (!finished)
+                            if (finished)
                             {
-                                finished = true;
-                                observer.OnError(error);
+                                return;
                             }
+
+                            finished = true;
                         }
-                    });
-                waiters.Add(waiter);
-                _waiters.Add(waiter);
+
+                        observer.OnError(error);
+                    }));
             }
 
-            await _mailbox.PostAsync(new WantBlocks(0, id, Prelude.toSeq(wanted.Where(remaining.Contains))), cancellationToken).ConfigureAwait(false);
+            await _mailbox.PostAsync(new WantBlocks(0, id, Prelude.toSeq(waiters.Select(w => w.Cid))), new Watch(waiters), cancellationToken).ConfigureAwait(false);
             return Disposable.Create(() =>
             {
-                Cid[] left;
-                lock (gate)
-                {
-                    finished = true;
-                    left = [.. remaining];
-                }
-
-                foreach (var waiter in waiters)
-                {
-                    _waiters.Remove(waiter);
-                }
-
                 if (!IsOnline)
                 {
                     return;
                 }
 
-                if (temporary)
+                Cid[] left;
+                lock (remaining)
                 {
-                    _mailbox.PostAnswer(new CloseSession(0, id));
+                    finished = true;
+                    left = [.. remaining.Order()];
                 }
-                else if (left.Length > 0)
-                {
-                    _mailbox.PostAnswer(new CancelWants(0, id, Prelude.toSeq(left.OrderBy(c => c))));
-                }
+
+                // The loop drops the waiters and withdraws what is still wanted.
+                Input end = temporary ? new CloseSession(0, id) : new CancelWants(0, id, Prelude.toSeq(left));
+                _mailbox.PostWork(end, new Unwatch(waiters));
             });
         });
+
+    /// <summary>
+    /// Fetches blocks and calls <paramref name="onBlock"/> for each as it arrives, on the node's loop thread, once per
+    /// CID; completes when every block arrived. The block passed may be lent from a pooled receive buffer: it is valid
+    /// only during the call (use <see cref="Block.Detached"/> to keep it). This is the zero-copy path; the callback must
+    /// be quick and must not block. Blocks already held locally are passed first, from the caller's thread.
+    /// </summary>
+    public async Task FetchAsync(IEnumerable<Cid> cids, Action<Block> onBlock, CancellationToken cancellationToken = default)
+    {
+        ThrowIfClosed();
+        ArgumentNullException.ThrowIfNull(onBlock);
+        var wanted = cids.Distinct().ToList();
+        var missing = new List<Cid>();
+        foreach (var cid in wanted)
+        {
+            var local = await _blockstore.GetAsync(cid, cancellationToken).ConfigureAwait(false);
+            if (local is null)
+            {
+                missing.Add(cid);
+            }
+            else
+            {
+                onBlock(local);
+            }
+        }
+
+        if (missing.Count == 0)
+        {
+            return;
+        }
+
+        var session = NextSession();
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var left = missing.Count;
+        var waiters = missing.ConvertAll(cid => new Waiter(session, cid,
+            block =>
+            {
+                onBlock(block);
+                if (--left == 0)
+                {
+                    done.TrySetResult();
+                }
+            },
+            error => done.TrySetException(error),
+            borrows: true));
+        await _mailbox.PostAsync(new WantBlocks(0, session, Prelude.toSeq(missing)), new Watch(waiters), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (IsOnline)
+            {
+                _mailbox.PostWork(new CloseSession(0, session), new Unwatch(waiters));
+            }
+        }
+    }
 
     internal void CloseSession(long session)
     {
         if (IsOnline)
         {
-            _waiters.Fail(session, _state.Client.WantsOf(session), cid => new OperationCanceledException($"session {session} closed"));
+            // The loop fails every waiter of the session when it takes this letter, including those whose want is still queued ahead of it.
             _mailbox.PostAnswer(new CloseSession(0, session));
         }
     }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 using Bitswap.Domain;
 using Bitswap.Domain.Multiformats;
@@ -17,8 +18,17 @@ public sealed record FlatFsOptions
     /// <summary>Block files open at once across all callers; more wait their turn.</summary>
     public int OpenFilesMax { get; init; } = 64;
 
-    /// <summary>Flush each block to disk before it is renamed into place (go-ds-flatfs sync, on in Kubo).</summary>
+    /// <summary>
+    /// Flush each block file to disk before it is renamed into place, then the directory after the rename, once per
+    /// directory per batch (go-ds-flatfs sync, on in Kubo: Put syncs file and directory, PutMany each file and each directory once).
+    /// </summary>
     public bool FlushToDisk { get; init; } = true;
+
+    /// <summary>
+    /// Hash every block read and treat a mismatch as absent (Kubo's Datastore.HashOnRead, off by default): blocks were
+    /// verified when they were written, so by default a read trusts the file.
+    /// </summary>
+    public bool HashOnRead { get; init; }
 
     /// <summary>Create the directory and its SHARDING file when the root is missing or empty.</summary>
     public bool CreateIfMissing { get; init; } = true;
@@ -31,7 +41,7 @@ public sealed record FlatFsOptions
 /// deleted on open. Files are keyed by multihash only, so <see cref="AllKeysAsync"/> returns raw CIDv1s: whether a block
 /// was dag-pb is not recorded on disk (as in Kubo). Safe for concurrent use; open file handles are bounded.
 /// </summary>
-public sealed class FlatFsBlockstore : IBlockstore
+public sealed partial class FlatFsBlockstore : IBlockstore
 {
     private const string TempPrefix = ".put-";
     private const string TempSuffix = ".tmp";
@@ -110,27 +120,47 @@ public sealed class FlatFsBlockstore : IBlockstore
     }
 
     /// <summary>
-    /// The block, or null when it is not held. The bytes are always hashed, because a <see cref="Block"/> can only be built
-    /// from data checked against its CID; a file that fails the check (or is over the size limit) reads as absent and is
-    /// counted in <see cref="CorruptReads"/>.
+    /// The block, or null when it is not held. Files were verified when written, so the bytes are trusted unless
+    /// <see cref="FlatFsOptions.HashOnRead"/> is set; then a file that fails the check reads as absent and is counted in
+    /// <see cref="CorruptReads"/>. A file over the size limit always reads as absent and is counted.
     /// </summary>
     public async ValueTask<Block?> GetAsync(Cid cid, CancellationToken cancellationToken = default)
     {
         var data = await ReadFileAsync(PathOf(cid.Hash), cancellationToken).ConfigureAwait(false);
         if (data is null) return null;
+        if (!_options.HashOnRead) return Block.FromStore(cid, data);
         var verified = Block.Verified(cid, data);
         if (verified.IsRight) return verified.RightToSeq().Head();
         Interlocked.Increment(ref _corruptReads);
         return null;
     }
 
-    /// <summary>Checks the block's hash and size, then writes it atomically; a block already on disk is left as is.</summary>
+    /// <summary>Checks the block's size, then writes it atomically (file, rename, directory synced); a block already on disk is left as is.</summary>
     public async ValueTask PutAsync(Block block, CancellationToken cancellationToken = default)
+    {
+        if (await PutFileAsync(block, cancellationToken).ConfigureAwait(false) is { } directory && _options.FlushToDisk)
+            SyncDirectory(directory);
+    }
+
+    /// <summary>Writes each block as <see cref="PutAsync"/> does, but syncs each touched directory once for the whole batch.</summary>
+    public async ValueTask PutManyAsync(IReadOnlyList<Block> blocks, CancellationToken cancellationToken = default)
+    {
+        var touched = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var block in blocks)
+        {
+            if (await PutFileAsync(block, cancellationToken).ConfigureAwait(false) is { } directory) touched.Add(directory);
+        }
+        if (!_options.FlushToDisk) return;
+        foreach (var directory in touched) SyncDirectory(directory);
+    }
+
+    /// <summary>Writes one block file atomically; returns its directory, or null when the block was already on disk.</summary>
+    private async ValueTask<string?> PutFileAsync(Block block, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         BlockAdmission.Check(block, _options.BlockBytesMax);
         var path = PathOf(block.Cid.Hash);
-        if (File.Exists(path)) return;
+        if (File.Exists(path)) return null;
         var directory = Path.GetDirectoryName(path)!;
         Directory.CreateDirectory(directory);
         await _openFiles.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -142,7 +172,41 @@ public sealed class FlatFsBlockstore : IBlockstore
         {
             _openFiles.Release();
         }
+        return directory;
     }
+
+    /// <summary>fsync(2) on a directory, so a rename in it survives a crash (go-ds-flatfs syncDir); a no-op off Unix.</summary>
+    private static void SyncDirectory(string directory)
+    {
+        // .NET opens no directory handles, so this goes to libc: open(O_RDONLY | O_DIRECTORY), fsync, close.
+        if (!OperatingSystem.IsLinux()) return;
+        const int ReadOnlyDirectory = 0x10000; // O_DIRECTORY on Linux; O_RDONLY is 0
+        var fd = Posix.Open(directory, ReadOnlyDirectory);
+        if (fd < 0) throw new IOException($"cannot open directory {directory} to sync it (errno {Marshal.GetLastPInvokeError()})");
+        try
+        {
+            if (Posix.Fsync(fd) != 0) throw new IOException($"fsync of directory {directory} failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+        finally
+        {
+            _ = Posix.Close(fd);
+        }
+    }
+
+    private static partial class Posix
+    {
+        [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial int Open(string path, int flags);
+
+        [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+        internal static partial int Fsync(int fd);
+
+        [LibraryImport("libc", EntryPoint = "close")]
+        internal static partial int Close(int fd);
+    }
+
+    /// <inheritdoc />
+    public bool RetainsBlockMemory => false;
 
     /// <inheritdoc />
     public ValueTask<bool> DeleteAsync(Cid cid, CancellationToken cancellationToken = default)

@@ -24,6 +24,30 @@ public interface IBlockstore
     /// <summary>Stores a block after checking its hash; throws <see cref="BlockRejectedException"/> on a mismatch. Idempotent.</summary>
     ValueTask PutAsync(Block block, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Stores several blocks, as one batch (boxo's PutMany, one call per received message): a store may make the batch
+    /// durable with fewer syncs than one put at a time. Every block is durable when the call completes.
+    /// </summary>
+    async ValueTask PutManyAsync(IReadOnlyList<Block> blocks, CancellationToken cancellationToken = default)
+    {
+        foreach (var block in blocks)
+        {
+            await PutAsync(block, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// True when every call completes synchronously and quickly (no disk or network I/O), so the node may call it on its
+    /// loop thread instead of a blockstore worker.
+    /// </summary>
+    bool CompletesSynchronously => false;
+
+    /// <summary>
+    /// True when a put keeps a reference to the block's memory (an in-memory store) rather than copying it out (a disk
+    /// store); the node then hands it a block that owns its memory, never one lent from a pooled receive buffer.
+    /// </summary>
+    bool RetainsBlockMemory => true;
+
     /// <summary>Removes a block; false when it was not held.</summary>
     ValueTask<bool> DeleteAsync(Cid cid, CancellationToken cancellationToken = default);
 

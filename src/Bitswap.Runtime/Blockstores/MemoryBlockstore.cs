@@ -19,6 +19,9 @@ public sealed class MemoryBlockstore : IBlockstore
         _blockBytesMax = (limits ?? Limits.Default).BlockBytesMax;
     }
 
+    /// <inheritdoc />
+    public bool CompletesSynchronously => true;
+
     /// <summary>How many blocks are held.</summary>
     public int Count => _blocks.Count;
 

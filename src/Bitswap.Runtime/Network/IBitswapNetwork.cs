@@ -13,7 +13,15 @@ public sealed record PeerUp(PeerId Peer, ProtocolVersion Version) : NetworkEvent
 public sealed record PeerDown(PeerId Peer) : NetworkEvent(Peer);
 
 /// <summary>A whole message arrived from a peer, decoded with the version spoken on its stream.</summary>
-public sealed record MessageArrived(PeerId Peer, ProtocolVersion Version, Message Message, int WireBytes) : NetworkEvent(Peer);
+/// <param name="Peer">The sender.</param>
+/// <param name="Version">The Bitswap version of the stream it came on.</param>
+/// <param name="Message">The decoded message; every block's hash was verified by the decoder.</param>
+/// <param name="WireBytes">Its encoded length.</param>
+/// <param name="Lease">
+/// When not null, the blocks' data lives in pooled memory that stays valid until the consumer disposes this lease,
+/// exactly once (the node does so after storing and delivering the blocks).
+/// </param>
+public sealed record MessageArrived(PeerId Peer, ProtocolVersion Version, Message Message, int WireBytes, IDisposable? Lease = null) : NetworkEvent(Peer);
 
 /// <summary>A peer sent something we could not decode; its stream was reset, other peers are unaffected (the seed's ReceiveError).</summary>
 public sealed record ReceiveFailed(PeerId Peer, DecodeError Error) : NetworkEvent(Peer);

@@ -4,9 +4,11 @@ using Bitswap.Domain;
 namespace Bitswap.Runtime.Shell;
 
 /// <summary>One input waiting in a node's mailbox, and whether it occupies one of the bounded slots.</summary>
-/// <param name="Input">The input to reduce.</param>
+/// <param name="Input">The input to reduce; null for a letter that only carries shell work.</param>
 /// <param name="HoldsSlot">True when a slot was taken for it and must be given back once it is processed.</param>
-internal readonly record struct Letter(Input Input, bool HoldsSlot);
+/// <param name="Work">Shell work the loop does before it interprets the input's effects (register or drop waiters, stop).</param>
+/// <param name="Lease">Pooled memory the input's blocks live in; the loop disposes it once their effects are done.</param>
+internal readonly record struct Letter(Input? Input, bool HoldsSlot, LoopWork? Work = null, IDisposable? Lease = null);
 
 /// <summary>
 /// The node's bounded mailbox. Outside callers (the API, the network) take a slot first and wait when all
@@ -95,6 +97,13 @@ internal sealed class Mailbox : IDisposable
         Push(new Letter(input, holdsSlot));
     }
 
+    /// <summary>Posts an input with shell work after <see cref="ReserveAsync"/>; waits while the mailbox is full.</summary>
+    public async ValueTask PostAsync(Input input, LoopWork work, CancellationToken cancellationToken)
+    {
+        var holdsSlot = await ReserveAsync(cancellationToken).ConfigureAwait(false);
+        Push(new Letter(input, holdsSlot, work));
+    }
+
     /// <summary>Posts an input for which a slot was (or was not) taken earlier.</summary>
     public void Push(Letter letter)
     {
@@ -103,6 +112,7 @@ internal sealed class Mailbox : IDisposable
             if (_closed)
             {
                 Release(letter);
+                letter.Lease?.Dispose();
                 return;
             }
 
@@ -112,6 +122,10 @@ internal sealed class Mailbox : IDisposable
 
     /// <summary>Posts an answer to an effect; never waits.</summary>
     public void PostAnswer(Input input) => Push(new Letter(input, false));
+
+    /// <summary>Posts a letter whose input (if any) comes with shell work; never waits.</summary>
+    public void PostWork(Input? input, LoopWork work) => Push(new Letter(input, false, work));
+
 
     /// <summary>Gives a processed letter's slot back.</summary>
     public void Release(Letter letter)
@@ -123,7 +137,10 @@ internal sealed class Mailbox : IDisposable
     }
 
     /// <summary>Refuses further letters and ends the stream.</summary>
-    public void Close()
+    public void Close() => Close(null);
+
+    /// <summary>Refuses further letters, posts <paramref name="last"/> (if any) as the final one, and ends the stream.</summary>
+    public void Close(Letter? last)
     {
         lock (_gate)
         {
@@ -134,6 +151,11 @@ internal sealed class Mailbox : IDisposable
 
             _closed = true;
             _closing.Cancel();
+            if (last is { } letter)
+            {
+                _letters.OnNext(letter);
+            }
+
             _letters.OnCompleted();
         }
     }

@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Text;
 using Bitswap.Domain;
 using Bitswap.Domain.Multiformats;
@@ -15,14 +14,6 @@ internal static class BlockstoreTestKit
         var data = new byte[size];
         new Random(index).NextBytes(data);
         return Block.Raw(data);
-    }
-
-    /// <summary>A block whose data does not hash to its CID, built past the public factories the way a codec bug would.</summary>
-    public static Block Forged(Cid cid, byte[] data)
-    {
-        var trusted = typeof(Block).GetMethod("Trusted", BindingFlags.NonPublic | BindingFlags.Static)
-            ?? throw new InvalidOperationException("Block.Trusted not found");
-        return (Block)trusted.Invoke(null, [cid, new ReadOnlyMemory<byte>(data)])!;
     }
 
     public static Cid V0Of(Block block) => Cid.V0(block.Cid.Hash).Match(c => c, e => throw new InvalidOperationException(e.ToString()));
