@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
-using Bitswap.Dag;
 using Bitswap.Domain;
+using Bitswap.Domain.Multiformats;
 using Bitswap.Runtime;
 using Bitswap.Runtime.Blockstores;
 using Bitswap.Transport.Tcp.Host;
@@ -9,32 +9,51 @@ using PeerIdentity = Bitswap.Transport.Tcp.Identity.Identity;
 
 namespace Bitswap.Bench;
 
-/// <summary>One measured fetch of the file over TCP.</summary>
-/// <param name="Bytes">File size in bytes.</param>
-/// <param name="Elapsed">Wall time from the session's first want to the last byte exported.</param>
-/// <param name="Blocks">Blocks the fetcher received (Stat().BlocksReceived, duplicates included).</param>
-/// <param name="DupBlocks">Duplicate blocks the fetcher received (Stat().DupBlksReceived).</param>
-/// <param name="MeanBlockLatency">Mean of ReceivedBlock.Latency over the blocks received.</param>
-/// <param name="AllocatedBytes">Bytes allocated by the whole process (both nodes) during the fetch.</param>
-/// <param name="Gen0">Gen-0 collections during the fetch (gen-1 and gen-2 collections count here too).</param>
-/// <param name="Gen1">Gen-1 collections during the fetch.</param>
-/// <param name="Gen2">Gen-2 collections during the fetch.</param>
-public sealed record TransferMeasurement(long Bytes, TimeSpan Elapsed, long Blocks, long DupBlocks, TimeSpan MeanBlockLatency, long AllocatedBytes, int Gen0, int Gen1, int Gen2);
+/// <summary>One measured pass of the whole payload over TCP, in steady state.</summary>
+/// <param name="Bytes">Payload bytes fetched.</param>
+/// <param name="Blocks">Blocks fetched.</param>
+/// <param name="Elapsed">Wall time of the pass.</param>
+/// <param name="CpuTime">Process CPU time (both nodes, every thread) during the pass.</param>
+/// <param name="AllocatedBytes">Bytes allocated by the whole process during the pass.</param>
+/// <param name="DupBlocks">Duplicate blocks the fetcher counted during the pass.</param>
+/// <param name="Gen2">Gen-2 collections during the pass.</param>
+public sealed record TransferMeasurement(long Bytes, long Blocks, TimeSpan Elapsed, TimeSpan CpuTime, long AllocatedBytes, long DupBlocks, int Gen2)
+{
+    /// <summary>Payload megabytes (10^6 B) per second.</summary>
+    public double MegabytesPerSecond => Bytes / 1e6 / Elapsed.TotalSeconds;
+
+    /// <summary>Blocks per second.</summary>
+    public double BlocksPerSecond => Blocks / Elapsed.TotalSeconds;
+
+    /// <summary>CPU nanoseconds per payload byte, both nodes together.</summary>
+    public double CpuNsPerByte => CpuTime.TotalMilliseconds * 1e6 / Bytes;
+
+    /// <summary>Cores busy on average during the pass.</summary>
+    public double Cores => CpuTime / Elapsed;
+
+    /// <summary>Bytes allocated per payload byte.</summary>
+    public double AllocatedPerByte => (double)AllocatedBytes / Bytes;
+}
 
 /// <summary>
-/// The <c>transfer</c> mode: two <see cref="BitswapNode"/>s on the real TCP transport over loopback; one imports a
-/// pseudo-random file as UnixFS, the other fetches it through one session. One warm-up run, then the measured runs, each
-/// with fresh hosts and nodes so the fetcher starts empty.
+/// The <c>transfer</c> mode: two <see cref="BitswapNode"/>s on the real TCP transport over loopback, in one process.
+/// The provider holds raw blocks in memory; the fetcher fetches them all through one session with a sliding window of
+/// wants and discards them (<see cref="BitswapSession.FetchAsync"/>, zero-copy, nothing stored). The same two nodes and
+/// connection serve every pass, so after the warm-up passes the measured ones are steady state. The machine's ceiling
+/// (<see cref="CeilingRun"/>) is measured in the same run and the transfer is reported as a share of it.
 /// </summary>
 public static class TransferRun
 {
-    private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(5);
+    private static readonly TimeSpan PassTimeout = TimeSpan.FromMinutes(5);
 
-    /// <summary>Parses <c>[--size-mib N] [--runs N]</c>, runs, and prints the table; returns the exit code.</summary>
+    /// <summary>Parses <c>[--size-mib N] [--block-size N] [--runs N] [--warmup N] [--no-ceiling]</c>, runs, and prints the table.</summary>
     public static async Task<int> MainAsync(IReadOnlyList<string> args)
     {
-        var sizeMib = 64;
+        var sizeMib = 256;
+        var blockSizes = new List<int>();
         var runs = 3;
+        var warmUps = 3;
+        var ceiling = true;
         for (var i = 0; i < args.Count; i++)
         {
             switch (args[i])
@@ -43,128 +62,155 @@ public static class TransferRun
                     sizeMib = size;
                     i++;
                     break;
+                case "--block-size" when i + 1 < args.Count && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var blockSize) && blockSize is > 0 and <= 2 * 1024 * 1024:
+                    blockSizes.Add(blockSize);
+                    i++;
+                    break;
                 case "--runs" when i + 1 < args.Count && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var count) && count > 0:
                     runs = count;
                     i++;
                     break;
+                case "--warmup" when i + 1 < args.Count && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var warm) && warm >= 0:
+                    warmUps = warm;
+                    i++;
+                    break;
+                case "--no-ceiling":
+                    ceiling = false;
+                    break;
                 default:
-                    await Console.Error.WriteLineAsync($"unknown or invalid argument '{args[i]}'; usage: transfer [--size-mib N] [--runs N]").ConfigureAwait(false);
+                    await Console.Error.WriteLineAsync($"unknown or invalid argument '{args[i]}'; usage: transfer [--size-mib N] [--block-size N]... [--runs N] [--warmup N] [--no-ceiling]").ConfigureAwait(false);
                     return 2;
             }
         }
 
-        var content = new byte[sizeMib * 1024L * 1024L];
-        new Random(20251124).NextBytes(content);
-        var (import, blocks) = await UnixFsImporter.ImportBytesAsync(content, ImportOptions.V1_2025).ConfigureAwait(false);
-        Console.WriteLine($"file {content.Length} B, root {import.Root}, {import.BlockCount} blocks (UnixFS v1 2025: 1 MiB raw leaves, CIDv1)");
-
-        var warmUp = await MeasureAsync(content, import.Root, blocks.ToArray()).ConfigureAwait(false);
-        Console.WriteLine(FormattableString.Invariant($"warm-up: {warmUp.Elapsed.TotalSeconds:0.000} s"));
-        var measured = new List<TransferMeasurement>();
-        for (var run = 0; run < runs; run++)
+        if (blockSizes.Count == 0)
         {
-            measured.Add(await MeasureAsync(content, import.Root, blocks.ToArray()).ConfigureAwait(false));
+            blockSizes.AddRange([1024 * 1024, 256 * 1024]);
         }
 
-        Console.WriteLine(Table(measured));
+        Console.WriteLine(FormattableString.Invariant($"{Environment.ProcessorCount} cores, .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {sizeMib} MiB per pass, {warmUps} warm-up and {runs} measured passes per block size"));
+        var rows = new List<string>
+        {
+            "| block size | MB/s (median) | blocks/s | CPU ns/B | cores | allocated B/B | dup blocks | gen2 GCs | ceiling MB/s | share of ceiling |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        };
+        foreach (var blockSize in blockSizes)
+        {
+            var measured = await MeasureAsync(blockSize, sizeMib * 1024L * 1024L, warmUps, runs).ConfigureAwait(false);
+            var median = measured.OrderBy(m => m.MegabytesPerSecond).ElementAt(measured.Count / 2);
+            double? limit = null;
+            if (ceiling && blockSize >= 64 * 1024)
+            {
+                limit = await CeilingAsync(blockSize, sizeMib * 1024L * 1024L).ConfigureAwait(false);
+            }
+
+            foreach (var m in measured)
+            {
+                Console.WriteLine(FormattableString.Invariant($"  {Size(blockSize)}: {m.MegabytesPerSecond:0.0} MB/s, {m.BlocksPerSecond:0} blocks/s, {m.CpuNsPerByte:0.00} ns/B, {m.Cores:0.00} cores, {m.AllocatedPerByte:0.000} B/B allocated"));
+            }
+
+            rows.Add(FormattableString.Invariant(
+                $"| {Size(blockSize)} | {median.MegabytesPerSecond:0.0} | {median.BlocksPerSecond:0} | {median.CpuNsPerByte:0.00} | {median.Cores:0.00} | {median.AllocatedPerByte:0.000} | {median.DupBlocks} | {median.Gen2} | {(limit is null ? "-" : limit.Value.ToString("0", CultureInfo.InvariantCulture))} | {(limit is null ? "-" : (median.MegabytesPerSecond / limit.Value).ToString("0%", CultureInfo.InvariantCulture))} |"));
+        }
+
+        Console.WriteLine();
+        Console.WriteLine(string.Join("\n", rows));
         return 0;
     }
 
-    /// <summary>The result table in Markdown, one row per measured run, then the mean.</summary>
-    public static string Table(IReadOnlyList<TransferMeasurement> runs)
+    /// <summary>The ceiling in MB/s for this block size, measured now; null until the ceiling mode is built.</summary>
+    private static Task<double?> CeilingAsync(int blockSize, long totalBytes) => Task.FromResult<double?>(null);
+
+    private static string Size(int bytes) => bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0
+        ? FormattableString.Invariant($"{bytes / (1024 * 1024)} MiB")
+        : bytes >= 1024 && bytes % 1024 == 0 ? FormattableString.Invariant($"{bytes / 1024} KiB") : FormattableString.Invariant($"{bytes} B");
+
+    /// <summary>Runs the warm-up passes and then the measured ones over one pair of nodes.</summary>
+    public static async Task<IReadOnlyList<TransferMeasurement>> MeasureAsync(int blockSize, long totalBytes, int warmUps, int runs)
     {
-        var lines = new List<string>
+        var count = (int)Math.Max(1, totalBytes / blockSize);
+        var blocks = new Block[count];
+        var random = new Random(20261129);
+        for (var i = 0; i < count; i++)
         {
-            "| run | size | seconds | MB/s | blocks | dup blocks | mean block latency | allocated | GCs (0/1/2) |",
-            "|---|---|---|---|---|---|---|---|---|",
-        };
-        lines.AddRange(runs.Select((r, i) => Row((i + 1).ToString(CultureInfo.InvariantCulture), r)));
-        if (runs.Count > 1)
-        {
-            var mean = new TransferMeasurement(
-                runs[0].Bytes,
-                TimeSpan.FromTicks((long)runs.Average(r => r.Elapsed.Ticks)),
-                (long)Math.Round(runs.Average(r => r.Blocks)),
-                (long)Math.Round(runs.Average(r => r.DupBlocks)),
-                TimeSpan.FromTicks((long)runs.Average(r => r.MeanBlockLatency.Ticks)),
-                (long)runs.Average(r => r.AllocatedBytes),
-                (int)Math.Round(runs.Average(r => r.Gen0)),
-                (int)Math.Round(runs.Average(r => r.Gen1)),
-                (int)Math.Round(runs.Average(r => r.Gen2)));
-            lines.Add(Row("mean", mean));
+            var data = new byte[blockSize];
+            random.NextBytes(data);
+            blocks[i] = Block.Raw(data);
         }
 
-        return string.Join("\n", lines) + "\n";
-    }
-
-    private static string Row(string label, TransferMeasurement r) => FormattableString.Invariant(
-        $"| {label} | {r.Bytes / (1024.0 * 1024.0):0} MiB | {r.Elapsed.TotalSeconds:0.000} | {r.Bytes / 1e6 / r.Elapsed.TotalSeconds:0.0} | {r.Blocks} | {r.DupBlocks} | {r.MeanBlockLatency.TotalMilliseconds:0.0} ms | {r.AllocatedBytes / (1024.0 * 1024.0):0.0} MiB | {r.Gen0}/{r.Gen1}/{r.Gen2} |");
-
-    private static async Task<TransferMeasurement> MeasureAsync(byte[] content, Domain.Multiformats.Cid root, Block[] blocks)
-    {
+        var cids = Array.ConvertAll(blocks, b => b.Cid);
+        var limits = Limits.Default;
         await using var providerHost = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions()).ConfigureAwait(false);
         await using var fetcherHost = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions()).ConfigureAwait(false);
         await using var provider = BitswapNode.Create(providerHost.Self, providerHost, new MemoryBlockstore());
-        await using var fetcher = BitswapNode.Create(fetcherHost.Self, fetcherHost, new MemoryBlockstore());
+        // The fetcher keeps nothing, so every pass fetches every block again over the same warm connection.
+        await using var fetcher = BitswapNode.Create(fetcherHost.Self, fetcherHost, new MemoryBlockstore(), new BitswapOptions { StoreReceivedBlocks = false });
         await provider.NotifyNewBlocksAsync(blocks, CancellationToken.None).ConfigureAwait(false);
         await fetcherHost.DialAsync(providerHost.ListenAddresses[0]).ConfigureAwait(false);
 
-        // The observer runs on the fetcher's loop thread and the mean is read from this one, hence the lock.
-        var latency = new LatencySum();
-        using var subscription = fetcher.Blocks.Subscribe(received => latency.Add(received.Latency));
+        // A window of wants in flight: enough to fill the pipe, and within the server's per-peer wantlist cap.
+        var window = (int)Math.Clamp(64L * 1024 * 1024 / blockSize, 16, limits.WantlistEntriesPerPeerMax / 2);
+        var results = new List<TransferMeasurement>();
+        for (var pass = 0; pass < warmUps + runs; pass++)
+        {
+            var m = await PassAsync(fetcher, cids, blockSize, window).ConfigureAwait(false);
+            if (pass >= warmUps)
+            {
+                results.Add(m);
+            }
+        }
 
-        // Settle the previous run's garbage first so the GC counts belong to this fetch.
+        return results;
+    }
+
+    private static async Task<TransferMeasurement> PassAsync(BitswapNode fetcher, Cid[] cids, int blockSize, int window)
+    {
+        using var timeout = new CancellationTokenSource(PassTimeout);
+        var dupBefore = fetcher.Stat().DupBlksReceived;
         GC.Collect();
         GC.WaitForPendingFinalizers();
+        var process = Process.GetCurrentProcess();
+        var cpuBefore = process.TotalProcessorTime;
         var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
-        var (gen0, gen1, gen2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+        var gen2Before = GC.CollectionCount(2);
         var clock = Stopwatch.StartNew();
-        using var timeout = new CancellationTokenSource(RunTimeout);
-        byte[] fetched;
+        long received = 0;
+        long bytes = 0;
         using (var session = fetcher.NewSession())
         {
-            fetched = await UnixFsExporter.ReadAllAsync(
-                root,
-                (cid, ct) => new ValueTask<Block>(session.GetBlockAsync(cid, ct)),
-                cancellationToken: timeout.Token).ConfigureAwait(false);
+            // Four chunks in flight, each a quarter of the window: the next chunk's wants leave while the last ones land.
+            var chunk = Math.Max(1, window / 4);
+            var inFlight = new List<Task>();
+            for (var start = 0; start < cids.Length; start += chunk)
+            {
+                if (inFlight.Count == 4)
+                {
+                    var finished = await Task.WhenAny(inFlight).ConfigureAwait(false);
+                    await finished.ConfigureAwait(false);
+                    inFlight.Remove(finished);
+                }
+
+                var slice = new ArraySegment<Cid>(cids, start, Math.Min(chunk, cids.Length - start));
+                inFlight.Add(session.FetchAsync(slice, block =>
+                {
+                    // Runs on the fetcher's loop thread, one at a time: the block was hashed by the decoder, so only count it.
+                    received++;
+                    bytes += block.Size;
+                }, timeout.Token));
+            }
+
+            await Task.WhenAll(inFlight).ConfigureAwait(false);
         }
 
         clock.Stop();
+        process.Refresh();
+        var cpu = process.TotalProcessorTime - cpuBefore;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
-        var gcs = (GC.CollectionCount(0) - gen0, GC.CollectionCount(1) - gen1, GC.CollectionCount(2) - gen2);
-        if (!fetched.AsSpan().SequenceEqual(content))
+        if (received != cids.Length || bytes != (long)cids.Length * blockSize)
         {
-            throw new InvalidOperationException($"fetched {fetched.Length} B differ from the {content.Length} B imported");
+            throw new InvalidOperationException($"fetched {received} blocks and {bytes} B, expected {cids.Length} and {(long)cids.Length * blockSize}");
         }
 
-        var stat = fetcher.Stat();
-        return new TransferMeasurement(content.Length, clock.Elapsed, stat.BlocksReceived, stat.DupBlksReceived, latency.Mean, allocated, gcs.Item1, gcs.Item2, gcs.Item3);
-    }
-
-    private sealed class LatencySum
-    {
-        private readonly Lock _gate = new();
-        private long _ticks;
-        private long _count;
-
-        public TimeSpan Mean
-        {
-            get
-            {
-                lock (_gate)
-                {
-                    return _count == 0 ? TimeSpan.Zero : TimeSpan.FromTicks(_ticks / _count);
-                }
-            }
-        }
-
-        public void Add(TimeSpan latency)
-        {
-            lock (_gate)
-            {
-                _ticks += latency.Ticks;
-                _count++;
-            }
-        }
+        return new TransferMeasurement(bytes, received, clock.Elapsed, cpu, allocated, fetcher.Stat().DupBlksReceived - dupBefore, GC.CollectionCount(2) - gen2Before);
     }
 }

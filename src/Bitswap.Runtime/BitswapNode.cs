@@ -461,7 +461,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
                 }
 
                 // The loop drops the waiters and withdraws what is still wanted.
-                Input end = temporary ? new CloseSession(0, id) : new CancelWants(0, id, Prelude.toSeq(left));
+                Input? end = temporary ? new CloseSession(0, id) : left.Length > 0 ? new CancelWants(0, id, Prelude.toSeq(left)) : null;
                 _mailbox.PostWork(end, new Unwatch(waiters));
             });
         });
@@ -472,7 +472,11 @@ public sealed partial class BitswapNode : IAsyncDisposable
     /// only during the call (use <see cref="Block.Detached"/> to keep it). This is the zero-copy path; the callback must
     /// be quick and must not block. Blocks already held locally are passed first, from the caller's thread.
     /// </summary>
-    public async Task FetchAsync(IEnumerable<Cid> cids, Action<Block> onBlock, CancellationToken cancellationToken = default)
+    public Task FetchAsync(IEnumerable<Cid> cids, Action<Block> onBlock, CancellationToken cancellationToken = default) =>
+        FetchAsync(null, cids, onBlock, cancellationToken);
+
+    /// <summary><see cref="FetchAsync(IEnumerable{Cid}, Action{Block}, CancellationToken)"/> in a given session, or a temporary one when null.</summary>
+    internal async Task FetchAsync(long? inSession, IEnumerable<Cid> cids, Action<Block> onBlock, CancellationToken cancellationToken)
     {
         ThrowIfClosed();
         ArgumentNullException.ThrowIfNull(onBlock);
@@ -496,7 +500,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
             return;
         }
 
-        var session = NextSession();
+        var session = inSession ?? NextSession();
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var left = missing.Count;
         var waiters = missing.ConvertAll(cid => new Waiter(session, cid,
@@ -519,7 +523,11 @@ public sealed partial class BitswapNode : IAsyncDisposable
         {
             if (IsOnline)
             {
-                _mailbox.PostWork(new CloseSession(0, session), new Unwatch(waiters));
+                // A temporary session ends here; in a long-lived one only what is still wanted is withdrawn.
+                Input? end = inSession is null
+                    ? new CloseSession(0, session)
+                    : done.Task.IsCompletedSuccessfully ? null : new CancelWants(0, session, Prelude.toSeq(missing));
+                _mailbox.PostWork(end, new Unwatch(waiters));
             }
         }
     }

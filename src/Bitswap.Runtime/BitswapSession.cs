@@ -35,6 +35,16 @@ public sealed class BitswapSession : IDisposable
         return _node.Fetch(() => Id, cids, temporary: false);
     }
 
+    /// <summary>
+    /// Fetches blocks in this session and calls <paramref name="onBlock"/> on the node's loop thread for each as it
+    /// arrives; the block may be lent from pooled memory and is valid only during the call (see <see cref="BitswapNode.FetchAsync(IEnumerable{Cid}, Action{Block}, CancellationToken)"/>).
+    /// </summary>
+    public Task FetchAsync(IEnumerable<Cid> cids, Action<Block> onBlock, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        return _node.FetchAsync(Id, cids, onBlock, cancellationToken);
+    }
+
     /// <summary>The blocks of <see cref="GetBlocks"/> as an async stream.</summary>
     public IAsyncEnumerable<Block> GetBlocksAsync(IEnumerable<Cid> cids, CancellationToken cancellationToken = default) =>
         BitswapNode.AsAsyncEnumerable(GetBlocks(cids), cancellationToken);
