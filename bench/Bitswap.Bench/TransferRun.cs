@@ -128,31 +128,35 @@ public static class TransferRun
     /// <summary>Runs the warm-up passes and then the measured ones over one pair of nodes.</summary>
     public static async Task<IReadOnlyList<TransferMeasurement>> MeasureAsync(int blockSize, long totalBytes, int warmUps, int runs)
     {
+        // Every pass fetches blocks of its own, so no pass finds its blocks in the fetcher's memory of recent ones.
         var count = (int)Math.Max(1, totalBytes / blockSize);
-        var blocks = new Block[count];
+        var passes = warmUps + runs;
+        var blocks = new Block[passes * count];
         var random = new Random(20261129);
-        for (var i = 0; i < count; i++)
+        for (var i = 0; i < blocks.Length; i++)
         {
             var data = new byte[blockSize];
             random.NextBytes(data);
             blocks[i] = Block.Raw(data);
         }
 
-        var cids = Array.ConvertAll(blocks, b => b.Cid);
         var limits = Limits.Default;
         await using var providerHost = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions()).ConfigureAwait(false);
         await using var fetcherHost = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions()).ConfigureAwait(false);
         await using var provider = BitswapNode.Create(providerHost.Self, providerHost, new MemoryBlockstore());
-        // The fetcher keeps nothing, so every pass fetches every block again over the same warm connection.
+        // The fetcher keeps nothing: every pass runs over the same warm connection and nodes.
         await using var fetcher = BitswapNode.Create(fetcherHost.Self, fetcherHost, new MemoryBlockstore(), new BitswapOptions { StoreReceivedBlocks = false });
         await provider.NotifyNewBlocksAsync(blocks, CancellationToken.None).ConfigureAwait(false);
+        var all = Array.ConvertAll(blocks, b => b.Cid);
+        blocks = [];
         await fetcherHost.DialAsync(providerHost.ListenAddresses[0]).ConfigureAwait(false);
 
         // A window of wants in flight: enough to fill the pipe, and within the server's per-peer wantlist cap.
         var window = (int)Math.Clamp(64L * 1024 * 1024 / blockSize, 16, limits.WantlistEntriesPerPeerMax / 2);
         var results = new List<TransferMeasurement>();
-        for (var pass = 0; pass < warmUps + runs; pass++)
+        for (var pass = 0; pass < passes; pass++)
         {
+            var cids = all[(pass * count)..((pass + 1) * count)];
             var m = await PassAsync(fetcher, cids, blockSize, window).ConfigureAwait(false);
             if (pass >= warmUps)
             {

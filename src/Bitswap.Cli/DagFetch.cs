@@ -31,11 +31,13 @@ public static class DagFetch
     public const int WantWindow = 256;
 
     /// <summary>
-    /// Fetches every block under <paramref name="root"/>; <paramref name="onBlock"/> sees each one as it arrives.
+    /// Fetches every block under <paramref name="root"/>; <paramref name="onBlock"/> sees each one as it arrives, then
+    /// <paramref name="place"/> (when given) may write it out before the next one is taken.
     /// Fails with <see cref="CliError"/> when no block arrives for <paramref name="idleTimeout"/>.
     /// </summary>
     public static async Task<FetchTotals> FetchAsync(
-        BitswapSession session, Cid root, TimeSpan idleTimeout, Action<Block> onBlock, Limits limits, CancellationToken cancellationToken)
+        BitswapSession session, Cid root, TimeSpan idleTimeout, Action<Block> onBlock, Limits limits, CancellationToken cancellationToken,
+        Func<Block, CancellationToken, ValueTask>? place = null)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var depthOf = new Dictionary<Multihash, int> { [root.Hash] = 0 };
@@ -86,6 +88,11 @@ public static class DagFetch
                 blocks++;
                 bytes += block.Size;
                 onBlock(block);
+                if (place is not null)
+                {
+                    await place(block, cancellationToken).ConfigureAwait(false);
+                }
+
                 var depth = depthOf[block.Cid.Hash];
                 var links = DagLinks.Of(block).Match(l => l, error => throw new CliError($"cannot walk {block.Cid}: {error.Detail}"));
                 foreach (var link in links)

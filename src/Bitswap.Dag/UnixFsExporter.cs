@@ -108,6 +108,26 @@ public static class UnixFsExporter
     private static ulong FileBytes(Block block, ReadOnlyMemory<byte> inline, Seq<(Cid Cid, ulong Size)> children) =>
         (ulong)inline.Length + children.Fold(0UL, (sum, c) => sum + c.Size);
 
+    /// <summary>
+    /// One node of a UnixFS file: its inline bytes and its children with the file bytes each must hold, checked against
+    /// the file bytes its parent says it holds (<paramref name="expectedBytes"/>, null for the root). Throws
+    /// <see cref="DagException"/> for a malformed node. For writers that place blocks as they arrive, in any order.
+    /// </summary>
+    public static (ReadOnlyMemory<byte> Inline, Seq<(Cid Cid, ulong Size)> Children) Piece(Block block, int depth, ulong? expectedBytes, Limits limits)
+    {
+        var (inline, children) = Decode(block, depth, limits);
+        if (expectedBytes is { } want && want != FileBytes(block, inline, children))
+        {
+            throw new DagException(new DecodeError(DecodeErrorKind.BadField, $"{block.Cid}: holds {FileBytes(block, inline, children)} file bytes, its parent's blocksizes say {want}"));
+        }
+
+        return (inline, children);
+    }
+
+    /// <summary>The file bytes a node holds: its inline bytes and its children's.</summary>
+    public static ulong FileBytesOf(ReadOnlyMemory<byte> inline, Seq<(Cid Cid, ulong Size)> children) =>
+        (ulong)inline.Length + children.Fold(0UL, (sum, c) => sum + c.Size);
+
     /// <summary>The inline bytes of a file node and its children with the file bytes each must hold.</summary>
     private static (ReadOnlyMemory<byte> Inline, Seq<(Cid Cid, ulong Size)> Children) Decode(Block block, int depth, Limits limits)
     {

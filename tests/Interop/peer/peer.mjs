@@ -161,6 +161,27 @@ const handlers = {
     }
     return { data: bytes.toString('base64') }
   },
+  // Dials a provider and writes the file under `cid` to `path` as it streams in, timing it the way `bitswap get --json`
+  // does: from the start of the dial to the last byte written (bench/compare.mjs compares the two).
+  async fetch (cmd) {
+    const signal = signalOf(cmd, 300000)
+    const started = performance.now()
+    await libp2p.dial(multiaddr(cmd.multiaddr), { signal })
+    const dialMs = performance.now() - started
+    let firstBlockMs = null
+    let size = 0
+    const file = await open(cmd.path, 'w')
+    try {
+      for await (const chunk of fs.cat(CID.parse(cmd.cid), { signal })) {
+        firstBlockMs ??= performance.now() - started
+        await file.write(chunk)
+        size += chunk.length
+      }
+    } finally {
+      await file.close()
+    }
+    return { ms: performance.now() - started, dialMs, firstBlockMs, size }
+  },
   // @helia/car 6.0.5's export never finishes here (its graph walker's queue generator does not end), so the
   // CAR is written with @ipld/car's CarWriter over a depth-first, link-order, de-duplicated walk, like
   // `ipfs dag export`.
