@@ -146,6 +146,12 @@ public sealed partial class BitswapNode
 
     private void Observe(Input input)
     {
+        // Events cost an allocation or more each; with nobody listening none is built.
+        if (!_events.HasObservers && !_blocks.HasObservers)
+        {
+            return;
+        }
+
         switch (input)
         {
             case MessageReceived received:
@@ -207,11 +213,14 @@ public sealed partial class BitswapNode
 
     private void Send(SendMessage send, long now)
     {
-        Emit(new MessageOut(now, send.Peer, send.Envelope, send.Message));
-        var wants = send.Message.Wantlist.Values.ToSeq();
-        if (!wants.IsEmpty)
+        if (_events.HasObservers)
         {
-            Emit(new WantsSent(now, send.Peer, wants));
+            Emit(new MessageOut(now, send.Peer, send.Envelope, send.Message));
+            var wants = send.Message.Wantlist.Values.ToSeq();
+            if (!wants.IsEmpty)
+            {
+                Emit(new WantsSent(now, send.Peer, wants));
+            }
         }
 
         ValueTask sending;
@@ -265,7 +274,7 @@ public sealed partial class BitswapNode
 
     private void Sent(SendMessage send)
     {
-        if (!send.Message.Blocks.IsEmpty)
+        if (!send.Message.Blocks.IsEmpty && _events.HasObservers)
         {
             Emit(new BlocksSent(NowMs, send.Peer, send.Message.Blocks.Keys.ToSeq(), send.Message.Blocks.Values.Sum(b => (long)b.Size)));
         }
