@@ -198,8 +198,16 @@ public sealed partial class BitswapNode
                 _waiters.Fail(reject.Session, reject.Cids, cid => new WantRejectedException(cid, reject.Reason));
                 break;
             case Explain explain:
-                _logger.LogDebug("{Subject} {Cid} {Peer}: {Reason}", explain.Subject, explain.Cid, explain.Peer?.Short, explain.Reason);
-                Emit(new Explained(now, explain.Subject, explain.Cid, explain.Peer, explain.Reason));
+                if (_logger.IsEnabled(LogLevel.Debug))
+                {
+                    _logger.LogDebug("{Subject} {Cid} {Peer}: {Reason}", explain.Subject, explain.Cid, explain.Peer?.Short, explain.Reason);
+                }
+
+                if (_events.HasObservers)
+                {
+                    Emit(new Explained(now, explain.Subject, explain.Cid, explain.Peer, explain.Reason));
+                }
+
                 break;
             case DeliverBlock deliver:
                 Deliver([deliver], null);
