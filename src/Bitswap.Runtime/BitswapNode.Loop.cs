@@ -122,6 +122,9 @@ public sealed partial class BitswapNode
             case RejectWants reject:
                 _waiters.Fail(reject.Session, reject.Cids, cid => new WantRejectedException(cid, reject.Reason));
                 break;
+            case WantsEnded ended:
+                _waiters.Fail(ended.Session, ended.Cids, cid => new OperationCanceledException($"want for {cid} ended: {ended.Reason}"));
+                break;
             case Explain explain:
                 _logger.LogDebug("{Subject} {Cid} {Peer}: {Reason}", explain.Subject, explain.Cid, explain.Peer?.Short, explain.Reason);
                 Emit(new Explained(now, explain.Subject, explain.Cid, explain.Peer, explain.Reason));
