@@ -582,9 +582,11 @@ public static class Client
         var debounce = turn.State.DebounceMs;
         foreach (var peer in turn.Touched)
         {
-            if (turn.State.Peers.Find(peer).Case is not PeerWants queue || queue.SendableAt(debounce) is not { } at) continue;
+            if (turn.State.Peers.Find(peer).Case is not PeerWants queue || queue.SendableAt(now, debounce) is not { } at) continue;
             if (at <= now)
             {
+                // A debounce armed earlier (for cancels) is dropped: its firing finds no deadline and is ignored.
+                if (queue.DebounceDeadline is not null) turn.State = turn.State with { Peers = turn.State.Peers.SetItem(peer, queue with { DebounceDeadline = null }) };
                 SendNow(turn, peer, now);
                 continue;
             }

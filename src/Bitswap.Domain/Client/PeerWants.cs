@@ -343,15 +343,20 @@ public sealed record PeerWants(
     }
 
     /// <summary>
-    /// When the queue's pending entries may leave: null when there is nothing to send, a message is in flight or the
-    /// debounce is armed. An idle peer sends at once; within a debounce of the last send (a burst), the entries wait for
-    /// it to pass so they coalesce (boxo minSendMessageDelay, 20 ms); after a failed send, not before the retry time.
+    /// When the queue's pending entries may leave: null when there is nothing to send, a message is in flight, or the
+    /// debounce is armed and nothing urgent is pending. Wants for an idle peer leave at once, even past an armed debounce
+    /// (no idle delay). Within a debounce of the last send (a burst) they wait for it to pass so they coalesce (boxo
+    /// minSendMessageDelay, 20 ms), and after a failed send they wait for the retry time. Cancels alone are never urgent:
+    /// they wait a debounce, so they usually ride along with the next wants.
     /// </summary>
-    public long? SendableAt(long debounceMs)
+    public long? SendableAt(long now, long debounceMs)
     {
-        if (InFlight is not null || DebounceDeadline is not null || PendingCount == 0) return null;
+        if (InFlight is not null || PendingCount == 0) return null;
         var afterBurst = LastSentAt is { } last ? last + debounceMs : long.MinValue;
-        return Math.Max(afterBurst, RetryNotBefore ?? long.MinValue);
+        var at = Math.Max(afterBurst, RetryNotBefore ?? long.MinValue);
+        if (Pending.IsEmpty) at = Math.Max(at, now + debounceMs);
+        if (DebounceDeadline is { } armed && (at > now || armed <= at)) return null;
+        return at;
     }
 
     /// <summary>Arms the send-debounce timer for <paramref name="deadline"/>.</summary>
