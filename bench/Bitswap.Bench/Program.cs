@@ -4,7 +4,7 @@ namespace Bitswap.Bench;
 
 /// <summary>
 /// Runs <c>transfer [--size-mib N] [--runs N]</c> (two nodes over TCP), <c>scenarios [--filter TEXT]</c> (the boxo scenarios
-/// in virtual time), or otherwise the BenchmarkDotNet benchmarks chosen on the command line (for example <c>--filter *Codec*</c>).
+/// in virtual time), <c>serve-many [--peers N] [--wants N] [--seconds S]</c> (one server, many wantlists), or otherwise the BenchmarkDotNet benchmarks chosen on the command line (for example <c>--filter *Codec*</c>).
 /// </summary>
 public static class Program
 {
@@ -17,6 +17,8 @@ public static class Program
                 return await TransferRun.MainAsync(args[1..]).ConfigureAwait(false);
             case "scenarios":
                 return await ScenarioRun.MainAsync(args[1..]).ConfigureAwait(false);
+            case "serve-many":
+                return ServeManyRun.Run(args[1..]);
             default:
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
                 return 0;

@@ -197,6 +197,9 @@ public sealed partial class BitswapNode
             case RejectWants reject:
                 _waiters.Fail(reject.Session, reject.Cids, cid => new WantRejectedException(cid, reject.Reason));
                 break;
+            case WantsEnded ended:
+                _waiters.Fail(ended.Session, ended.Cids, cid => new OperationCanceledException($"want for {cid} ended: {ended.Reason}"));
+                break;
             case Explain explain:
                 if (_logger.IsEnabled(LogLevel.Debug))
                 {
