@@ -19,7 +19,8 @@ namespace Bitswap.Bench;
 /// <param name="Gen0">Gen-0 collections during the fetch (gen-1 and gen-2 collections count here too).</param>
 /// <param name="Gen1">Gen-1 collections during the fetch.</param>
 /// <param name="Gen2">Gen-2 collections during the fetch.</param>
-public sealed record TransferMeasurement(long Bytes, TimeSpan Elapsed, long Blocks, long DupBlocks, TimeSpan MeanBlockLatency, long AllocatedBytes, int Gen0, int Gen1, int Gen2);
+/// <param name="Cpu">Process CPU time (both nodes, all threads) during the fetch.</param>
+public sealed record TransferMeasurement(long Bytes, TimeSpan Elapsed, long Blocks, long DupBlocks, TimeSpan MeanBlockLatency, long AllocatedBytes, int Gen0, int Gen1, int Gen2, TimeSpan Cpu = default);
 
 /// <summary>
 /// The <c>transfer</c> mode: two <see cref="BitswapNode"/>s on the real TCP transport over loopback; one imports a
@@ -30,11 +31,17 @@ public static class TransferRun
 {
     private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(5);
 
-    /// <summary>Parses <c>[--size-mib N] [--runs N]</c>, runs, and prints the table; returns the exit code.</summary>
+    /// <summary>
+    /// Parses <c>[--size-mib N] [--runs N] [--block-kib N] [--warm-ups N] [--ceiling]</c>, runs, and prints the table
+    /// (with <c>--ceiling</c>, also the raw pipeline for the same block size and the transfer as a share of it).
+    /// </summary>
     public static async Task<int> MainAsync(IReadOnlyList<string> args)
     {
         var sizeMib = 64;
         var runs = 3;
+        var blockKib = 1024;
+        var warmUps = 1;
+        var ceiling = false;
         for (var i = 0; i < args.Count; i++)
         {
             switch (args[i])
@@ -47,19 +54,35 @@ public static class TransferRun
                     runs = count;
                     i++;
                     break;
+                case "--block-kib" when i + 1 < args.Count && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var kib) && kib > 0 && kib <= 2048:
+                    blockKib = kib;
+                    i++;
+                    break;
+                case "--warm-ups" when i + 1 < args.Count && int.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var w) && w >= 0:
+                    warmUps = w;
+                    i++;
+                    break;
+                case "--ceiling":
+                    ceiling = true;
+                    break;
                 default:
-                    await Console.Error.WriteLineAsync($"unknown or invalid argument '{args[i]}'; usage: transfer [--size-mib N] [--runs N]").ConfigureAwait(false);
+                    await Console.Error.WriteLineAsync($"unknown or invalid argument '{args[i]}'; usage: transfer [--size-mib N] [--runs N] [--block-kib N] [--warm-ups N] [--ceiling]").ConfigureAwait(false);
                     return 2;
             }
         }
 
         var content = new byte[sizeMib * 1024L * 1024L];
         new Random(20251124).NextBytes(content);
-        var (import, blocks) = await UnixFsImporter.ImportBytesAsync(content, ImportOptions.V1_2025).ConfigureAwait(false);
-        Console.WriteLine($"file {content.Length} B, root {import.Root}, {import.BlockCount} blocks (UnixFS v1 2025: 1 MiB raw leaves, CIDv1)");
+        var options = ImportOptions.V1_2025 with { ChunkSize = blockKib * 1024 };
+        var (import, blocks) = await UnixFsImporter.ImportBytesAsync(content, options).ConfigureAwait(false);
+        Console.WriteLine($"file {content.Length} B, root {import.Root}, {import.BlockCount} blocks (UnixFS v1 2025 with {blockKib} KiB raw leaves, CIDv1)");
 
-        var warmUp = await MeasureAsync(content, import.Root, blocks.ToArray()).ConfigureAwait(false);
-        Console.WriteLine(FormattableString.Invariant($"warm-up: {warmUp.Elapsed.TotalSeconds:0.000} s"));
+        for (var w = 0; w < warmUps; w++)
+        {
+            var warmUp = await MeasureAsync(content, import.Root, blocks.ToArray()).ConfigureAwait(false);
+            Console.WriteLine(FormattableString.Invariant($"warm-up {w + 1}: {warmUp.Elapsed.TotalSeconds:0.000} s"));
+        }
+
         var measured = new List<TransferMeasurement>();
         for (var run = 0; run < runs; run++)
         {
@@ -67,6 +90,15 @@ public static class TransferRun
         }
 
         Console.WriteLine(Table(measured));
+        if (ceiling)
+        {
+            var raw = await CeilingRun.MeasureAsync(blockKib * 1024, 256L * 1024 * 1024).ConfigureAwait(false);
+            Console.WriteLine(raw);
+            var mean = measured.Average(r => r.Bytes / 1e6 / r.Elapsed.TotalSeconds);
+            var median = measured.Select(r => r.Bytes / 1e6 / r.Elapsed.TotalSeconds).Order().ElementAt(measured.Count / 2);
+            Console.WriteLine(FormattableString.Invariant($"transfer / ceiling: mean {mean / raw.MegabytesPerSecond:0%}, median {median / raw.MegabytesPerSecond:0%}"));
+        }
+
         return 0;
     }
 
@@ -75,8 +107,8 @@ public static class TransferRun
     {
         var lines = new List<string>
         {
-            "| run | size | seconds | MB/s | blocks | dup blocks | mean block latency | allocated | GCs (0/1/2) |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| run | size | seconds | MB/s | ns/B CPU | cores | blocks | dup blocks | mean block latency | allocated | alloc B/B | GCs (0/1/2) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         };
         lines.AddRange(runs.Select((r, i) => Row((i + 1).ToString(CultureInfo.InvariantCulture), r)));
         if (runs.Count > 1)
@@ -90,7 +122,8 @@ public static class TransferRun
                 (long)runs.Average(r => r.AllocatedBytes),
                 (int)Math.Round(runs.Average(r => r.Gen0)),
                 (int)Math.Round(runs.Average(r => r.Gen1)),
-                (int)Math.Round(runs.Average(r => r.Gen2)));
+                (int)Math.Round(runs.Average(r => r.Gen2)),
+                TimeSpan.FromTicks((long)runs.Average(r => r.Cpu.Ticks)));
             lines.Add(Row("mean", mean));
         }
 
@@ -98,7 +131,7 @@ public static class TransferRun
     }
 
     private static string Row(string label, TransferMeasurement r) => FormattableString.Invariant(
-        $"| {label} | {r.Bytes / (1024.0 * 1024.0):0} MiB | {r.Elapsed.TotalSeconds:0.000} | {r.Bytes / 1e6 / r.Elapsed.TotalSeconds:0.0} | {r.Blocks} | {r.DupBlocks} | {r.MeanBlockLatency.TotalMilliseconds:0.0} ms | {r.AllocatedBytes / (1024.0 * 1024.0):0.0} MiB | {r.Gen0}/{r.Gen1}/{r.Gen2} |");
+        $"| {label} | {r.Bytes / (1024.0 * 1024.0):0} MiB | {r.Elapsed.TotalSeconds:0.000} | {r.Bytes / 1e6 / r.Elapsed.TotalSeconds:0.0} | {r.Cpu.TotalNanoseconds / r.Bytes:0.00} | {r.Cpu / r.Elapsed:0.00} | {r.Blocks} | {r.DupBlocks} | {r.MeanBlockLatency.TotalMilliseconds:0.0} ms | {r.AllocatedBytes / (1024.0 * 1024.0):0.0} MiB | {(double)r.AllocatedBytes / r.Bytes:0.00} | {r.Gen0}/{r.Gen1}/{r.Gen2} |");
 
     private static async Task<TransferMeasurement> MeasureAsync(byte[] content, Domain.Multiformats.Cid root, Block[] blocks)
     {
@@ -118,27 +151,92 @@ public static class TransferRun
         GC.WaitForPendingFinalizers();
         var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         var (gen0, gen1, gen2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+        var cpuBefore = CpuTime();
         var clock = Stopwatch.StartNew();
         using var timeout = new CancellationTokenSource(RunTimeout);
-        byte[] fetched;
+
+        // Compare as the bytes stream out instead of assembling the file, so the bench allocates nothing per byte itself.
+        var sink = new ComparingSink(content);
         using (var session = fetcher.NewSession())
         {
-            fetched = await UnixFsExporter.ReadAllAsync(
+            await UnixFsExporter.ExportAsync(
                 root,
                 (cid, ct) => new ValueTask<Block>(session.GetBlockAsync(cid, ct)),
+                sink,
                 cancellationToken: timeout.Token).ConfigureAwait(false);
         }
 
         clock.Stop();
+        var cpu = CpuTime() - cpuBefore;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
         var gcs = (GC.CollectionCount(0) - gen0, GC.CollectionCount(1) - gen1, GC.CollectionCount(2) - gen2);
-        if (!fetched.AsSpan().SequenceEqual(content))
+        if (sink.Position != content.Length)
         {
-            throw new InvalidOperationException($"fetched {fetched.Length} B differ from the {content.Length} B imported");
+            throw new InvalidOperationException($"fetched {sink.Position} B, not the {content.Length} B imported");
         }
 
         var stat = fetcher.Stat();
-        return new TransferMeasurement(content.Length, clock.Elapsed, stat.BlocksReceived, stat.DupBlksReceived, latency.Mean, allocated, gcs.Item1, gcs.Item2, gcs.Item3);
+        return new TransferMeasurement(content.Length, clock.Elapsed, stat.BlocksReceived, stat.DupBlksReceived, latency.Mean, allocated, gcs.Item1, gcs.Item2, gcs.Item3, cpu);
+    }
+
+    private static TimeSpan CpuTime()
+    {
+        using var process = Process.GetCurrentProcess();
+        return process.TotalProcessorTime;
+    }
+
+    // A write-only stream that checks every byte against the expected content at its position.
+    private sealed class ComparingSink(byte[] expected) : Stream
+    {
+        private long _position;
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => _position;
+
+        public override long Position
+        {
+            get => _position;
+            set => throw new NotSupportedException();
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            if (_position + buffer.Length > expected.Length || !buffer.SequenceEqual(expected.AsSpan((int)_position, buffer.Length)))
+            {
+                throw new InvalidOperationException($"fetched bytes differ from the content at offset {_position}");
+            }
+
+            _position += buffer.Length;
+        }
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Write(buffer.Span);
+            return ValueTask.CompletedTask;
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            Write(buffer.AsSpan(offset, count));
+            return Task.CompletedTask;
+        }
     }
 
     private sealed class LatencySum

@@ -16,6 +16,8 @@ internal sealed class BitswapReceiver : IYamuxReceiver
 {
     private const int InitialBytes = 16 * 1024;
 
+    private static readonly byte[] Discard = new byte[InitialBytes];
+
     private readonly int _messageBytesMax;
     private readonly Action<Message, int, IDisposable?> _arrived;
     private readonly Action<DecodeError> _failed;
@@ -47,10 +49,8 @@ internal sealed class BitswapReceiver : IYamuxReceiver
     {
         if (_dead)
         {
-            // Drain what the peer already sent into scratch; the stream is being reset.
-            _buffer ??= ArrayPool<byte>.Shared.Rent(InitialBytes);
-            _filled = 0;
-            return _buffer.AsMemory(0, Math.Min(available, _buffer.Length));
+            // Drain what the peer already sent into shared scratch (its contents are never read); the stream is being reset.
+            return Discard.AsMemory(0, Math.Min(available, Discard.Length));
         }
 
         // Before the prefix is known, read no more than a prefix can be; after, no more than the message lacks.

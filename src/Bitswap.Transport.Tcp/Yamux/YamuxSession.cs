@@ -46,7 +46,7 @@ public sealed class YamuxSession : IAsyncDisposable
 
     private readonly Stream transport;
     private readonly bool isClient;
-    private readonly Limits limits;
+    private readonly Host.TcpHostOptions limits;
     private readonly ILogger logger;
     private readonly object gate = new();
     private readonly Dictionary<uint, YamuxStream> streams = [];
@@ -78,9 +78,9 @@ public sealed class YamuxSession : IAsyncDisposable
     /// <summary>Creates a session; call <see cref="Start"/> to run it.</summary>
     /// <param name="transport">The duplex byte stream (the Noise channel in production); the session owns and disposes it.</param>
     /// <param name="isClient">True for the connection's dialer, which uses odd stream IDs.</param>
-    /// <param name="limits">Stream counts, windows and keepalive timing.</param>
+    /// <param name="limits">Stream counts, windows and keepalive timing (the yamux part of the host options).</param>
     /// <param name="logger">Diagnostics sink.</param>
-    public YamuxSession(Stream transport, bool isClient, Limits limits, ILogger? logger = null)
+    public YamuxSession(Stream transport, bool isClient, Host.TcpHostOptions limits, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(transport);
         ArgumentNullException.ThrowIfNull(limits);
@@ -134,7 +134,7 @@ public sealed class YamuxSession : IAsyncDisposable
     /// <summary>The last round-trip time measured by a ping, or zero before the first pong.</summary>
     public TimeSpan RoundTripTime => Stopwatch.GetElapsedTime(0, Volatile.Read(ref rttStopwatchTicks));
 
-    internal Limits Limits => limits;
+    internal Host.TcpHostOptions Limits => limits;
 
     internal long RttStopwatchTicks => Volatile.Read(ref rttStopwatchTicks);
 

@@ -74,7 +74,7 @@ public sealed class YamuxStream : Stream
         }
     }
 
-    /// <summary>The current receive window size (grows by auto-tuning up to <c>Limits.YamuxWindowBytesMax</c>).</summary>
+    /// <summary>The current receive window size (grows by auto-tuning up to <c>TcpHostOptions.YamuxWindowBytesMax</c>).</summary>
     public int ReceiveWindow
     {
         get
