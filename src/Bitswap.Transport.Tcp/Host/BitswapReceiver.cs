@@ -8,13 +8,14 @@ namespace Bitswap.Transport.Tcp.Host;
 
 /// <summary>
 /// Reads length-prefixed Bitswap messages off one inbound stream, on the session's read loop. Bytes land in a pooled buffer
-/// that grows as they arrive (never to what a prefix merely announces: at most twice what was received), each whole message
+/// that grows as they arrive (never to what a prefix merely announces: at most four times what was received, or 256 KiB), each whole message
 /// is framed by <see cref="Framing.TryReadPrefix"/>, decoded in place by <see cref="MessageCodec.DecodeSlices"/> (blocks
 /// are slices of the buffer, hashed once there, cache-hot) and handed over with the buffer as its lease.
 /// </summary>
 internal sealed class BitswapReceiver : IYamuxReceiver
 {
     private const int InitialBytes = 16 * 1024;
+    private const int ReserveFloorBytes = 256 * 1024;
 
     private static readonly byte[] Discard = new byte[InitialBytes];
 
@@ -97,7 +98,7 @@ internal sealed class BitswapReceiver : IYamuxReceiver
         if (_buffer is { } buffer)
         {
             _buffer = null;
-            ArrayPool<byte>.Shared.Return(buffer);
+            ReceiveBuffers.Return(buffer);
         }
 
         _ended.TrySetResult();
@@ -112,7 +113,7 @@ internal sealed class BitswapReceiver : IYamuxReceiver
         byte[]? next = null;
         if (excess > 0)
         {
-            next = ArrayPool<byte>.Shared.Rent(Math.Max(InitialBytes, excess));
+            next = ReceiveBuffers.Rent(Math.Max(InitialBytes, excess));
             buffer.AsSpan(frameBytes, excess).CopyTo(next);
         }
 
@@ -123,7 +124,7 @@ internal sealed class BitswapReceiver : IYamuxReceiver
         var decoded = _decode(wire);
         if (decoded.IsLeft)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            ReceiveBuffers.Return(buffer);
             Fail(decoded.Match(_ => throw new System.Diagnostics.UnreachableException(), e => e));
             return;
         }
@@ -132,7 +133,7 @@ internal sealed class BitswapReceiver : IYamuxReceiver
         if (message.Blocks.Count == 0)
         {
             // Nothing points into the buffer (CIDs are copied): reuse it at once.
-            ArrayPool<byte>.Shared.Return(buffer);
+            ReceiveBuffers.Return(buffer);
             _arrived(message, wire.Length, null);
         }
         else
@@ -141,19 +142,21 @@ internal sealed class BitswapReceiver : IYamuxReceiver
         }
     }
 
-    // Grows the buffer to hold `needed` bytes: to the whole message once it has at least half of it, else to twice what
-    // arrived, so a prefix announcing 4 MiB reserves nothing until the bytes come.
+    // Grows the buffer to hold `needed` bytes: straight to the whole message when it is at most four times what has
+    // arrived (or 256 KiB), else to four times what arrived. A prefix announcing 4 MiB thus reserves 256 KiB until the
+    // bytes come, and a 1 MiB message is copied once, at 256 KiB.
     private void Reserve(int needed)
     {
         if (_buffer is not null && _buffer.Length >= needed) return;
-        var target = needed <= InitialBytes ? InitialBytes
-            : _frameBytes > 0 && _frameBytes <= 2L * needed ? _frameBytes
-            : 2 * needed;
-        var grown = ArrayPool<byte>.Shared.Rent(target);
+        var allowed = Math.Max(4L * needed, ReserveFloorBytes);
+        var target = _frameBytes < 0 ? Math.Max(needed, InitialBytes)
+            : _frameBytes <= allowed ? _frameBytes
+            : (int)allowed;
+        var grown = ReceiveBuffers.Rent(target);
         if (_buffer is { } old)
         {
             old.AsSpan(0, _filled).CopyTo(grown);
-            ArrayPool<byte>.Shared.Return(old);
+            ReceiveBuffers.Return(old);
         }
 
         _buffer = grown;

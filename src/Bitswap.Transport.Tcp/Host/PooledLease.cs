@@ -1,16 +1,14 @@
-using System.Buffers;
-
 namespace Bitswap.Transport.Tcp.Host;
 
 /// <summary>
 /// Ownership of one rented receive buffer whose slices are the Data of a received message's blocks. Disposing returns the
 /// buffer to the pool; only the first dispose does anything, so a double dispose cannot hand the same array out twice.
 /// </summary>
-public sealed class PooledLease : IDisposable
+internal sealed class PooledLease : IDisposable
 {
     private byte[]? _buffer;
 
-    /// <summary>Takes ownership of <paramref name="buffer"/>, rented from <see cref="ArrayPool{T}.Shared"/>.</summary>
+    /// <summary>Takes ownership of <paramref name="buffer"/>, rented from <see cref="ReceiveBuffers"/>.</summary>
     public PooledLease(byte[] buffer) => _buffer = buffer;
 
     /// <summary>Whether the buffer went back to the pool.</summary>
@@ -19,6 +17,6 @@ public sealed class PooledLease : IDisposable
     /// <summary>Returns the buffer to the pool; the blocks' Data must not be read afterwards.</summary>
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _buffer, null) is { } buffer) ArrayPool<byte>.Shared.Return(buffer);
+        if (Interlocked.Exchange(ref _buffer, null) is { } buffer) ReceiveBuffers.Return(buffer);
     }
 }
