@@ -20,13 +20,14 @@ internal struct WireReader(ReadOnlyMemory<byte> buffer)
     /// <summary>Whether the whole buffer was read.</summary>
     public readonly bool AtEnd => _position >= _buffer.Length;
 
-    /// <summary>Reads a field tag; null with <paramref name="error"/> set when it is malformed.</summary>
+    /// <summary>Reads a field tag; false with <paramref name="error"/> set when it is malformed.</summary>
     public bool TryReadTag(out int field, out int wireType, out string? error)
     {
         field = 0;
         wireType = 0;
-        if (!TryReadVarint(out var tag, out error)) return false;
-        if (tag > uint.MaxValue) return Fail("Protocol message contained a tag with an invalid wire format or field number.", out error);
+        if (!TryReadVarint(out var raw, out error)) return false;
+        // Google.Protobuf reads a tag as a 32-bit varint: longer encodings keep only the low 32 bits.
+        var tag = (uint)raw;
         field = (int)(tag >> 3);
         wireType = (int)(tag & 7);
         if (field == 0) return Fail("Protocol message contained an invalid tag (zero).", out error);
