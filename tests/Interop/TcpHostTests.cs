@@ -120,6 +120,34 @@ public sealed class TcpHostTests
     }
 
     [Fact]
+    public async Task Receive_buffers_are_bounded_per_message_and_per_connection_and_only_the_stream_pays()
+    {
+        await using var a = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());
+        await using var b = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions { ReceiveBytesPerConnectionMax = 1024 * 1024 });
+        await a.DialAsync(b.ListenAddresses[0]).WaitAsync(Patience);
+
+        // A length prefix over the message limit is refused before any byte of the body is buffered.
+        var tooLarge = b.Events.OfType<ReceiveFailed>().FirstAsync().ToTask();
+        await a.SendRawBitswapAsync(b.Self, Domain.Multiformats.Varint.Encode(64UL * 1024 * 1024)).WaitAsync(Patience);
+        Assert.Equal(Domain.Multiformats.DecodeErrorKind.TooLarge, (await tooLarge.WaitAsync(Patience)).Error.Kind);
+
+        // A message within the limit but over what the connection may hold half-received resets that stream.
+        var overBudget = b.Events.OfType<ReceiveFailed>().FirstAsync().ToTask();
+        await a.SendAsync(b.Self, Message.Empty.WithBlock(Block.Raw(new byte[2 * 1024 * 1024]))).AsTask().WaitAsync(Patience);
+        Assert.Equal(Domain.Multiformats.DecodeErrorKind.TooLarge, (await overBudget.WaitAsync(Patience)).Error.Kind);
+
+        // A stream that ends inside a message is a truncation, not a message.
+        var truncated = b.Events.OfType<ReceiveFailed>().FirstAsync().ToTask();
+        await a.SendRawBitswapAsync(b.Self, new byte[] { 0x80, 0x01, 0x0a }).WaitAsync(Patience);
+        Assert.Equal(Domain.Multiformats.DecodeErrorKind.Truncated, (await truncated.WaitAsync(Patience)).Error.Kind);
+
+        var small = Block.Raw(new byte[100_000]);
+        var arrived = b.Events.OfType<MessageArrived>().FirstAsync().ToTask();
+        await a.SendAsync(b.Self, Message.Empty.WithBlock(small)).AsTask().WaitAsync(Patience);
+        Assert.Equal(small, Assert.Single((await arrived.WaitAsync(Patience)).Message.Blocks.Values));
+    }
+
+    [Fact]
     public async Task Messages_sent_one_after_another_arrive_in_order_over_the_reused_stream()
     {
         await using var a = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());

@@ -24,15 +24,18 @@ internal sealed class BitswapReceiver : IYamuxReceiver
     private readonly Action<DecodeError> _failed;
     private readonly Func<ReadOnlyMemory<byte>, LanguageExt.Either<DecodeError, Message>> _decode;
     private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ReceiveAllowance _allowance;
     private byte[]? _buffer;
+    private long _held;
     private int _filled;
     private int _frameBytes = -1;
     private int _prefixBytes;
     private bool _dead;
 
     /// <summary>Creates a receiver; <paramref name="arrived"/> and <paramref name="failed"/> run on the session's read loop.</summary>
-    public BitswapReceiver(ProtocolVersion version, Limits limits, Action<Message, int, IDisposable?> arrived, Action<DecodeError> failed)
+    public BitswapReceiver(ProtocolVersion version, Limits limits, ReceiveAllowance allowance, Action<Message, int, IDisposable?> arrived, Action<DecodeError> failed)
     {
+        _allowance = allowance;
         _messageBytesMax = limits.MessageBytesMax;
         _arrived = arrived;
         _failed = failed;
@@ -56,7 +59,12 @@ internal sealed class BitswapReceiver : IYamuxReceiver
 
         // Before the prefix is known, read no more than a prefix can be; after, no more than the message lacks.
         var wanted = _frameBytes < 0 ? Math.Min(available, Varint.MaxBytes) : Math.Min(available, _frameBytes - _filled);
-        Reserve(_filled + wanted);
+        if (!Reserve(_filled + wanted))
+        {
+            Fail(new DecodeError(DecodeErrorKind.TooLarge, "the connection holds too many partly received messages"));
+            return Discard.AsMemory(0, Math.Min(available, Discard.Length));
+        }
+
         return _buffer.AsMemory(_filled, wanted);
     }
 
@@ -101,6 +109,9 @@ internal sealed class BitswapReceiver : IYamuxReceiver
             ReceiveBuffers.Return(buffer);
         }
 
+        _allowance.Give(_held);
+        _held = 0;
+
         _ended.TrySetResult();
     }
 
@@ -118,6 +129,8 @@ internal sealed class BitswapReceiver : IYamuxReceiver
         }
 
         _buffer = next;
+        _allowance.Give(_held - (next?.Length ?? 0));
+        _held = next?.Length ?? 0;
         _filled = Math.Max(excess, 0);
         _frameBytes = -1;
         var wire = buffer.AsMemory(_prefixBytes, frameBytes - _prefixBytes);
@@ -145,14 +158,21 @@ internal sealed class BitswapReceiver : IYamuxReceiver
     // Grows the buffer to hold `needed` bytes: straight to the whole message when it is at most four times what has
     // arrived (or 256 KiB), else to four times what arrived. A prefix announcing 4 MiB thus reserves 256 KiB until the
     // bytes come, and a 1 MiB message is copied once, at 256 KiB.
-    private void Reserve(int needed)
+    private bool Reserve(int needed)
     {
-        if (_buffer is not null && _buffer.Length >= needed) return;
+        if (_buffer is not null && _buffer.Length >= needed) return true;
         var allowed = Math.Max(4L * needed, ReserveFloorBytes);
         var target = _frameBytes < 0 ? Math.Max(needed, InitialBytes)
             : _frameBytes <= allowed ? _frameBytes
             : (int)allowed;
         var grown = ReceiveBuffers.Rent(target);
+        if (!_allowance.TryTake(grown.Length - _held))
+        {
+            ReceiveBuffers.Return(grown);
+            return false;
+        }
+
+        _held = grown.Length;
         if (_buffer is { } old)
         {
             old.AsSpan(0, _filled).CopyTo(grown);
@@ -160,6 +180,7 @@ internal sealed class BitswapReceiver : IYamuxReceiver
         }
 
         _buffer = grown;
+        return true;
     }
 
     private void Fail(DecodeError error)

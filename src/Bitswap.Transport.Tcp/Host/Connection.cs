@@ -6,7 +6,7 @@ using Bitswap.Transport.Tcp.Yamux;
 namespace Bitswap.Transport.Tcp.Host;
 
 /// <summary>One upgraded connection: its peer, Yamux session, Noise channel, lifecycle and outgoing Bitswap sender.</summary>
-internal sealed class Connection(PeerId remote, Multiaddr remoteAddress, YamuxSession session, SecureChannel channel, ConnectionLifecycle lifecycle)
+internal sealed class Connection(PeerId remote, Multiaddr remoteAddress, YamuxSession session, SecureChannel channel, ConnectionLifecycle lifecycle, long receiveBytesMax)
 {
     private readonly object _gate = new();
     private BitswapSender? _sender;
@@ -25,6 +25,9 @@ internal sealed class Connection(PeerId remote, Multiaddr remoteAddress, YamuxSe
 
     /// <summary>Where the connection is in its life.</summary>
     public ConnectionLifecycle Lifecycle { get; } = lifecycle;
+
+    /// <summary>Bytes this connection may hold in partly received Bitswap messages.</summary>
+    public ReceiveAllowance ReceiveAllowance { get; } = new(receiveBytesMax);
 
     /// <summary>Completes once identify ran (or failed) on this connection.</summary>
     public TaskCompletionSource Identified { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -128,7 +128,7 @@ public sealed partial class TcpHost
     {
         var channel = await Upgrader.UpgradeAsync(socket, _identity, outbound, expected, cancellationToken).ConfigureAwait(false);
         var session = new YamuxSession(channel.Stream, isClient: outbound, _options, _options.LoggerFactory.CreateLogger<YamuxSession>());
-        var connection = new Connection(channel.RemotePeer, remoteAddress, session, channel, lifecycle);
+        var connection = new Connection(channel.RemotePeer, remoteAddress, session, channel, lifecycle, _options.ReceiveBytesPerConnectionMax);
         lifecycle.TryFire(ConnectionTrigger.Upgraded);
         Register(connection);
         session.Start();

@@ -72,11 +72,21 @@ public sealed partial class TcpHost
         var receiver = new BitswapReceiver(
             version,
             _options.Limits,
+            connection.ReceiveAllowance,
             (message, wireBytes, lease) =>
             {
                 Interlocked.Increment(ref _messagesReceived);
                 Interlocked.Add(ref _bytesReceived, wireBytes);
-                Emit(new MessageArrived(peer, version, message, wireBytes, lease));
+                try
+                {
+                    Emit(new MessageArrived(peer, version, message, wireBytes, lease));
+                }
+                catch (Exception e)
+                {
+                    // A consumer that throws must not take the connection's read loop down with it.
+                    _logger.LogError(e, "a MessageArrived subscriber failed; message from {Peer} dropped", peer);
+                    lease?.Dispose();
+                }
             },
             error =>
             {

@@ -82,6 +82,12 @@ public sealed record TcpHostOptions
     /// </summary>
     public int SendQueueBytesMax { get; init; } = 8 * 1024 * 1024;
 
+    /// <summary>
+    /// Bytes one connection may hold in partly received Bitswap messages, over all its streams (our bound: sixteen of
+    /// boxo's and Helia's 4 MiB messages at once); a stream that would go over is reset.
+    /// </summary>
+    public long ReceiveBytesPerConnectionMax { get; init; } = 64L * 1024 * 1024;
+
     /// <summary>How long a message may wait to be queued or written before the stream is reset (Helia messageSendTimeout and boxo sendMessageTimeout floor: 10 s).</summary>
     public TimeSpan SendTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
