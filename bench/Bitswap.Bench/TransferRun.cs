@@ -118,8 +118,13 @@ public static class TransferRun
         return 0;
     }
 
-    /// <summary>The ceiling in MB/s for this block size, measured now; null until the ceiling mode is built.</summary>
-    private static Task<double?> CeilingAsync(int blockSize, long totalBytes) => Task.FromResult<double?>(null);
+    /// <summary>The ceiling in MB/s for this block size, measured now, in this process.</summary>
+    private static async Task<double?> CeilingAsync(int blockSize, long totalBytes)
+    {
+        var result = await CeilingRun.MeasureAsync(blockSize, totalBytes).ConfigureAwait(false);
+        Console.WriteLine($"  ceiling {Size(blockSize)}: {result}");
+        return result.MegabytesPerSecond;
+    }
 
     private static string Size(int bytes) => bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0
         ? FormattableString.Invariant($"{bytes / (1024 * 1024)} MiB")

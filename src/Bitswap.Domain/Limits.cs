@@ -134,38 +134,6 @@ public sealed record Limits
     /// <summary>Blocks buffered between HasBlock and the node loop (boxo HasBlockBufferSize).</summary>
     public int HasBlockBufferSize { get; init; } = 256;
 
-    // ---- transport (libp2p-reference.md) ----
-
-    /// <summary>Connections a host keeps at once.</summary>
-    public int ConnectionsMax { get; init; } = 256;
-
-    /// <summary>Inbound streams per connection (js-libp2p yamux maxInboundStreams).</summary>
-    public int InboundStreamsPerConnectionMax { get; init; } = 1000;
-
-    /// <summary>Outbound streams per connection.</summary>
-    public int OutboundStreamsPerConnectionMax { get; init; } = 1024;
-
-    /// <summary>Initial yamux stream window (yamux spec: 256 KiB).</summary>
-    public int YamuxInitialWindowBytes { get; init; } = 256 * 1024;
-
-    /// <summary>Largest yamux receive window after auto-tuning (go-libp2p and js: 16 MiB).</summary>
-    public int YamuxWindowBytesMax { get; init; } = 16 * 1024 * 1024;
-
-    /// <summary>Largest identify message (js MAX_IDENTIFY_MESSAGE_SIZE).</summary>
-    public int IdentifyMessageBytesMax { get; init; } = 8 * 1024;
-
-    /// <summary>Time allowed to upgrade a raw connection (js INBOUND_UPGRADE_TIMEOUT).</summary>
-    public long UpgradeTimeoutMs { get; init; } = 10_000;
-
-    /// <summary>Time allowed to negotiate a stream protocol (js PROTOCOL_NEGOTIATION_TIMEOUT).</summary>
-    public long NegotiationTimeoutMs { get; init; } = 10_000;
-
-    /// <summary>Interval between yamux keepalive pings (js-libp2p-yamux and go-yamux KeepAliveInterval: 30 s); 0 disables keepalive.</summary>
-    public long YamuxKeepAliveIntervalMs { get; init; } = 30_000;
-
-    /// <summary>Time a yamux keepalive ping may go unanswered before the session is dropped (go-yamux ConnectionWriteTimeout: 10 s).</summary>
-    public long YamuxPingTimeoutMs { get; init; } = 10_000;
-
     // ---- dag (UnixFS, CAR) ----
 
     /// <summary>Largest CARv1 header accepted (go-car v2 DefaultMaxAllowedHeaderSize: 32 MiB).</summary>

@@ -1,3 +1,4 @@
+using Bitswap.Transport.Tcp.Host;
 using System.Security.Cryptography;
 using System.Text;
 using Bitswap.Domain;
@@ -82,7 +83,7 @@ public sealed class YamuxSessionTests
     [Fact]
     public async Task Eight_MiB_each_way_never_exceeds_the_send_window()
     {
-        var audit = new WindowAudit(Limits.Default.YamuxInitialWindowBytes);
+        var audit = new WindowAudit(TcpHostOptions.Default.YamuxInitialWindowBytes);
         await using var pair = SessionPair.Start(audit: audit);
         const int size = 8 * 1024 * 1024;
         var upload = RandomNumberGenerator.GetBytes(size);
@@ -178,7 +179,7 @@ public sealed class YamuxSessionTests
     {
         await using var pair = SessionPair.Start();
         var client = await pair.Client.OpenStreamAsync(Timeout());
-        var blocked = client.WriteAsync(new byte[Limits.Default.YamuxInitialWindowBytes + 1]).AsTask();
+        var blocked = client.WriteAsync(new byte[TcpHostOptions.Default.YamuxInitialWindowBytes + 1]).AsTask();
         var server = await pair.Server.AcceptStreamAsync(Timeout());
         await Eventually(() => client.SendWindow == 0);
         Assert.False(blocked.IsCompleted);
@@ -225,7 +226,7 @@ public sealed class YamuxSessionTests
     [Fact]
     public async Task Inbound_streams_beyond_the_limit_are_reset()
     {
-        var limits = Limits.Default with { InboundStreamsPerConnectionMax = 2 };
+        var limits = TcpHostOptions.Default with { InboundStreamsPerConnectionMax = 2 };
         await using var pair = SessionPair.Start(serverLimits: limits);
         var streams = new List<YamuxStream>();
         for (var i = 0; i < 3; i++)
@@ -367,14 +368,14 @@ internal sealed class SessionPair : IAsyncDisposable
 
     public YamuxSession Server { get; }
 
-    public static SessionPair Start(Limits? clientLimits = null, Limits? serverLimits = null, WindowAudit? audit = null)
+    public static SessionPair Start(TcpHostOptions? clientLimits = null, TcpHostOptions? serverLimits = null, WindowAudit? audit = null)
     {
         var (left, right) = PipeStreams.CreatePair();
         Stream clientTransport = audit is null ? left : audit.Tap(left, "client", "server");
         Stream serverTransport = audit is null ? right : audit.Tap(right, "server", "client");
         var pair = new SessionPair(
-            new YamuxSession(clientTransport, isClient: true, clientLimits ?? Limits.Default),
-            new YamuxSession(serverTransport, isClient: false, serverLimits ?? Limits.Default));
+            new YamuxSession(clientTransport, isClient: true, clientLimits ?? TcpHostOptions.Default),
+            new YamuxSession(serverTransport, isClient: false, serverLimits ?? TcpHostOptions.Default));
         pair.Client.Start();
         pair.Server.Start();
         return pair;
