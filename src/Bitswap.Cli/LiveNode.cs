@@ -38,10 +38,12 @@ public sealed class LiveNode : IAsyncDisposable
 
     /// <summary>
     /// Starts a host on <paramref name="listen"/> (empty: dial only) and a node on it; with <paramref name="recordPath"/>
-    /// every input the node processes goes to that message log (docs/message-log.md).
+    /// every input the node processes goes to that message log (docs/message-log.md). With
+    /// <paramref name="storeReceived"/> false, received blocks are only handed to their fetchers, never stored.
     /// </summary>
     public static async Task<LiveNode> StartAsync(
-        PeerIdentity identity, IBlockstore blockstore, IReadOnlyList<Multiaddr> listen, CliContext context, string? recordPath, CancellationToken cancellationToken)
+        PeerIdentity identity, IBlockstore blockstore, IReadOnlyList<Multiaddr> listen, CliContext context, string? recordPath, CancellationToken cancellationToken,
+        bool storeReceived = true)
     {
         var host = await TcpHost.StartAsync(identity, new TcpHostOptions { Listen = listen, LoggerFactory = context.Logs })
             .WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -53,6 +55,7 @@ public sealed class LiveNode : IAsyncDisposable
             {
                 LoggerFactory = context.Logs,
                 RecordTo = record,
+                StoreReceivedBlocks = storeReceived,
                 Seed = (ulong)Random.Shared.NextInt64(),
             };
             var node = BitswapNode.Create(identity.PeerId, host, blockstore, options);

@@ -64,8 +64,13 @@ public static class GetCommand
             Output output, CliContext context, System.CommandLine.ParseResult parsed, List<Cid> wanted, List<Transport.Tcp.Addressing.Multiaddr> addresses,
             TimeSpan idle, string? folder, string? file, string? carFile, string scratch, CancellationToken cancellationToken)
         {
-            var store = FlatFsBlockstore.Open(Path.Combine(scratch, "blocks"), FlatFsOptions.Default with { FlushToDisk = false });
-            await using var node = await LiveNode.StartAsync(PeerIdentity.Generate(), store, [], context, parsed.GetValue(record), cancellationToken).ConfigureAwait(false);
+            // Written straight to -o FILE, blocks need no store at all; for stdout, CAR or --out they wait in a scratch flatfs
+            // (on disk, not in memory: a file may be larger than RAM).
+            var direct = file is not null && folder is null;
+            IBlockstore store = direct
+                ? new MemoryBlockstore()
+                : FlatFsBlockstore.Open(Path.Combine(scratch, "blocks"), FlatFsOptions.Default with { FlushToDisk = false });
+            await using var node = await LiveNode.StartAsync(PeerIdentity.Generate(), store, [], context, parsed.GetValue(record), cancellationToken, storeReceived: !direct).ConfigureAwait(false);
             // One clock from the start of the dial to the last byte written, as the Helia harness measures.
             var clock = System.Diagnostics.Stopwatch.StartNew();
             await ConnectAsync(node, addresses, idle, cancellationToken).ConfigureAwait(false);
@@ -87,7 +92,7 @@ public static class GetCommand
                     // The file is written as blocks arrive, each at its offset: no second pass over the store.
                     totals = await WriteFileAsync(file, handle =>
                     {
-                        var assembler = new FileAssembler(handle, root, store.GetAsync, Limits.Default);
+                        var assembler = new FileAssembler(handle, root, Limits.Default);
                         return FetchWithViewAsync(session, root, assembler.AddAsync, assembler.Finish);
                     }).ConfigureAwait(false);
                 }
@@ -146,7 +151,7 @@ public static class GetCommand
         try
         {
             T result;
-            using (var handle = File.OpenHandle(partial, FileMode.Create, FileAccess.Write, FileShare.None, FileOptions.Asynchronous))
+            using (var handle = File.OpenHandle(partial, FileMode.Create, FileAccess.ReadWrite, FileShare.None, FileOptions.Asynchronous))
             {
                 result = await write(handle).ConfigureAwait(false);
             }
