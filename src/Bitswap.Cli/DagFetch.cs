@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using Bitswap.Dag;
@@ -43,9 +44,12 @@ public static class DagFetch
         var depthOf = new Dictionary<Multihash, int> { [root.Hash] = 0 };
         var pending = new Queue<Cid>();
         pending.Enqueue(root);
-        // Unbounded in form only: at most WantWindow blocks are wanted and each arrives once.
-        var arrivals = Channel.CreateUnbounded<Block>(new UnboundedChannelOptions { SingleReader = true });
-        var subscriptions = new List<IDisposable>();
+        // Unbounded in form only: at most WantWindow blocks are wanted and each arrives once. Each block is copied out of
+        // the node's (possibly pooled) receive memory into a rented buffer, returned once the block is placed, so a
+        // large fetch makes no garbage per block.
+        var arrivals = Channel.CreateUnbounded<(Block Block, byte[] Rented)>(new UnboundedChannelOptions { SingleReader = true });
+        var fetches = new List<Task>();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var outstanding = 0;
         var blocks = 0;
         long bytes = 0;
@@ -63,16 +67,15 @@ public static class DagFetch
                     }
 
                     outstanding += batch.Count;
-                    subscriptions.Add(session.GetBlocks(batch).Subscribe(
-                        block => arrivals.Writer.TryWrite(block),
-                        error => arrivals.Writer.TryComplete(error)));
+                    fetches.Add(FetchBatchAsync(session, batch, arrivals.Writer, stop.Token));
                 }
 
                 idle.CancelAfter(idleTimeout);
                 Block block;
+                byte[] rented;
                 try
                 {
-                    block = await arrivals.Reader.ReadAsync(idle.Token).ConfigureAwait(false);
+                    (block, rented) = await arrivals.Reader.ReadAsync(idle.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
@@ -87,14 +90,23 @@ public static class DagFetch
                 outstanding--;
                 blocks++;
                 bytes += block.Size;
-                onBlock(block);
-                if (place is not null)
+                LanguageExt.Seq<Cid> links;
+                try
                 {
-                    await place(block, cancellationToken).ConfigureAwait(false);
+                    onBlock(block);
+                    if (place is not null)
+                    {
+                        await place(block, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    links = DagLinks.Of(block).Match(l => l, error => throw new CliError($"cannot walk {block.Cid}: {error.Detail}"));
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(rented);
                 }
 
                 var depth = depthOf[block.Cid.Hash];
-                var links = DagLinks.Of(block).Match(l => l, error => throw new CliError($"cannot walk {block.Cid}: {error.Detail}"));
                 foreach (var link in links)
                 {
                     if (depthOf.TryAdd(link.Hash, depth + 1))
@@ -111,13 +123,51 @@ public static class DagFetch
         }
         finally
         {
-            foreach (var subscription in subscriptions)
+            // Wants still open are withdrawn; blocks that arrived but were never taken go back to the pool.
+            await stop.CancelAsync().ConfigureAwait(false);
+            foreach (var fetch in fetches)
             {
-                subscription.Dispose();
+                try
+                {
+                    await fetch.ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    // This fetch's outcome is already known (done, cancelled above, or its error ended the loop).
+                }
+            }
+
+            arrivals.Writer.TryComplete();
+            while (arrivals.Reader.TryRead(out var leftover))
+            {
+                ArrayPool<byte>.Shared.Return(leftover.Rented);
             }
         }
 
         return new FetchTotals(blocks, bytes, System.Diagnostics.Stopwatch.GetElapsedTime(started));
+    }
+
+    /// <summary>
+    /// Fetches one batch; each block is copied, on the node's loop thread, from the node's receive memory into a rented
+    /// buffer that travels with it to the consumer. An error ends the whole fetch through the channel.
+    /// </summary>
+    private static async Task FetchBatchAsync(BitswapSession session, List<Cid> batch, ChannelWriter<(Block, byte[])> arrivals, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await session.FetchAsync(batch, block =>
+            {
+                var rented = ArrayPool<byte>.Shared.Rent(Math.Max(1, block.Size));
+                if (!arrivals.TryWrite((block.CopiedInto(rented), rented)))
+                {
+                    ArrayPool<byte>.Shared.Return(rented);
+                }
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception error) when (!cancellationToken.IsCancellationRequested)
+        {
+            arrivals.TryComplete(error);
+        }
     }
 
     /// <summary>The file size a UnixFS root announces (a raw root is its own size), when it says.</summary>

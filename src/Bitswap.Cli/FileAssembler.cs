@@ -26,7 +26,10 @@ public sealed class FileAssembler(SafeFileHandle handle, Cid root, Limits limits
     /// <summary>File bytes written so far.</summary>
     public long Written { get; private set; }
 
-    /// <summary>Places an arrived block at every offset it is known to cover, and learns its children's offsets.</summary>
+    /// <summary>
+    /// Places an arrived block at every offset it is known to cover, and learns its children's offsets. The block is
+    /// only read during the call (it may live in a rented buffer).
+    /// </summary>
     public async ValueTask AddAsync(Block block, CancellationToken cancellationToken)
     {
         if (!_waiting.Remove(block.Cid.Hash, out var places))
@@ -84,7 +87,12 @@ public sealed class FileAssembler(SafeFileHandle handle, Cid root, Limits limits
             return;
         }
 
-        _innerNodes.TryAdd(block.Cid.Hash, block);
+        // The block may sit in a rented buffer that goes back to the pool after this call: keep a copy of its own.
+        if (!_innerNodes.ContainsKey(block.Cid.Hash))
+        {
+            _innerNodes[block.Cid.Hash] = block.Detached();
+        }
+
         var offset = place.Offset + piece.Inline.Length;
         foreach (var (child, size) in piece.Children)
         {
