@@ -48,7 +48,7 @@ public static class GetCommand
             }
 
             // Fetched blocks wait on disk, not in memory, until the file is reassembled: a file may be larger than RAM.
-            var scratch = Directory.CreateTempSubdirectory("bitswap-get-");
+            var scratch = BitswapHome.NewScratch("get");
             try
             {
                 return await RunAsync(output, context, parsed, wanted, addresses, idle, folder, file, carFile, scratch.FullName, cancellationToken).ConfigureAwait(false);

@@ -55,6 +55,24 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task A_scratch_folder_left_by_a_killed_command_is_removed_by_the_next_one()
+    {
+        using var temp = CliRun.Temp();
+        var root = temp["tmp"];
+        using var gone = System.Diagnostics.Process.Start("true")!;
+        await gone.WaitForExitAsync();
+        var stale = Directory.CreateDirectory(Path.Combine(root, $"get-{gone.Id}-0123456789abcdef"));
+        await File.WriteAllBytesAsync(Path.Combine(stale.FullName, "leftover"), new byte[4096]);
+        var live = Directory.CreateDirectory(Path.Combine(root, $"get-{Environment.ProcessId}-fedcba9876543210"));
+
+        var fresh = BitswapHome.NewScratch("get", root);
+
+        Assert.False(stale.Exists || Directory.Exists(stale.FullName), "the dead command's folder is gone");
+        Assert.True(Directory.Exists(live.FullName), "a running command's folder stays");
+        Assert.StartsWith($"get-{Environment.ProcessId}-", fresh.Name);
+    }
+
+    [Fact]
     public async Task Get_places_a_chunk_that_repeats_in_the_file_at_every_offset_it_covers()
     {
         // Zeros, then random bytes, then zeros again: with 64 KiB chunks the zero chunk is one CID under many links,
