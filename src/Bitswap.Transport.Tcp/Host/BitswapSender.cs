@@ -24,6 +24,9 @@ internal sealed class BitswapSender : IAsyncDisposable
     // Segments up to this size are copied into their own Yamux frame; larger block data is sent from its own memory.
     private const int CopiedSegmentBytesMax = 2048;
 
+    // How long closing waits for queued messages to reach the muxer (the Yamux session drains its writer for as long).
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(2);
+
     private readonly YamuxSession _session;
     private readonly PeerId _peer;
     private readonly TcpHostOptions _options;
@@ -96,13 +99,20 @@ internal sealed class BitswapSender : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops the pump, drops what is queued and resets the stream.</summary>
+    /// <summary>
+    /// Takes no more messages, lets the pump hand what is queued to the muxer for up to <see cref="DrainTimeout"/> (then
+    /// closes the stream with FIN), else gives up: cancels the pump and resets the stream.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
         _budget.Close();
-        await _lifetime.CancelAsync().ConfigureAwait(false);
-        Volatile.Read(ref _stream)?.Reset();
+        if (await Task.WhenAny(_pump, Task.Delay(DrainTimeout)).ConfigureAwait(false) != _pump)
+        {
+            await _lifetime.CancelAsync().ConfigureAwait(false);
+            Volatile.Read(ref _stream)?.Reset();
+        }
+
         try
         {
             await _pump.ConfigureAwait(false);

@@ -301,7 +301,7 @@ public sealed partial class TcpHost : IBitswapNetwork
         foreach (var listener in _listeners) listener.Stop();
         Connection[] all;
         lock (_gate) all = _connections.Values.SelectMany(c => c).ToArray();
-        foreach (var c in all) await c.StopSenderAsync().ConfigureAwait(false);
+        await Task.WhenAll(all.Select(c => c.StopSenderAsync().AsTask())).ConfigureAwait(false);
         foreach (var c in all) await c.CloseAsync().ConfigureAwait(false);
         await _shutdown.CancelAsync().ConfigureAwait(false);
         Task[] pending;

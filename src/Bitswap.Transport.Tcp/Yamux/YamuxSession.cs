@@ -46,6 +46,10 @@ public sealed class YamuxSession : IAsyncDisposable
 
     private readonly Stream transport;
     private readonly bool isClient;
+
+    // A Noise channel buffers and decrypts whole frames itself: read from it exactly what is needed, so a Data frame's
+    // payload is decrypted straight into its destination instead of through our read buffer.
+    private readonly bool transportBuffers;
     private readonly Host.TcpHostOptions limits;
     private readonly ILogger logger;
     private readonly object gate = new();
@@ -86,6 +90,7 @@ public sealed class YamuxSession : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(limits);
         this.transport = transport;
         this.isClient = isClient;
+        transportBuffers = transport is Noise.NoiseStream;
         this.limits = limits;
         this.logger = logger ?? NullLogger.Instance;
         nextStreamId = isClient ? 1u : 2u;
@@ -663,7 +668,7 @@ public sealed class YamuxSession : IAsyncDisposable
                 continue;
             }
 
-            if (destination.Length - total >= ReadBufferBytes)
+            if (transportBuffers || destination.Length - total >= ReadBufferBytes)
             {
                 var direct = await transport.ReadAsync(destination[total..], ct).ConfigureAwait(false);
                 if (direct == 0)

@@ -28,6 +28,26 @@ public sealed class YamuxSessionTests
     }
 
     [Fact]
+    public async Task An_attached_receiver_gets_every_byte_in_order_from_before_and_after_it_was_attached_then_the_end()
+    {
+        await using var pair = SessionPair.Start();
+        var stream = await pair.Client.OpenStreamAsync(Timeout());
+        var payload = RandomNumberGenerator.GetBytes(3 * 1024 * 1024);
+        await stream.WriteAsync(payload.AsMemory(0, 100_000));
+        var accepted = await pair.Server.AcceptStreamAsync(Timeout());
+        await Task.Delay(50);
+        var receiver = new CollectingReceiver();
+
+        accepted.AttachReceiver(receiver);
+        // 3 MiB is far past the initial 256 KiB window: only the window the attach grants lets it through.
+        await stream.WriteUncopiedAsync(payload.AsMemory(100_000)).AsTask().WaitAsync(Patience);
+        await stream.CloseWriteAsync();
+
+        Assert.Null(await receiver.Ended.Task.WaitAsync(Patience));
+        Assert.Equal(payload, receiver.Bytes.ToArray());
+    }
+
+    [Fact]
     public async Task Server_streams_have_even_ids_and_client_streams_odd_ids()
     {
         await using var pair = SessionPair.Start();
@@ -356,6 +376,21 @@ public sealed class YamuxSessionTests
 }
 
 /// <summary>A started client and server session over one in-memory pipe.</summary>
+internal sealed class CollectingReceiver : IYamuxReceiver
+{
+    private readonly byte[] _scratch = new byte[7_000];
+
+    public MemoryStream Bytes { get; } = new();
+
+    public TaskCompletionSource<YamuxException?> Ended { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Memory<byte> GetReceiveMemory(int available) => _scratch.AsMemory(0, Math.Min(available, _scratch.Length));
+
+    public void OnReceived(int count) => Bytes.Write(_scratch, 0, count);
+
+    public void OnEnded(YamuxException? failure) => Ended.TrySetResult(failure);
+}
+
 internal sealed class SessionPair : IAsyncDisposable
 {
     private SessionPair(YamuxSession client, YamuxSession server)
