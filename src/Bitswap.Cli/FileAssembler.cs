@@ -28,9 +28,9 @@ public sealed class FileAssembler(SafeFileHandle handle, Cid root, Limits limits
 
     /// <summary>
     /// Places an arrived block at every offset it is known to cover, and learns its children's offsets. The block is
-    /// only read during the call (it may live in a rented buffer).
+    /// only read during the call (it may be lent from the node's receive memory); writes go to the page cache.
     /// </summary>
-    public async ValueTask AddAsync(Block block, CancellationToken cancellationToken)
+    public void Add(Block block)
     {
         if (!_waiting.Remove(block.Cid.Hash, out var places))
         {
@@ -39,7 +39,7 @@ public sealed class FileAssembler(SafeFileHandle handle, Cid root, Limits limits
 
         foreach (var place in places)
         {
-            await PlaceAsync(block, place, cancellationToken).ConfigureAwait(false);
+            PlaceAt(block, place);
         }
     }
 
@@ -57,7 +57,7 @@ public sealed class FileAssembler(SafeFileHandle handle, Cid root, Limits limits
         }
     }
 
-    private async ValueTask PlaceAsync(Block block, Place place, CancellationToken cancellationToken)
+    private void PlaceAt(Block block, Place place)
     {
         (ReadOnlyMemory<byte> Inline, LanguageExt.Seq<(Cid Cid, ulong Size)> Children) piece;
         try
@@ -77,7 +77,7 @@ public sealed class FileAssembler(SafeFileHandle handle, Cid root, Limits limits
 
         if (!piece.Inline.IsEmpty)
         {
-            await RandomAccess.WriteAsync(handle, piece.Inline, place.Offset, cancellationToken).ConfigureAwait(false);
+            RandomAccess.Write(handle, piece.Inline.Span, place.Offset);
             Written += piece.Inline.Length;
         }
 
@@ -100,7 +100,7 @@ public sealed class FileAssembler(SafeFileHandle handle, Cid root, Limits limits
             offset += (long)size;
             if (_innerNodes.TryGetValue(child.Hash, out var inner))
             {
-                await PlaceAsync(inner, childPlace, cancellationToken).ConfigureAwait(false);
+                PlaceAt(inner, childPlace);
             }
             else if (_leaves.TryGetValue(child.Hash, out var leaf))
             {
@@ -109,7 +109,7 @@ public sealed class FileAssembler(SafeFileHandle handle, Cid root, Limits limits
                     throw new CliError($"cannot reassemble {root}: {child} holds {leaf.Length} bytes, its parent's blocksizes say {size}");
                 }
 
-                await CopyAsync(leaf.Offset, childPlace.Offset, leaf.Length, cancellationToken).ConfigureAwait(false);
+                Copy(leaf.Offset, childPlace.Offset, leaf.Length);
             }
             else
             {
@@ -124,7 +124,7 @@ public sealed class FileAssembler(SafeFileHandle handle, Cid root, Limits limits
     }
 
     /// <summary>Copies a chunk already written to a second place in the file.</summary>
-    private async ValueTask CopyAsync(long from, long to, int length, CancellationToken cancellationToken)
+    private void Copy(long from, long to, int length)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
         try
@@ -132,7 +132,7 @@ public sealed class FileAssembler(SafeFileHandle handle, Cid root, Limits limits
             var read = 0;
             while (read < length)
             {
-                var n = await RandomAccess.ReadAsync(handle, buffer.AsMemory(read, length - read), from + read, cancellationToken).ConfigureAwait(false);
+                var n = RandomAccess.Read(handle, buffer.AsSpan(read, length - read), from + read);
                 if (n == 0)
                 {
                     throw new CliError($"cannot reassemble {root}: the output file is shorter than what was written to it");
@@ -141,7 +141,7 @@ public sealed class FileAssembler(SafeFileHandle handle, Cid root, Limits limits
                 read += n;
             }
 
-            await RandomAccess.WriteAsync(handle, buffer.AsMemory(0, length), to, cancellationToken).ConfigureAwait(false);
+            RandomAccess.Write(handle, buffer.AsSpan(0, length), to);
             Written += length;
         }
         finally

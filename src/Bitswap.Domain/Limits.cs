@@ -131,6 +131,13 @@ public sealed record Limits
     /// <summary>Inputs waiting in a node's mailbox before posting blocks (back-pressure).</summary>
     public int MailboxCapacity { get; init; } = 4096;
 
+    /// <summary>
+    /// Bytes of received messages a node holds between the network and the end of their turn (stored and delivered):
+    /// past it, the receiving connection waits, so a loop that falls behind slows the network instead of filling memory.
+    /// Ours: four of the largest messages (MessageBytesMax).
+    /// </summary>
+    public long MailboxBytesMax { get; init; } = 16L * 1024 * 1024;
+
     /// <summary>Blocks buffered between HasBlock and the node loop (boxo HasBlockBufferSize).</summary>
     public int HasBlockBufferSize { get; init; } = 256;
 

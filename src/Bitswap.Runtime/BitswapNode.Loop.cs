@@ -539,6 +539,15 @@ public sealed partial class BitswapNode
     /// </summary>
     private void Arrive(MessageArrived arrived)
     {
+        // The message's bytes stay charged until its blocks are stored and delivered (the lease is disposed).
+        var held = _mailbox.ReserveBytes(Math.Max(arrived.WireBytes, 1));
+        if (held is null)
+        {
+            arrived.Lease?.Dispose();
+            return;
+        }
+
+        var lease = new Leases(arrived.Lease, held);
         var holdsSlot = _mailbox.Reserve();
         var sizes = Map<Cid, int>.Empty;
         try
@@ -562,7 +571,17 @@ public sealed partial class BitswapNode
             ReportError("blockstore", arrived.Peer, error);
         }
 
-        _mailbox.Push(new Letter(new MessageReceived(0, arrived.Peer, arrived.Message, sizes), holdsSlot, null, arrived.Lease));
+        _mailbox.Push(new Letter(new MessageReceived(0, arrived.Peer, arrived.Message, sizes), holdsSlot, null, lease));
+    }
+
+    /// <summary>The transport's lease on a message's memory and the mailbox's hold on its bytes, returned together.</summary>
+    private sealed class Leases(IDisposable? memory, IDisposable bytes) : IDisposable
+    {
+        public void Dispose()
+        {
+            memory?.Dispose();
+            bytes.Dispose();
+        }
     }
 
     private Map<Cid, int> LookUpSize(Map<Cid, int> sizes, Cid cid)

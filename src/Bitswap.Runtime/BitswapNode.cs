@@ -75,7 +75,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
 
         var workerScheduler = virtualTime ? _clock : TaskPoolScheduler.Default;
         _origin = _clock.Now;
-        _mailbox = new Mailbox(limits.MailboxCapacity, mayWait: !virtualTime);
+        _mailbox = new Mailbox(limits.MailboxCapacity, limits.MailboxBytesMax, mayWait: !virtualTime);
         _blockstorePool = new WorkerPool(workerScheduler, limits.BlockstoreWorkerCount, e => ReportError("blockstore", null, e));
         _finderPool = new WorkerPool(workerScheduler, ProviderFindsInFlight, e => ReportError("routing", null, e));
         _trace = options.TraceTo;

@@ -93,7 +93,7 @@ public static class GetCommand
                     totals = await WriteFileAsync(file, handle =>
                     {
                         var assembler = new FileAssembler(handle, root, Limits.Default);
-                        return FetchWithViewAsync(session, root, assembler.AddAsync, assembler.Finish);
+                        return FetchWithViewAsync(session, root, assembler.Add, assembler.Finish);
                     }).ConfigureAwait(false);
                 }
                 else
@@ -123,7 +123,7 @@ public static class GetCommand
 
             return 0;
 
-            async Task<FetchTotals> FetchWithViewAsync(Runtime.BitswapSession session, Cid root, Func<Block, CancellationToken, ValueTask>? place, Action? finish)
+            async Task<FetchTotals> FetchWithViewAsync(Runtime.BitswapSession session, Cid root, Action<Block>? place, Action? finish)
             {
                 var fetched = await TransferView.RunAsync(output, interactive ? TransferView.Mode.Bar : TransferView.Mode.Quiet, $"get {Short(root)}",
                     onBlock => DagFetch.FetchAsync(session, root, idle, block =>
@@ -151,7 +151,7 @@ public static class GetCommand
         try
         {
             T result;
-            using (var handle = File.OpenHandle(partial, FileMode.Create, FileAccess.ReadWrite, FileShare.None, FileOptions.Asynchronous))
+            using (var handle = File.OpenHandle(partial, FileMode.Create, FileAccess.ReadWrite, FileShare.None))
             {
                 result = await write(handle).ConfigureAwait(false);
             }

@@ -14,8 +14,9 @@ internal static class ReceiveBuffers
     /// <summary>Size step of large buffers.</summary>
     public const int StepBytes = 64 * 1024;
 
-    // Bytes of idle large buffers kept for reuse: two 4 MiB messages for each of a few busy streams.
-    private const long RetainedBytesMax = 64L * 1024 * 1024;
+    // Bytes of idle large buffers kept for reuse: four 4 MiB messages, as many as a node lets wait for its loop
+    // (Limits.MailboxBytesMax); more would only hold memory a busy moment once needed.
+    private const long RetainedBytesMax = 16L * 1024 * 1024;
 
     // Per size class; a class only ever holds arrays of exactly its size.
     private static readonly ConcurrentDictionary<int, ConcurrentBag<byte[]>> Idle = new();
