@@ -15,9 +15,10 @@ public static class AddCommand
         var cidVersion = new Option<int?>("--cid-version") { Description = "CID version of dag-pb nodes, 0 or 1 (profile default)" };
         var maxLinks = new Option<int?>("--max-links") { Description = "Most links per node (profile default: 1024 for v1, 174 for v0)" };
         var repo = new Option<string?>("--repo") { Description = "flatfs repo (default $BITSWAP_PATH/blocks or ~/.bitswap/blocks)" };
-        var command = new Command("add", "Import a file as UnixFS into the repo and print its root CID")
+        var api = RemoteCommands.ApiOption();
+        var command = new Command("add", "Import a file as UnixFS into the repo and print its root CID (through the daemon when one runs)")
         {
-            file, profile, chunkSize, rawLeaves, cidVersion, maxLinks, repo,
+            file, profile, chunkSize, rawLeaves, cidVersion, maxLinks, repo, api,
         };
         command.SetAction(async (parsed, cancellationToken) =>
         {
@@ -27,6 +28,12 @@ public static class AddCommand
             if (!File.Exists(path))
             {
                 throw new CliError($"no such file: {path}");
+            }
+
+            if (await Daemon.RemoteAdd.TryAsync(path, options, parsed.GetValue(api), parsed.GetValue(repo), cancellationToken).ConfigureAwait(false) is { } remote)
+            {
+                output.Line(remote);
+                return 0;
             }
 
             var store = Repo.Open(parsed.GetValue(repo));

@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text.Json.Nodes;
+using Bitswap.Dag;
+
+namespace Bitswap.Cli.Daemon;
+
+/// <summary><c>add</c> through the running daemon, as <c>ipfs add</c> does when a daemon owns the repo.</summary>
+public static class RemoteAdd
+{
+    /// <summary>
+    /// Adds the file through the daemon with the same import options (cid-version, raw-leaves, chunker=size-N,
+    /// max-file-links) and returns the root CID; null when no daemon runs on the repo.
+    /// </summary>
+    public static async Task<string?> TryAsync(string path, ImportOptions options, string? api, string? repo, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        using var client = await RpcClient.FindAsync(api, repo, cancellationToken).ConfigureAwait(false);
+        if (client is null)
+        {
+            return null;
+        }
+
+        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        using var content = new MultipartFormDataContent();
+        var part = new StreamContent(file);
+        part.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        content.Add(part, "file", Uri.EscapeDataString(Path.GetFileName(path)));
+        var lines = await client.LinesAsync(
+            "add",
+            [
+                ("cid-version", options.CidVersion.ToString(CultureInfo.InvariantCulture)),
+                ("raw-leaves", options.RawLeaves ? "true" : "false"),
+                ("chunker", $"size-{options.ChunkSize.ToString(CultureInfo.InvariantCulture)}"),
+                ("max-file-links", options.MaxLinks.ToString(CultureInfo.InvariantCulture)),
+            ],
+            content,
+            cancellationToken).ConfigureAwait(false);
+        return lines.LastOrDefault(l => l["Hash"] is not null)?["Hash"]?.GetValue<string>()
+            ?? throw new CliError("the daemon's add answer named no CID");
+    }
+}
+
+/// <summary><c>get</c> through the running daemon: a file with <c>cat</c>, a CAR with <c>dag/export</c>.</summary>
+public static class RemoteGet
+{
+    /// <summary>Writes the file (or CAR) under <paramref name="cid"/> to <paramref name="file"/>, or stdout when null; prints a summary.</summary>
+    public static async Task<int> RunAsync(Output output, RpcClient client, string cid, string? file, string? car, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(client);
+        var clock = Stopwatch.StartNew();
+        var target = car ?? file;
+        using var response = await client.PostAsync(car is null ? "cat" : "dag/export", [("arg", cid)], null, cancellationToken).ConfigureAwait(false);
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        long bytes;
+        if (target is null)
+        {
+            await using var stdout = output.OpenBinaryOut?.Invoke() ?? throw new CliError("no standard output to write to");
+            bytes = await CopyAsync(body, stdout, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await using var stream = new FileStream(target, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+            bytes = await CopyAsync(body, stream, cancellationToken).ConfigureAwait(false);
+        }
+
+        var summary = new JsonObject
+        {
+            ["cid"] = cid,
+            ["bytes"] = bytes,
+            ["ms"] = Math.Round(clock.Elapsed.TotalMilliseconds, 1),
+            ["via"] = client.Address.ToString(),
+        };
+        if (target is null)
+        {
+            output.Error.WriteLine(summary.ToJsonString());
+        }
+        else
+        {
+            output.JsonLine(summary);
+        }
+
+        return 0;
+    }
+
+    private static async Task<long> CopyAsync(Stream from, Stream to, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[1 << 16];
+        long total = 0;
+        int read;
+        while ((read = await from.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            await to.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+            total += read;
+        }
+
+        return total;
+    }
+}
