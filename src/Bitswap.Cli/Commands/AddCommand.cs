@@ -8,7 +8,8 @@ public static class AddCommand
     /// <summary>Builds the command.</summary>
     public static Command Create(Output output)
     {
-        var file = new Argument<string>("FILE") { Description = "The file to import" };
+        var file = new Argument<string>("FILE") { Description = "The file (or, with -r, the folder) to import" };
+        var recursive = new Option<bool>("--recursive", "-r") { Description = "Import a folder tree as UnixFS directories (Helia's CIDs; no HAMT shards yet)" };
         var profile = ServeCommand.ProfileOption();
         var chunkSize = new Option<int?>("--chunk-size") { Description = "Bytes per leaf (profile default: 1 MiB for v1, 256 KiB for v0)" };
         var rawLeaves = new Option<bool?>("--raw-leaves") { Description = "Leaves as raw blocks (true/false; profile default)" };
@@ -18,13 +19,26 @@ public static class AddCommand
         var api = RemoteCommands.ApiOption();
         var command = new Command("add", "Import a file as UnixFS into the repo and print its root CID (through the daemon when one runs)")
         {
-            file, profile, chunkSize, rawLeaves, cidVersion, maxLinks, repo, api,
+            file, profile, chunkSize, rawLeaves, cidVersion, maxLinks, repo, api, recursive,
         };
         command.SetAction(async (parsed, cancellationToken) =>
         {
             using var context = CliContext.Create(output, parsed);
             var options = Repo.Options(parsed.GetValue(profile)!, parsed.GetValue(chunkSize), parsed.GetValue(rawLeaves), parsed.GetValue(cidVersion), parsed.GetValue(maxLinks));
             var path = parsed.GetValue(file)!;
+            if (Directory.Exists(path))
+            {
+                if (!parsed.GetValue(recursive))
+                {
+                    throw new CliError($"{path} is a folder: use -r to add it with its contents");
+                }
+
+                // The tree goes straight into the repo; a daemon running on it serves the new blocks as they land.
+                var tree = await DirectoryImport.ImportAsync(path, options, Repo.Open(parsed.GetValue(repo)), cancellationToken).ConfigureAwait(false);
+                output.Line(tree.Cid.ToString());
+                return 0;
+            }
+
             if (!File.Exists(path))
             {
                 throw new CliError($"no such file: {path}");

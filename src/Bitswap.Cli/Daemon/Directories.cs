@@ -45,21 +45,9 @@ public static class Directories
             : 0;
     }
 
-    /// <summary>
-    /// A plain (unsharded) UnixFS directory over named entries: a dag-pb node whose Data is UnixFS Type=Directory, links
-    /// sorted by name with Tsize = the entry's cumulative DAG size (as Kubo's wrap-with-directory builds it).
-    /// </summary>
-    public static Block Basic(IEnumerable<(string Name, Cid Cid, long DagSize)> entries, int cidVersion)
-    {
-        var links = entries
-            .OrderBy(e => e.Name, StringComparer.Ordinal)
-            .Select(e => new DagPbLink(e.Cid, e.Name, (ulong)e.DagSize))
-            .ToArray();
-        var data = new UnixFsData(UnixFsType.Directory, null, null, Seq<ulong>.Empty).Encode();
-        var bytes = DagPb.Encode(new DagPbNode(Prelude.toSeq(links), data));
-        return Block.Create(bytes, Multicodec.DagPb, MultihashCode.Sha2_256, cidVersion)
-            .Match(b => b, e => throw new InvalidOperationException($"directory node: {e.Detail}"));
-    }
+    /// <summary>A plain (unsharded) UnixFS directory over named entries, as Kubo's wrap-with-directory builds it.</summary>
+    public static Block Basic(IEnumerable<(string Name, Cid Cid, long DagSize)> entries, int cidVersion) =>
+        UnixFsDirectory.Encode(entries.Select(e => new DirectoryEntry(e.Name, e.Cid, e.DagSize, IsDirectory: false)), cidVersion).Block;
 
     private static DagPbNode Decode(Block block) =>
         DagPb.Decode(block.Data.Span).Match(n => n, e => throw new RpcException(500, RpcErrorCode.Normal, $"{block.Cid}: malformed dag-pb: {e.Detail}"));

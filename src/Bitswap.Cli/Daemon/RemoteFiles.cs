@@ -42,7 +42,7 @@ public static class RemoteAdd
     }
 }
 
-/// <summary><c>get</c> through the running daemon: a file with <c>cat</c>, a CAR with <c>dag/export</c>.</summary>
+/// <summary><c>get</c> through the running daemon: a file or a tree with Kubo's <c>get</c> (tar), stdout with <c>cat</c>, a CAR with <c>dag/export</c>.</summary>
 public static class RemoteGet
 {
     /// <summary>Writes the file (or CAR) under <paramref name="cid"/> to <paramref name="file"/>, or stdout when null; prints a summary.</summary>
@@ -51,7 +51,20 @@ public static class RemoteGet
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(client);
         var clock = Stopwatch.StartNew();
-        var target = car ?? file;
+        if (car is null && file is not null)
+        {
+            var written = await ExtractAsync(client, cid, file, cancellationToken).ConfigureAwait(false);
+            output.JsonLine(new JsonObject
+            {
+                ["cid"] = cid,
+                ["bytes"] = written,
+                ["ms"] = Math.Round(clock.Elapsed.TotalMilliseconds, 1),
+                ["via"] = client.Address.ToString(),
+            });
+            return 0;
+        }
+
+        var target = car;
         using var response = await client.PostAsync(car is null ? "cat" : "dag/export", [("arg", cid)], null, cancellationToken).ConfigureAwait(false);
         await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         long bytes;
@@ -83,6 +96,52 @@ public static class RemoteGet
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// Asks the daemon for the tar of <paramref name="cid"/> (Kubo's get) and rebuilds it at <paramref name="target"/>: a
+    /// file becomes that file, a directory that folder with its tree. Returns the file bytes written.
+    /// </summary>
+    private static async Task<long> ExtractAsync(RpcClient client, string cid, string target, CancellationToken cancellationToken)
+    {
+        using var response = await client.PostAsync("get", [("arg", cid)], null, cancellationToken).ConfigureAwait(false);
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        var reader = new System.Formats.Tar.TarReader(body);
+        var root = Path.GetFullPath(target);
+        long total = 0;
+        while (await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false) is { } entry)
+        {
+            // Entry names are CID[/path]; the CID part becomes the target. Nothing may land outside it.
+            var slash = entry.Name.IndexOf('/', StringComparison.Ordinal);
+            var rest = slash < 0 ? "" : entry.Name[(slash + 1)..];
+            var path = Path.GetFullPath(Path.Combine(root, rest));
+            if (path != root && !path.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            {
+                throw new CliError($"the daemon's archive names a path outside the target: {entry.Name}");
+            }
+
+            switch (entry.EntryType)
+            {
+                case System.Formats.Tar.TarEntryType.Directory:
+                    Directory.CreateDirectory(path);
+                    break;
+                case System.Formats.Tar.TarEntryType.RegularFile or System.Formats.Tar.TarEntryType.V7RegularFile:
+                    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                    await using (var stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+                    {
+                        if (entry.DataStream is { } data)
+                        {
+                            total += await CopyAsync(data, stream, cancellationToken).ConfigureAwait(false);
+                        }
+                    }
+
+                    break;
+                default:
+                    throw new CliError($"the daemon's archive holds an entry of type {entry.EntryType}: {entry.Name}");
+            }
+        }
+
+        return total;
     }
 
     private static async Task<long> CopyAsync(Stream from, Stream to, CancellationToken cancellationToken)
