@@ -6,7 +6,7 @@ namespace Bitswap.Cli;
 /// <summary>
 /// <c>add -r</c>: imports a folder tree as UnixFS directories with the CIDs ipfs-unixfs-importer 17.1.1 (Helia's
 /// addAll) gives. Hidden entries (names starting with '.') are skipped, as <c>ipfs add -r</c> does without --hidden.
-/// A directory that the importer would turn into a HAMT shard is refused: HAMT sharding is not built yet.
+/// A directory past the importer's shard threshold becomes a HAMT shard (<see cref="UnixFsHamt"/>), as there.
 /// </summary>
 public static class DirectoryImport
 {
@@ -65,8 +65,9 @@ public static class DirectoryImport
 
         if (UnixFsDirectory.NeedsSharding(entries, options.Profile))
         {
-            throw new CliError(
-                $"{folder.FullName} is large enough that Helia and Kubo would store it as a HAMT shard ({entries.Count} entries); HAMT sharding is not supported yet");
+            var (blocks, shard, shardSize) = UnixFsHamt.Build(entries, options.CidVersion);
+            await blockstore.PutManyAsync(blocks, cancellationToken).ConfigureAwait(false);
+            return new DirectoryEntry(folder.Name, shard.Cid, shardSize, IsDirectory: true);
         }
 
         var (block, size) = UnixFsDirectory.Encode(entries, options.CidVersion);

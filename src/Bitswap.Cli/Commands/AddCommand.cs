@@ -9,7 +9,7 @@ public static class AddCommand
     public static Command Create(Output output)
     {
         var file = new Argument<string>("FILE") { Description = "The file (or, with -r, the folder) to import" };
-        var recursive = new Option<bool>("--recursive", "-r") { Description = "Import a folder tree as UnixFS directories (Helia's CIDs; no HAMT shards yet)" };
+        var recursive = new Option<bool>("--recursive", "-r") { Description = "Import a folder tree as UnixFS directories, HAMT-sharded past the threshold (Helia's CIDs)" };
         var profile = ServeCommand.ProfileOption();
         var chunkSize = new Option<int?>("--chunk-size") { Description = "Bytes per leaf (profile default: 1 MiB for v1, 256 KiB for v0)" };
         var rawLeaves = new Option<bool?>("--raw-leaves") { Description = "Leaves as raw blocks (true/false; profile default)" };

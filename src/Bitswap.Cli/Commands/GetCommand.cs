@@ -57,7 +57,14 @@ public static class GetCommand
                     throw new CliError("--out DIR needs --peer; through a daemon use -o FILE or --car FILE");
                 }
 
-                using var client = await Daemon.RpcClient.RequireAsync(parsed.GetValue(api), parsed.GetValue(repo), cancellationToken).ConfigureAwait(false);
+                using var client = await Daemon.RpcClient.FindAsync(parsed.GetValue(api), parsed.GetValue(repo), cancellationToken).ConfigureAwait(false);
+                if (client is null)
+                {
+                    // Without a daemon, get needs peers to fetch from, as before the daemon existed: a usage error.
+                    output.Error.WriteLine("bitswap: Option '--peer' is required when no daemon runs on the repo (see bitswap --help)");
+                    return CliError.UsageExitCode;
+                }
+
                 return await Daemon.RemoteGet.RunAsync(output, client, wanted[0].ToString(), file, carFile, cancellationToken).ConfigureAwait(false);
             }
 

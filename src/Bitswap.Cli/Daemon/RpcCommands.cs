@@ -323,7 +323,14 @@ public sealed class RpcCommands
 
                 break;
             case UnixFsType.HamtShard:
-                throw RpcException.Normal("HAMT-sharded directories are not supported yet");
+                await tar.WriteEntryAsync(new PaxTarEntry(TarEntryType.Directory, name), cancellationToken).ConfigureAwait(false);
+                await foreach (var link in UnixFsHamt.EntriesAsync(block, _daemon.GetBlockAsync, cancellationToken).ConfigureAwait(false))
+                {
+                    var child = await _daemon.GetBlockAsync(link.Hash, cancellationToken).ConfigureAwait(false);
+                    await WriteTarAsync(tar, $"{name}/{link.Name}", link.Hash, child, depth + 1, scratch, count, cancellationToken).ConfigureAwait(false);
+                }
+
+                break;
             default:
                 // A tar entry states its size first, so the file is assembled in a scratch file, then copied.
                 var file = Path.Combine(scratch, "entry");
@@ -346,13 +353,11 @@ public sealed class RpcCommands
         {
             var cid = await ResolveAsync(path, request.Cancellation).ConfigureAwait(false);
             var block = await _daemon.GetBlockAsync(cid, request.Cancellation).ConfigureAwait(false);
-            if (Directories.TypeOf(block) == UnixFsType.HamtShard)
-            {
-                throw RpcException.Normal("HAMT-sharded directories are not supported yet");
-            }
-
+            var entries = Directories.TypeOf(block) == UnixFsType.HamtShard
+                ? await UnixFsHamt.EntriesAsync(block, _daemon.GetBlockAsync, request.Cancellation).Take(TarEntriesMax).ToListAsync(request.Cancellation).ConfigureAwait(false)
+                : [.. Directories.Links(block)];
             var links = new JsonArray();
-            foreach (var link in Directories.Links(block))
+            foreach (var link in entries.OrderBy(l => l.Name, StringComparer.Ordinal))
             {
                 var child = await _daemon.GetBlockAsync(link.Hash, request.Cancellation).ConfigureAwait(false);
                 var type = Directories.TypeOf(child);
@@ -408,7 +413,18 @@ public sealed class RpcCommands
                         ?? throw RpcException.Normal($"no link named \"{segment}\" under {cid}");
                     break;
                 case UnixFsType.HamtShard:
-                    throw RpcException.Normal("HAMT-sharded directories are not supported yet");
+                    DagPbLink? found = null;
+                    await foreach (var link in UnixFsHamt.EntriesAsync(block, _daemon.GetBlockAsync, cancellationToken).ConfigureAwait(false))
+                    {
+                        if (link.Name == segment)
+                        {
+                            found = link;
+                            break;
+                        }
+                    }
+
+                    cid = found?.Hash ?? throw RpcException.Normal($"no link named \"{segment}\" under {cid}");
+                    break;
                 default:
                     throw RpcException.Normal($"no link named \"{segment}\" under {cid}: it is not a directory");
             }

@@ -41,19 +41,20 @@ public sealed class DirectoryTests(Cli.HeliaFixture helia) : IClassFixture<Cli.H
         var tree = temp["tree"];
         WriteTree(tree);
 
-        foreach (var profile in new[] { "unixfs-v1-2025", "unixfs-v0-2015" })
+        var root = "";
+        foreach (var profile in new[] { "unixfs-v0-2015", "unixfs-v1-2025" })
         {
             var ours = await CliRun.RunAsync("add", "-r", tree, "--profile", profile, "--repo", temp[$"{profile}/blocks"]);
             Assert.True(ours.ExitCode == 0, ours.Stderr);
             var theirs = await helia.Peer.CallAsync("importDir", new JsonObject { ["path"] = tree, ["profile"] = profile }, TimeSpan.FromSeconds(60));
-            Assert.Equal(theirs["cid"]!.GetValue<string>(), Assert.Single(ours.Lines));
+            root = Assert.Single(ours.Lines);
+            Assert.Equal(theirs["cid"]!.GetValue<string>(), root);
         }
 
         var notRecursive = await CliRun.RunAsync("add", tree, "--repo", temp["x/blocks"]);
         Assert.Contains("use -r", notRecursive.Stderr);
 
         // A daemon on the v1 repo serves the tree: cat through folders, ls of a folder, get of the whole tree as tar.
-        var root = (await CliRun.RunAsync("add", "-r", tree, "--repo", temp["unixfs-v1-2025/blocks"])).Lines[0];
         await using var daemon = await DaemonRun.StartAsync(temp["unixfs-v1-2025"]);
         var deep = await CliRun.RunAsync("cat", $"/ipfs/{root}/d0/deep/x.txt", "--repo", daemon.Repo);
         Assert.Equal("deep\n", deep.Stdout);
@@ -76,5 +77,37 @@ public sealed class DirectoryTests(Cli.HeliaFixture helia) : IClassFixture<Cli.H
 
         Assert.True(Directory.Exists(Path.Combine(temp["out"], "empty")));
         Assert.False(File.Exists(Path.Combine(temp["out"], ".hidden")));
+    }
+
+    [Fact]
+    public async Task A_folder_past_the_shard_threshold_becomes_helias_hamt_and_the_daemon_reads_through_it()
+    {
+        using var temp = CliRun.Temp();
+        // 1,000 entries with 240-byte names: past 256 KiB by both profiles' estimates (links-bytes about 274 KB, block-bytes about 286 KB).
+        var folder = Directory.CreateDirectory(temp["tree/sharded"]).FullName;
+        for (var i = 0; i < 1000; i++)
+        {
+            var name = $"entry-{i:D5}-".PadRight(240, 'n');
+            await File.WriteAllTextAsync(Path.Combine(folder, name), $"entry {i}\n");
+        }
+
+        Assert.Equal("cbd8a7b341bd9b02", Convert.ToHexStringLower(Bitswap.Dag.UnixFsHamt.Hash64("hello")));
+        var root = "";
+        foreach (var profile in new[] { "unixfs-v0-2015", "unixfs-v1-2025" })
+        {
+            var ours = await CliRun.RunAsync("add", "-r", temp["tree"], "--profile", profile, "--repo", temp[$"{profile}/blocks"]);
+            Assert.True(ours.ExitCode == 0, ours.Stderr);
+            var theirs = await helia.Peer.CallAsync("importDir", new JsonObject { ["path"] = temp["tree"], ["profile"] = profile }, TimeSpan.FromSeconds(60));
+            root = Assert.Single(ours.Lines);
+            Assert.Equal(theirs["cid"]!.GetValue<string>(), root);
+        }
+
+        await using var daemon = await DaemonRun.StartAsync(temp["unixfs-v1-2025"]);
+        var name1234 = "entry-00234-".PadRight(240, 'n');
+        var cat = await CliRun.RunAsync("cat", $"{root}/sharded/{name1234}", "--repo", daemon.Repo);
+        Assert.Equal("entry 234\n", cat.Stdout);
+        using var http = new HttpClient();
+        var ls = JsonNode.Parse(await (await http.PostAsync($"{daemon.ApiUrl}/api/v0/ls?arg={root}/sharded", null)).Content.ReadAsStringAsync())!;
+        Assert.Equal(1000, ls["Objects"]![0]!["Links"]!.AsArray().Count);
     }
 }
