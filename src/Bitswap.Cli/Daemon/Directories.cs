@@ -45,10 +45,6 @@ public static class Directories
             : 0;
     }
 
-    /// <summary>A plain (unsharded) UnixFS directory over named entries, as Kubo's wrap-with-directory builds it.</summary>
-    public static Block Basic(IEnumerable<(string Name, Cid Cid, long DagSize)> entries, int cidVersion) =>
-        UnixFsDirectory.Encode(entries.Select(e => new DirectoryEntry(e.Name, e.Cid, e.DagSize, IsDirectory: false)), cidVersion).Block;
-
     private static DagPbNode Decode(Block block) =>
         DagPb.Decode(block.Data.Span).Match(n => n, e => throw new RpcException(500, RpcErrorCode.Normal, $"{block.Cid}: malformed dag-pb: {e.Detail}"));
 }

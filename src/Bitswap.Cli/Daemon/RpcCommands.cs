@@ -178,13 +178,15 @@ public sealed class RpcCommands
         var progress = request.Flag("progress") == true;
         var wrap = request.Flag("wrap-with-directory") == true;
         var lines = new List<JsonNode>();
-        var added = new List<(string Name, Cid Cid, long DagSize)>();
+        var tree = new AddTree();
+        var files = 0;
         var sink = new AnnouncingStore(_daemon);
         await foreach (var (name, isDirectory, body) in request.PartsAsync().WithCancellation(request.Cancellation).ConfigureAwait(false))
         {
-            if (isDirectory || name.Contains('/', StringComparison.Ordinal))
+            if (isDirectory)
             {
-                throw RpcException.Client("adding directories is not supported yet: add files one by one, or with wrap-with-directory");
+                tree.AddFolder(name);
+                continue;
             }
 
             var counted = new CountingStream(body, progress ? lines : null, name);
@@ -198,36 +200,43 @@ public sealed class RpcCommands
                 throw RpcException.Client(error.Message, error);
             }
 
+            files++;
+            var path = name.Length == 0 ? result.Root.ToString() : string.Join('/', AddTree.Segments(name));
             if (progress)
             {
-                lines.Add(new JsonObject { ["Name"] = name, ["Bytes"] = counted.Total });
+                lines.Add(new JsonObject { ["Name"] = path, ["Bytes"] = counted.Total });
             }
 
             // Kubo's AddEvent: Name, Hash, Size (the cumulative DAG size, as a string).
-            lines.Add(new JsonObject { ["Name"] = name.Length == 0 ? result.Root.ToString() : name, ["Hash"] = result.Root.ToString(), ["Size"] = result.DagSize.ToString(CultureInfo.InvariantCulture) });
-            added.Add((name.Length == 0 ? result.Root.ToString() : name, result.Root, result.DagSize));
+            lines.Add(new JsonObject { ["Name"] = path, ["Hash"] = result.Root.ToString(), ["Size"] = result.DagSize.ToString(CultureInfo.InvariantCulture) });
+            tree.AddFile(path, new DirectoryEntry(path, result.Root, result.DagSize, IsDirectory: false));
         }
 
-        if (added.Count == 0)
+        if (files == 0 && !tree.HasFolders)
         {
             throw RpcException.Client("argument \"path\" is required");
         }
 
+        // Folders are built once all their files are in, deepest first, each reported as Kubo reports it.
+        await tree.BuildAsync(options, sink.PutAsync, (path, entry) => lines.Add(Event(path, entry)), request.Cancellation).ConfigureAwait(false);
         if (wrap)
         {
-            var duplicate = added.GroupBy(a => a.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+            var top = tree.TopEntries;
+            var duplicate = top.GroupBy(e => e.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
             if (duplicate is not null)
             {
                 throw RpcException.Normal($"directory already has entry by the name \"{duplicate.Key}\"");
             }
 
-            var directory = Directories.Basic(added, options.CidVersion);
+            var (directory, size) = UnixFsDirectory.Encode(top, options.CidVersion);
             await sink.PutAsync(directory, request.Cancellation).ConfigureAwait(false);
-            var size = directory.Size + added.Sum(a => a.DagSize);
-            lines.Add(new JsonObject { ["Name"] = "", ["Hash"] = directory.Cid.ToString(), ["Size"] = size.ToString(CultureInfo.InvariantCulture) });
+            lines.Add(Event("", new DirectoryEntry("", directory.Cid, size, IsDirectory: true)));
         }
 
         await request.LinesAsync(lines).ConfigureAwait(false);
+
+        static JsonObject Event(string path, DirectoryEntry entry) =>
+            new() { ["Name"] = path, ["Hash"] = entry.Cid.ToString(), ["Size"] = entry.DagSize.ToString(CultureInfo.InvariantCulture) };
     }
 
     /// <summary>Kubo's add options: CIDv0, 256 KiB chunks, dag-pb leaves, 174 links; cid-version=1 turns raw leaves on.</summary>

@@ -37,6 +37,13 @@ public sealed class DaemonTests(ITestOutputHelper log)
         Assert.True(session["progressCalls"]!.GetValue<int>() >= 1);
         Assert.Equal("hello\n", Text(session, "catWrapped"));
         Assert.Equal("hello.txt:file:6", session["ls"]![0]!.GetValue<string>());
+        Assert.Equal("h1 { color: red }\n", Text(session, "treeCss"));
+        Directory.CreateDirectory(temp["site/css"]);
+        Directory.CreateDirectory(temp["site/empty"]);
+        await File.WriteAllTextAsync(temp["site/index.html"], "<h1>hello</h1>\n");
+        await File.WriteAllTextAsync(temp["site/css/main.css"], "h1 { color: red }\n");
+        var offline = await CliRun.RunAsync("add", "-r", temp["site"], "--repo", temp["offline/blocks"]);
+        Assert.Equal(Text(session, "treeRoot"), Assert.Single(offline.Lines));
         Assert.True(session["blockGetEqual"]!.GetValue<bool>());
         Assert.Equal(5000, session["blockStat"]!.GetValue<int>());
         Assert.Null(session["blockRm"]![0]!["error"]);

@@ -103,6 +103,18 @@ for await (const entry of a.ls(wrapped.cid)) listing.push(`${entry.name}:${entry
 out.ls = listing
 note(`a.ls(${wrapped.cid})`, JSON.stringify(listing))
 
+// A folder tree through addAll (paths, and an empty folder), then a file inside it by path.
+const tree = [
+  { path: 'site/index.html', content: new TextEncoder().encode('<h1>hello</h1>\n') },
+  { path: 'site/css/main.css', content: new TextEncoder().encode('h1 { color: red }\n') },
+  { path: 'site/empty' }
+]
+const treeEntries = []
+for await (const entry of a.addAll(tree, { cidVersion: 1 })) treeEntries.push(`${entry.path} ${entry.cid}`)
+out.treeRoot = treeEntries.at(-1).split(' ')[1]
+out.treeCss = new TextDecoder().decode(await concat(a.cat(`/ipfs/${out.treeRoot}/css/main.css`)))
+note('a.addAll([site/index.html, site/css/main.css, site/empty], { cidVersion: 1 })', JSON.stringify(treeEntries))
+
 // block put/get/stat/rm
 const blockData = bytes(5000, 2)
 const blockCid = await a.block.put(blockData)
