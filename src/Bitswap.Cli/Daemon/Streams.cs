@@ -11,6 +11,9 @@ public sealed class CountingStream(Stream inner, List<JsonNode>? progress, strin
     /// <summary>Most progress lines noted for one file.</summary>
     public const int ProgressLinesMax = 4096;
 
+    /// <summary>Most lines one add answer collects, progress included.</summary>
+    public const int AnswerLinesMax = 100_000;
+
     private long _nextProgress = ProgressStepBytes;
     private int _lines;
 
@@ -58,7 +61,7 @@ public sealed class CountingStream(Stream inner, List<JsonNode>? progress, strin
     private int Count(int read)
     {
         Total += read;
-        while (progress is not null && Total >= _nextProgress && _lines < ProgressLinesMax)
+        while (progress is not null && Total >= _nextProgress && _lines < ProgressLinesMax && progress.Count < AnswerLinesMax)
         {
             // Kubo's progress event: {"Name", "Bytes"} with the bytes read so far.
             progress.Add(new JsonObject { ["Name"] = name, ["Bytes"] = _nextProgress });
