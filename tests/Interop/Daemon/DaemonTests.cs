@@ -50,6 +50,7 @@ public sealed class DaemonTests(ITestOutputHelper log)
         Assert.Equal("context deadline exceeded", Text(session, "statAfterRm"));
         Assert.Equal(Text(session, "addV0"), session["dagImportRoots"]![0]!.GetValue<string>());
         Assert.True(session["bHasAfterImport"]!.GetValue<int>() > 0);
+        Assert.Equal("<h1>hello</h1>\n", Text(session, "treeIndexAtB"));
         Assert.Equal($"connect {a.PeerId} success", session["connect"]![0]!.GetValue<string>());
         Assert.True(session["exchangeEqual"]!.GetValue<bool>());
         Assert.Contains($"{a.SwarmAddress}", session["peersOfB"]!.AsArray().Select(p => p!.GetValue<string>()));

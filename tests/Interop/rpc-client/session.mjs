@@ -138,6 +138,10 @@ const roots = []
 for await (const r of b.dag.import([car], { pinRoots: true })) roots.push(r.root.cid.toString())
 out.dagImportRoots = roots
 out.bHasAfterImport = (await b.block.stat(added0.cid, { timeout: 2000 })).size
+// CAR export and import carry folders too: B (not yet connected to A) reads the tree from the imported blocks alone.
+const treeCar = await concat(a.dag.export(CID.parse(out.treeRoot)))
+for await (const r of b.dag.import([treeCar])) note(`a.dag.export(${out.treeRoot}) -> b.dag.import`, `${treeCar.length} CAR bytes, root ${r.root.cid}`)
+out.treeIndexAtB = new TextDecoder().decode(await concat(b.cat(`/ipfs/${out.treeRoot}/index.html`, { timeout: 2000 })))
 note(`a.dag.export(${added0.cid}) -> b.dag.import`, `${car.length} CAR bytes, roots ${JSON.stringify(roots)}`)
 
 // Two daemons exchange a file after swarm.connect
