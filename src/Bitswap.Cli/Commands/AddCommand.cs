@@ -33,7 +33,12 @@ public static class AddCommand
                     throw new CliError($"{path} is a folder: use -r to add it with its contents");
                 }
 
-                // The tree goes straight into the repo; a daemon running on it serves the new blocks as they land.
+                if (await Daemon.RemoteAddTree.TryAsync(path, options, parsed.GetValue(api), parsed.GetValue(repo), cancellationToken).ConfigureAwait(false) is { } remoteTree)
+                {
+                    output.Line(remoteTree);
+                    return 0;
+                }
+
                 var tree = await DirectoryImport.ImportAsync(path, options, Repo.Open(parsed.GetValue(repo)), cancellationToken).ConfigureAwait(false);
                 output.Line(tree.Cid.ToString());
                 return 0;

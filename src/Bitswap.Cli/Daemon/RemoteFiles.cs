@@ -27,18 +27,124 @@ public static class RemoteAdd
         var part = new StreamContent(file);
         part.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         content.Add(part, "file", Uri.EscapeDataString(Path.GetFileName(path)));
-        var lines = await client.LinesAsync(
-            "add",
-            [
-                ("cid-version", options.CidVersion.ToString(CultureInfo.InvariantCulture)),
-                ("raw-leaves", options.RawLeaves ? "true" : "false"),
-                ("chunker", $"size-{options.ChunkSize.ToString(CultureInfo.InvariantCulture)}"),
-                ("max-file-links", options.MaxLinks.ToString(CultureInfo.InvariantCulture)),
-            ],
-            content,
-            cancellationToken).ConfigureAwait(false);
+        var lines = await client.LinesAsync("add", Query(options), content, cancellationToken).ConfigureAwait(false);
         return lines.LastOrDefault(l => l["Hash"] is not null)?["Hash"]?.GetValue<string>()
             ?? throw new CliError("the daemon's add answer named no CID");
+    }
+
+    /// <summary>The add options as Kubo's query arguments.</summary>
+    public static IEnumerable<(string Name, string Value)> Query(ImportOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return
+        [
+            ("cid-version", options.CidVersion.ToString(CultureInfo.InvariantCulture)),
+            ("raw-leaves", options.RawLeaves ? "true" : "false"),
+            ("chunker", $"size-{options.ChunkSize.ToString(CultureInfo.InvariantCulture)}"),
+            ("max-file-links", options.MaxLinks.ToString(CultureInfo.InvariantCulture)),
+        ];
+    }
+}
+
+/// <summary>
+/// <c>add -r</c> through the running daemon: the tree goes up as one multipart body, each file part named by its path
+/// under the folder's name (as kubo-rpc-client's addAll sends it), empty folders as application/x-directory parts.
+/// Files are opened one at a time while the body is written, so a large tree needs no memory or handles per file.
+/// </summary>
+public static class RemoteAddTree
+{
+    /// <summary>Adds the tree through the daemon with the same import options; returns the root folder's CID, or null when no daemon runs.</summary>
+    public static async Task<string?> TryAsync(string folder, ImportOptions options, string? api, string? repo, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        using var client = await RpcClient.FindAsync(api, repo, cancellationToken).ConfigureAwait(false);
+        if (client is null)
+        {
+            return null;
+        }
+
+        var root = new DirectoryInfo(folder);
+        using var content = new TreeContent(root);
+        var lines = await client.LinesAsync("add", RemoteAdd.Query(options), content, cancellationToken).ConfigureAwait(false);
+        return lines.LastOrDefault(l => l["Name"]?.GetValue<string>() == root.Name)?["Hash"]?.GetValue<string>()
+            ?? throw new CliError("the daemon's add answer named no root folder");
+    }
+
+    /// <summary>The multipart body of a folder tree, written lazily.</summary>
+    private sealed class TreeContent : HttpContent
+    {
+        private readonly DirectoryInfo _root;
+        private readonly string _boundary = "bitswap-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(12));
+
+        public TreeContent(DirectoryInfo root)
+        {
+            _root = root;
+            Headers.ContentType = MediaTypeHeaderValue.Parse($"multipart/form-data; boundary={_boundary}");
+        }
+
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context, CancellationToken cancellationToken)
+        {
+            var index = 0;
+            await WriteFolderAsync(stream, _root, _root.Name, () => index++, 0, cancellationToken).ConfigureAwait(false);
+            await WriteAsync(stream, $"\r\n--{_boundary}--\r\n", cancellationToken).ConfigureAwait(false);
+        }
+
+        protected override Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context) =>
+            SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+
+        private async Task WriteFolderAsync(Stream stream, DirectoryInfo folder, string path, Func<int> next, int depth, CancellationToken cancellationToken)
+        {
+            if (depth > DirectoryImport.DepthMax)
+            {
+                throw new CliError($"{folder.FullName}: deeper than {DirectoryImport.DepthMax} folders");
+            }
+
+            var items = folder.EnumerateFileSystemInfos().Where(i => !i.Name.StartsWith('.')).OrderBy(i => i.Name, StringComparer.Ordinal).ToList();
+            if (items.Count == 0)
+            {
+                await PartHeaderAsync(stream, path, "dir", "application/x-directory", next(), cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            foreach (var item in items)
+            {
+                if (item.LinkTarget is not null)
+                {
+                    throw new CliError($"{item.FullName} is a symbolic link: not supported");
+                }
+
+                if (item is DirectoryInfo sub)
+                {
+                    await WriteFolderAsync(stream, sub, $"{path}/{sub.Name}", next, depth + 1, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                await PartHeaderAsync(stream, $"{path}/{item.Name}", "file", "application/octet-stream", next(), cancellationToken).ConfigureAwait(false);
+                await using (var file = new FileStream(item.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan))
+                {
+                    await file.CopyToAsync(stream, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+
+        private async Task PartHeaderAsync(Stream stream, string path, string field, string type, int index, CancellationToken cancellationToken)
+        {
+            var name = index == 0 ? field : $"{field}-{index}";
+            var separator = index == 0 ? "" : "\r\n";
+            await WriteAsync(
+                stream,
+                $"{separator}--{_boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{Uri.EscapeDataString(path)}\"\r\nContent-Type: {type}\r\n\r\n",
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        private static Task WriteAsync(Stream stream, string text, CancellationToken cancellationToken) =>
+            stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(text), cancellationToken).AsTask();
     }
 }
 

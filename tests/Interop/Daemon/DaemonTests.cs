@@ -109,6 +109,17 @@ public sealed class DaemonTests(ITestOutputHelper log)
         Assert.Equal(Assert.Single(offline.Lines), Assert.Single(added.Lines));
         var root = added.Lines[0];
 
+        // add -r through A: the tree goes up as one multipart body and comes back with the offline root CID.
+        Directory.CreateDirectory(temp["docs/sub"]);
+        Directory.CreateDirectory(temp["docs/empty"]);
+        await File.WriteAllTextAsync(temp["docs/a.txt"], "a\n");
+        await File.WriteAllTextAsync(temp["docs/sub/b.txt"], "b\n");
+        var treeOffline = await CliRun.RunAsync("add", "-r", temp["docs"], "--profile", "unixfs-v0-2015", "--repo", temp["offline/blocks"]);
+        var treeRemote = await CliRun.RunAsync("add", "-r", temp["docs"], "--profile", "unixfs-v0-2015", "--repo", a.Repo);
+        Assert.True(treeRemote.ExitCode == 0, treeRemote.Stderr);
+        Assert.Equal(Assert.Single(treeOffline.Lines), Assert.Single(treeRemote.Lines));
+        Assert.StartsWith("Qm", treeRemote.Lines[0]);
+
         var connected = await CliRun.RunAsync("swarm", "connect", a.SwarmAddress, "--repo", b.Repo);
         Assert.True(connected.ExitCode == 0, connected.Stderr);
         Assert.Equal($"connect {a.PeerId} success", Assert.Single(connected.Lines));
