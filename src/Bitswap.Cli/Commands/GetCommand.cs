@@ -20,19 +20,21 @@ public static class GetCommand
     public static Command Create(Output output)
     {
         var cids = new Argument<string[]>("CID") { Description = "What to fetch", Arity = ArgumentArity.OneOrMore };
-        var peers = new Option<string[]>("--peer", "-p") { Description = "Peer multiaddr ending in /p2p/<id> (repeatable)", Required = true };
+        var peers = new Option<string[]>("--peer", "-p") { Description = "Peer multiaddr ending in /p2p/<id> (repeatable); without it, through the running daemon" };
+        var repo = new Option<string?>("--repo") { Description = "With no --peer: the repo whose daemon fetches (default $BITSWAP_PATH/blocks)" };
+        var api = RemoteCommands.ApiOption();
         var outDir = new Option<string?>("--out") { Description = "Fetch exactly these blocks and write each to DIR/<cid>" };
         var outFile = new Option<string?>("-o", "--output") { Description = "Write the reassembled file here (default stdout)" };
         var car = new Option<string?>("--car") { Description = "Write the DAG as a CARv1 file instead of reassembling" };
         var timeout = new Option<double>("--timeout") { Description = "Give up when no block arrives for this many seconds", DefaultValueFactory = _ => 30 };
         var json = new Option<bool>("--json") { Description = "Print the summary as one JSON line even on a terminal" };
         var record = new Option<string?>("--record") { Description = "Record every node input to this message log (see bitswap replay)" };
-        var command = new Command("get", "Fetch blocks or a whole file from peers") { cids, peers, outDir, outFile, car, timeout, json, record };
+        var command = new Command("get", "Fetch blocks or a whole file from peers") { cids, peers, outDir, outFile, car, timeout, json, record, repo, api };
         command.SetAction(async (parsed, cancellationToken) =>
         {
             using var context = CliContext.Create(output, parsed);
             var wanted = parsed.GetValue(cids)!.Select(Arguments.ParseCid).ToList();
-            var addresses = parsed.GetValue(peers)!.Select(Arguments.ParsePeerAddress).ToList();
+            var addresses = (parsed.GetValue(peers) ?? []).Select(Arguments.ParsePeerAddress).ToList();
             var idle = Arguments.Seconds(parsed.GetValue(timeout));
             var folder = parsed.GetValue(outDir);
             var file = parsed.GetValue(outFile);
@@ -45,6 +47,25 @@ public static class GetCommand
             if ((folder is not null ? 1 : 0) + (file is not null ? 1 : 0) + (carFile is not null ? 1 : 0) > 1)
             {
                 throw new CliError("choose one of --out DIR, -o FILE and --car FILE");
+            }
+
+            if (addresses.Count == 0)
+            {
+                // As `ipfs get` does: the running daemon fetches (from its peers) and streams the result.
+                if (folder is not null)
+                {
+                    throw new CliError("--out DIR needs --peer; through a daemon use -o FILE or --car FILE");
+                }
+
+                using var client = await Daemon.RpcClient.FindAsync(parsed.GetValue(api), parsed.GetValue(repo), cancellationToken).ConfigureAwait(false);
+                if (client is null)
+                {
+                    // Without a daemon, get needs peers to fetch from, as before the daemon existed: a usage error.
+                    output.Error.WriteLine("bitswap: Option '--peer' is required when no daemon runs on the repo (see bitswap --help)");
+                    return CliError.UsageExitCode;
+                }
+
+                return await Daemon.RemoteGet.RunAsync(output, client, wanted[0].ToString(), file, carFile, cancellationToken).ConfigureAwait(false);
             }
 
             // Fetched blocks wait on disk, not in memory, until the file is reassembled: a file may be larger than RAM.
