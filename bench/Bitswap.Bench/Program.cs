@@ -4,7 +4,8 @@ namespace Bitswap.Bench;
 
 /// <summary>
 /// Runs <c>transfer [--size-mib N] [--runs N]</c> (two nodes over TCP), <c>scenarios [--filter TEXT]</c> (the boxo scenarios
-/// in virtual time), <c>serve-many [--peers N] [--wants N] [--seconds S]</c> (one server, many wantlists), or otherwise the BenchmarkDotNet benchmarks chosen on the command line (for example <c>--filter *Codec*</c>).
+/// in virtual time), <c>serve-many [--peers N] [--wants N] [--seconds S]</c> (one server, many wantlists), <c>reducers-quick [--runs N]</c> (the reducer
+/// workloads without BenchmarkDotNet), or otherwise the BenchmarkDotNet benchmarks chosen on the command line (for example <c>--filter *Codec*</c>).
 /// </summary>
 public static class Program
 {
@@ -19,6 +20,8 @@ public static class Program
                 return await ScenarioRun.MainAsync(args[1..]).ConfigureAwait(false);
             case "serve-many":
                 return ServeManyRun.Run(args[1..]);
+            case "reducers-quick":
+                return ReducerProbe.Run(args[1..]);
             default:
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
                 return 0;

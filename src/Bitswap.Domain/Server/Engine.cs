@@ -409,8 +409,12 @@ public static class Engine
     private static (EngineState State, Message Message, Seq<Effect> Effects) Build(EngineState state, ServerEnvelope envelope, Map<Cid, Block> loaded)
     {
         var limits = state.Config.Limits;
+        var explain = state.Config.Explain;
         var peer = envelope.Peer;
-        var message = Message.Empty;
+        // Collected locally and turned into one message at the end (one bulk build instead of a message per block).
+        var blocks = new List<Block>();
+        var presences = new List<(Cid, PresenceType)>();
+        var withBlock = new System.Collections.Generic.HashSet<Cid>();
         var effects = Seq<Effect>.Empty;
         var wantlists = state.Wantlists;
         var deferred = Seq<PeerTask>.Empty;
@@ -427,34 +431,37 @@ public static class Engine
                     {
                         // Sizes can differ from what the shell reported when the want arrived. A block that fits an
                         // empty message waits for the next envelope; one that never fits is skipped, keeping the want.
-                        if (message.IsEmpty)
+                        if (blocks.Count == 0 && presences.Count == 0)
                         {
-                            if (state.Config.Explain) effects = effects.Add(new Explain("block-too-large", task.Cid, peer, "block does not fit in MessageBytesMax; want kept"));
+                            if (explain) effects = effects.Add(new Explain("block-too-large", task.Cid, peer, "block does not fit in MessageBytesMax; want kept"));
                             continue;
                         }
                         deferred = deferred.Add(task);
-                        if (state.Config.Explain) effects = effects.Add(new Explain("block-deferred", task.Cid, peer, "message full; re-queued for the next envelope"));
+                        if (explain) effects = effects.Add(new Explain("block-deferred", task.Cid, peer, "message full; re-queued for the next envelope"));
                         continue;
                     }
-                    message = message.WithBlock(block);
+                    blocks.Add(block);
+                    withBlock.Add(block.Cid);
                     size += blockBytes;
                     continue;
                 }
-                if (state.Config.Explain) effects = effects.Add(new Explain("block-vanished", task.Cid, peer, "block no longer in the blockstore"));
+                if (explain) effects = effects.Add(new Explain("block-vanished", task.Cid, peer, "block no longer in the blockstore"));
                 if (wantlists.Find(peer).Case is PeerWantlist wl) wantlists = wantlists.AddOrUpdate(peer, wl.WithBlockSize(task.Cid, 0));
                 if (!(data.SendDontHave && state.Config.SendDontHaves)) continue;
                 data = data with { HaveBlock = false };
             }
-            if (message.Blocks.ContainsKey(task.Cid)) continue;
+            if (withBlock.Contains(task.Cid)) continue;
             if (size + PresenceWork(task.Cid) > limits.MessageBytesMax)
             {
                 deferred = deferred.Add(task);
                 continue;
             }
-            message = message.WithPresence(task.Cid, data.HaveBlock ? PresenceType.Have : PresenceType.DontHave);
+            presences.Add((task.Cid, data.HaveBlock ? PresenceType.Have : PresenceType.DontHave));
             size += PresenceWork(task.Cid);
         }
-        if (!message.IsEmpty) message = message.WithPendingBytes((int)Math.Min(envelope.PendingWork, int.MaxValue));
+        var message = blocks.Count == 0 && presences.Count == 0
+            ? Message.Empty
+            : Message.Of(blocks, presences, (int)Math.Min(envelope.PendingWork, int.MaxValue));
         var queue = state.Queue;
         if (!deferred.IsEmpty)
         {
