@@ -168,6 +168,9 @@ public static class Client
         var accepted = Seq<Cid>.Empty;
         var refused = Seq<Cid>.Empty;
         var interest = turn.State.Interest;
+        // Immutable, so every CID only this session wants shares one set.
+        var justThis = Set<long>.Empty.Add(want.Session);
+        var fresh = new List<(Cid, Set<long>)>();
         foreach (var cid in want.Cids)
         {
             if (!seen.Add(cid) || session.Wants.ContainsKey(cid)) continue;
@@ -177,8 +180,11 @@ public static class Client
                 continue;
             }
             accepted = accepted.Add(cid);
-            interest = interest.AddOrUpdate(cid, s => s.Add(want.Session), () => Set<long>.Empty.Add(want.Session));
+            if (turn.State.Interest.IsEmpty) fresh.Add((cid, justThis));
+            else interest = interest.AddOrUpdate(cid, s => s.AddOrUpdate(want.Session), () => justThis);
         }
+        // Into an empty interest map: one bulk pass.
+        if (fresh.Count > 0) interest = HashMap<Cid, Set<long>>.Empty.AddRange(fresh);
         if (!refused.IsEmpty)
             turn.Emit(new RejectWants(want.Session, refused, $"the client already holds {limits.ClientWantsMax} wants"));
         turn.State = turn.State with { Interest = interest, TotalWants = turn.State.TotalWants + accepted.Count };

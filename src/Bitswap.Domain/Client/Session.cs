@@ -100,13 +100,33 @@ public sealed record Session
         var queue = Queue;
         var toFetch = ToFetch;
         var order = NextOrder;
-        foreach (var cid in cids)
+        if (Wants.IsEmpty)
         {
-            if (wants.ContainsKey(cid)) continue;
-            wants = wants.Add(cid, new SessionWant(order, null, null));
-            queue = queue.Add(order, cid);
-            toFetch = toFetch.Add(order, cid);
-            order++;
+            // A session's first wants: built in one bulk pass (a node per want instead of a path per want). None is live
+            // yet, so the to-fetch queue is the want order itself.
+            var fresh = new List<(Cid, SessionWant)>();
+            var ordered = new List<(long, Cid)>();
+            var seen = new System.Collections.Generic.HashSet<Cid>();
+            foreach (var cid in cids)
+            {
+                if (!seen.Add(cid)) continue;
+                fresh.Add((cid, new SessionWant(order, null, null)));
+                ordered.Add((order++, cid));
+            }
+            wants = HashMap<Cid, SessionWant>.Empty.AddRange(fresh);
+            queue = Map<long, Cid>.Empty.AddRange(ordered);
+            toFetch = queue;
+        }
+        else
+        {
+            foreach (var cid in cids)
+            {
+                if (wants.ContainsKey(cid)) continue;
+                wants = wants.Add(cid, new SessionWant(order, null, null));
+                queue = queue.Add(order, cid);
+                toFetch = toFetch.Add(order, cid);
+                order++;
+            }
         }
         var session = this with { Wants = wants, Queue = queue, ToFetch = toFetch, NextOrder = order };
         var orders = Seq<SessionOrder>.Empty;
