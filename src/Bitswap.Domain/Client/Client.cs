@@ -30,7 +30,7 @@ public sealed record ClientState
     public Map<long, Session> Sessions { get; init; } = Map<long, Session>.Empty;
 
     /// <summary>For every wanted CID, the sessions wanting it.</summary>
-    public HashMap<Cid, Set<long>> Interest { get; init; } = HashMap<Cid, Set<long>>.Empty;
+    public Map<Cid, Set<long>> Interest { get; init; } = Map<Cid, Set<long>>.Empty;
 
     /// <summary>CIDs broadcast as want-have to every peer (a newly connected peer gets them all).</summary>
     public Set<Cid> Broadcasts { get; init; } = Set<Cid>.Empty;
@@ -184,7 +184,7 @@ public static class Client
             else interest = interest.AddOrUpdate(cid, s => s.AddOrUpdate(want.Session), () => justThis);
         }
         // Into an empty interest map: one bulk pass.
-        if (fresh.Count > 0) interest = HashMap<Cid, Set<long>>.Empty.AddRange(fresh);
+        if (fresh.Count > 0) interest = Map<Cid, Set<long>>.Empty.AddRange(fresh);
         if (!refused.IsEmpty)
             turn.Emit(new RejectWants(want.Session, refused, $"the client already holds {limits.ClientWantsMax} wants"));
         turn.State = turn.State with { Interest = interest, TotalWants = turn.State.TotalWants + accepted.Count };

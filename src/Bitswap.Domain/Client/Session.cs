@@ -33,7 +33,7 @@ public sealed record Session
     public required long Id { get; init; }
 
     /// <summary>Wanted CIDs.</summary>
-    public HashMap<Cid, SessionWant> Wants { get; init; } = HashMap<Cid, SessionWant>.Empty;
+    public Map<Cid, SessionWant> Wants { get; init; } = Map<Cid, SessionWant>.Empty;
 
     /// <summary>Wanted CIDs by <see cref="SessionWant.Order"/>.</summary>
     public Map<long, Cid> Queue { get; init; } = Map<long, Cid>.Empty;
@@ -113,7 +113,7 @@ public sealed record Session
                 fresh.Add((cid, new SessionWant(order, null, null)));
                 ordered.Add((order++, cid));
             }
-            wants = HashMap<Cid, SessionWant>.Empty.AddRange(fresh);
+            wants = Map<Cid, SessionWant>.Empty.AddRange(fresh);
             queue = Map<long, Cid>.Empty.AddRange(ordered);
             toFetch = queue;
         }

@@ -186,6 +186,10 @@ public static class Engine
         // index are local to this step.
         var requests = new List<TaskRequest?>();
         var requested = new Dictionary<Cid, int>();
+        // Into an empty wantlist with room for the whole message, every want is simply added (no eviction, no refusal,
+        // and the message's CIDs are distinct), so the new wants are collected and the list built in one bulk pass.
+        var fresh = wantlist.Count == 0 && message.Wantlist.Count <= limits.WantlistEntriesPerPeerMax ? new List<PeerWant>() : null;
+        var justThisPeer = Set<PeerId>.Empty.Add(peer);
         foreach (var entry in message.Wantlist.Values)
         {
             var cid = entry.Cid;
@@ -211,6 +215,14 @@ public static class Engine
             }
 
             var size = LocalSize(input.LocalSizes, cid, limits);
+            if (fresh is not null)
+            {
+                var want = new PeerWant(entry, size);
+                fresh.Add(want);
+                wanters = AddWanter(wanters, cid, peer, justThisPeer);
+                if (TaskFor(want, state.Config) is { } freshRequest) requests.Add(freshRequest);
+                continue;
+            }
             var result = wantlist.Want(entry, size, limits.WantlistEntriesPerPeerMax);
             if (result.Outcome == WantOutcome.Refused)
             {
@@ -225,7 +237,7 @@ public static class Engine
                 if (state.Config.Explain) effects = effects.Add(new Explain("want-evicted", victim.Entry.Cid, peer, "wantlist full: evicted for a new want"));
             }
             wantlist = result.Wantlist;
-            wanters = AddWanter(wanters, cid, peer);
+            wanters = AddWanter(wanters, cid, peer, justThisPeer);
             if (TaskFor(wantlist.Entries[cid], state.Config) is { } request)
             {
                 if (requested.TryGetValue(cid, out var earlier)) requests[earlier] = null;
@@ -234,6 +246,7 @@ public static class Engine
             }
         }
 
+        if (fresh is not null) wantlist = PeerWantlist.Of(fresh);
         queue = PushTasks(state.Config, queue, peer, requests.OfType<TaskRequest>(), ref effects);
         next = next with { Wantlists = next.Wantlists.AddOrUpdate(peer, wantlist), Wanters = wanters, Queue = queue };
         return Dispatch(next, input.Now, effects);
@@ -506,8 +519,9 @@ public static class Engine
         return queue;
     }
 
-    private static Map<Cid, Set<PeerId>> AddWanter(Map<Cid, Set<PeerId>> wanters, Cid cid, PeerId peer) =>
-        wanters.AddOrUpdate(cid, peers => peers.AddOrUpdate(peer), Set<PeerId>.Empty.Add(peer));
+    /// <summary>Records that <paramref name="peer"/> wants <paramref name="cid"/>; a CID only it wants shares <paramref name="justThisPeer"/>.</summary>
+    private static Map<Cid, Set<PeerId>> AddWanter(Map<Cid, Set<PeerId>> wanters, Cid cid, PeerId peer, Set<PeerId> justThisPeer) =>
+        wanters.AddOrUpdate(cid, peers => peers.AddOrUpdate(peer), justThisPeer);
 
     private static Map<Cid, Set<PeerId>> RemoveWanter(Map<Cid, Set<PeerId>> wanters, Cid cid, PeerId peer)
     {

@@ -83,7 +83,7 @@ public enum PushOutcome
 /// <param name="ActiveWork">Sum of active work in bytes.</param>
 /// <param name="LastServed">When a pop last took tasks from this peer.</param>
 public sealed record PeerTracker(
-    HashMap<Cid, PeerTask> Pending,
+    Map<Cid, PeerTask> Pending,
     Map<PendingKey, PeerTask> Order,
     Map<long, PeerTask> Active,
     HashMap<Cid, Set<long>> ActiveByCid,
@@ -93,7 +93,7 @@ public sealed record PeerTracker(
 {
     /// <summary>A peer with no tasks, never served.</summary>
     public static readonly PeerTracker Empty = new(
-        HashMap<Cid, PeerTask>.Empty, Map<PendingKey, PeerTask>.Empty, Map<long, PeerTask>.Empty, HashMap<Cid, Set<long>>.Empty, 0, 0, Option<long>.None);
+        Map<Cid, PeerTask>.Empty, Map<PendingKey, PeerTask>.Empty, Map<long, PeerTask>.Empty, HashMap<Cid, Set<long>>.Empty, 0, 0, Option<long>.None);
 
     /// <summary>The salted hash of the peer ID that breaks ties (rule 5), computed once when the tracker is created.</summary>
     public ulong Hash { get; init; }
@@ -250,6 +250,19 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
         var before = Peers.Find(peer).Case as PeerTracker;
         var tracker = before ?? PeerTracker.Empty with { Hash = PeerHash(peer) };
         var nextId = NextTaskId;
+        if (tracker.Pending.IsEmpty && tracker.Active.IsEmpty && FreshTasks(requests, ref nextId) is { } fresh)
+        {
+            // An idle peer's tasks for distinct CIDs, within the cap: every request is queued as is, so both indexes are
+            // built in one bulk pass (a node per task instead of a path per task).
+            foreach (var task in fresh) outcomes?.Add((new TaskRequest(task.Cid, task.Priority, task.Work, task.Data), PushOutcome.Queued));
+            tracker = tracker with
+            {
+                Pending = Map<Cid, PeerTask>.Empty.AddRange(fresh.Select(t => (t.Cid, t))),
+                Order = Map<PendingKey, PeerTask>.Empty.AddRange(fresh.Select(t => (new PendingKey(t.Priority, t.Id), t))),
+                PendingWork = fresh.Sum(t => (long)t.Work),
+            };
+            return (this with { NextTaskId = nextId }).Put(peer, before, tracker);
+        }
         foreach (var request in requests)
         {
             PushOutcome outcome;
@@ -351,6 +364,22 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
         var h = Salt;
         foreach (var b in peer.Bytes) h = SplitMix64.Mix(h ^ b);
         return h;
+    }
+
+    /// <summary>The requests as new tasks when their CIDs are distinct and within the pending cap; else null (ids untouched).</summary>
+    private List<PeerTask>? FreshTasks(IEnumerable<TaskRequest> requests, ref long nextId)
+    {
+        var tasks = new List<PeerTask>();
+        var cids = new System.Collections.Generic.HashSet<Cid>();
+        var id = nextId;
+        foreach (var request in requests)
+        {
+            if (!cids.Add(request.Cid) || tasks.Count >= Limits.PendingTasksPerPeerMax) return null;
+            tasks.Add(new PeerTask(id++, request.Cid, request.Priority, request.Work, request.Data));
+        }
+        if (tasks.Count == 0) return null;
+        nextId = id;
+        return tasks;
     }
 
     /// <summary>Moves every peer unserved for over StarvationMs from Fresh to Starving (rule 2 at time <paramref name="now"/>).</summary>

@@ -57,13 +57,17 @@ public readonly record struct EvictionKey(bool Held, int Priority, Cid Cid) : IC
 /// </summary>
 /// <param name="Entries">Wants by CID.</param>
 /// <param name="Eviction">The same wants ordered by <see cref="EvictionKey"/>, once <see cref="Indexed"/>; empty before.</param>
-public sealed record PeerWantlist(HashMap<Cid, PeerWant> Entries, Set<EvictionKey> Eviction)
+public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> Eviction)
 {
     /// <summary>A wantlist with nothing in it.</summary>
-    public static readonly PeerWantlist Empty = new(HashMap<Cid, PeerWant>.Empty, Set<EvictionKey>.Empty);
+    public static readonly PeerWantlist Empty = new(Map<Cid, PeerWant>.Empty, Set<EvictionKey>.Empty);
 
     /// <summary>True once the eviction index is kept (the list was full when a new want arrived).</summary>
     public bool Indexed { get; init; }
+
+    /// <summary>A wantlist of these wants (distinct CIDs, never a cancel), built in one bulk pass.</summary>
+    public static PeerWantlist Of(IEnumerable<PeerWant> wants) =>
+        Empty with { Entries = Map<Cid, PeerWant>.Empty.AddRange(wants.Select(w => (w.Entry.Cid, w))) };
 
     /// <summary>Number of wants.</summary>
     public int Count => Entries.Count;
