@@ -89,12 +89,8 @@ public sealed class ReducerWorkloads
     {
         var driver = new ReducerDriver<EngineState>(EngineState.Create(Self, new EngineConfig(Limits.Default, 1)), Engine.Handle, _serverStore);
         driver.Post(new PeerConnected(driver.Now, _requester, ProtocolVersion.V120));
-        var probe0 = GC.GetAllocatedBytesForCurrentThread();
         driver.Post(new MessageReceived(driver.Now, _requester, _serverWants, _serverSizes));
-        var probe1 = GC.GetAllocatedBytesForCurrentThread();
         driver.Settle();
-        var probe2 = GC.GetAllocatedBytesForCurrentThread();
-        if (Environment.GetEnvironmentVariable("PROBE") == "1") Console.WriteLine($"receive {probe1 - probe0} settle {probe2 - probe1}");
         return driver;
     }
 
