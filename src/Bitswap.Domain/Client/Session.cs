@@ -71,6 +71,13 @@ public sealed record Session
     /// <summary>When the armed idle tick fires, if armed.</summary>
     public long? TickDeadline { get; init; }
 
+    /// <summary>
+    /// The deadline the session-tick timer is armed for, if armed. A block pushes <see cref="TickDeadline"/> later without
+    /// arming again; a firing before the deadline re-arms once for it. So a busy session arms about one timer per tick
+    /// period, not one per message of blocks.
+    /// </summary>
+    public long? TickArmedFor { get; init; }
+
     /// <summary>Sum of want-to-block latencies of wanted blocks.</summary>
     public long LatencyTotalMs { get; init; }
 
@@ -268,8 +275,17 @@ public sealed record Session
     /// </summary>
     public Step<Session, SessionOrder> Tick(long now, Limits limits)
     {
-        if (TickDeadline is not { } deadline || now < deadline) return Step<Session, SessionOrder>.Quiet(this);
-        var session = this with { TickDeadline = null };
+        // A firing before the armed deadline is stale (a shell that does not move re-armed timers): ignore it.
+        if (TickArmedFor is { } armed && now < armed) return Step<Session, SessionOrder>.Quiet(this);
+        var fired = this with { TickArmedFor = null };
+        if (fired.TickDeadline is not { } deadline) return Step<Session, SessionOrder>.Quiet(fired);
+        if (now < deadline)
+        {
+            // Blocks arrived since the timer was armed and moved the deadline: wait for it.
+            var rearmed = fired with { TickArmedFor = deadline };
+            return new Step<Session, SessionOrder>(rearmed, Seq<SessionOrder>.Empty.Add(new EmitOrder(new ArmTimer(new TimerId(TimerKind.SessionTick, Id), deadline))));
+        }
+        var session = fired with { TickDeadline = null };
         var orders = Seq<SessionOrder>.Empty;
         var live = session.Queue.Values.Filter(c => session.Wants.Find(c).Exists(w => w.LiveSince is not null))
             .Take(limits.BroadcastLiveWantsMax).ToSeq();
@@ -425,7 +441,9 @@ public sealed record Session
         // boxo resetIdleTick: the provider-search delay until latency is known, then 500 ms + 3 × average latency; × (1 + ticks).
         var baseDelay = LatencySamples == 0 ? limits.ProviderSearchDelayMs : limits.BaseTickDelayMs + 3 * (LatencyTotalMs / LatencySamples);
         var deadline = now + baseDelay * (1 + ConsecutiveTicks);
-        return (this with { TickDeadline = deadline }, orders.Add(new EmitOrder(new ArmTimer(new TimerId(TimerKind.SessionTick, Id), deadline))));
+        // An armed timer that fires no later than the new deadline will re-arm itself for it (see Tick).
+        if (TickArmedFor is { } armed && armed <= deadline) return (this with { TickDeadline = deadline }, orders);
+        return (this with { TickDeadline = deadline, TickArmedFor = deadline }, orders.Add(new EmitOrder(new ArmTimer(new TimerId(TimerKind.SessionTick, Id), deadline))));
     }
 
     private static Seq<Cid> Seq1(Cid cid) => Seq<Cid>.Empty.Add(cid);
