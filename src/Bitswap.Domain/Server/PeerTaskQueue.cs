@@ -26,12 +26,12 @@ using Bitswap.Domain.Multiformats;
 
 namespace Bitswap.Domain;
 
-/// <summary>What a server task will send (boxo decision TaskData).</summary>
+/// <summary>What a server task will send (boxo decision TaskData); a value, so a queued task carries no second object.</summary>
 /// <param name="SendBlock">True to send the block itself (a want-block, or a want-have for a small block).</param>
 /// <param name="SendDontHave">True when the peer asked for DONT_HAVE replies.</param>
 /// <param name="BlockSize">Size of the block when held, else 0.</param>
 /// <param name="HaveBlock">True when we hold the block (otherwise the task is a DONT_HAVE).</param>
-public sealed record TaskData(bool SendBlock, bool SendDontHave, int BlockSize, bool HaveBlock);
+public readonly record struct TaskData(bool SendBlock, bool SendDontHave, int BlockSize, bool HaveBlock);
 
 /// <summary>A request to queue work for a peer about one CID.</summary>
 /// <param name="Cid">The block the task is about (its topic).</param>
