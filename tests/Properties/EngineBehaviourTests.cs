@@ -286,7 +286,7 @@ public class EngineBehaviourTests
         Pop(0);
         Pop(0);
         // Everyone has one active task. Alice finishes hers: zero active beats one.
-        queue = queue.TasksDone(Alice, queue.TrackerOf(Alice).Active.Keys.ToSeq());
+        queue = queue.TasksDone(Alice, queue.TrackerOf(Alice).ActiveTasks.Map(t => t.Id));
         Assert.Equal(Alice, Pop(1));
         // One active each; pending Alice 1, Bob 2, Carol 4: more pending wins, then the next.
         Assert.Equal(carol, Pop(2));

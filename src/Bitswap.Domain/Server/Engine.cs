@@ -302,7 +302,7 @@ public static class Engine
         var next = state with
         {
             InFlight = state.InFlight.Remove(envelope.Id.Sequence),
-            Queue = state.Queue.TasksDone(peer, envelope.Tasks.Map(t => t.Id)),
+            Queue = state.Queue.TasksDone(peer, envelope.Tasks),
             BlocksSent = state.BlocksSent + message.Blocks.Count,
             DataSent = state.DataSent + message.Blocks.Values.Sum(b => (long)b.Size),
         };
@@ -342,7 +342,7 @@ public static class Engine
         var next = state with
         {
             InFlight = state.InFlight.Remove(envelope.Id.Sequence),
-            Queue = state.Queue.TasksDone(envelope.Peer, envelope.Tasks.Map(t => t.Id)),
+            Queue = state.Queue.TasksDone(envelope.Peer, envelope.Tasks),
         };
         var effects = state.Config.Explain
             ? Seq.create<Effect>(new Explain("send-failed", null, envelope.Peer, $"envelope {envelope.Id}: {input.Reason}; wants kept"))
@@ -389,7 +389,7 @@ public static class Engine
             state = built;
             if (message.IsEmpty)
             {
-                state = state with { Queue = state.Queue.TasksDone(work.Peer, work.Tasks.Map(t => t.Id)) };
+                state = state with { Queue = state.Queue.TasksDone(work.Peer, work.Tasks) };
                 continue;
             }
             state = state with { InFlight = state.InFlight.AddOrUpdate(id.Sequence, envelope with { Message = message }) };
@@ -406,7 +406,7 @@ public static class Engine
             var done = state with
             {
                 InFlight = state.InFlight.Remove(envelope.Id.Sequence),
-                Queue = state.Queue.TasksDone(envelope.Peer, envelope.Tasks.Map(t => t.Id)),
+                Queue = state.Queue.TasksDone(envelope.Peer, envelope.Tasks),
             };
             return Dispatch(done, now, effects);
         }
@@ -481,7 +481,7 @@ public static class Engine
             // The deferred tasks leave this envelope and go back to the queue as new pending work, unless the peer
             // cancelled the want meanwhile (a cancel only lets already-active work complete).
             var stillWanted = wantlists.Find(peer).IfNone(PeerWantlist.Empty);
-            queue = queue.TasksDone(peer, deferred.Map(t => t.Id));
+            queue = queue.TasksDone(peer, deferred);
             queue = queue.PushAll(peer, deferred.Filter(t => stillWanted.Contains(t.Cid)).Map(t => new TaskRequest(t.Cid, t.Priority, t.Work, t.Data)), null);
         }
         return (state with { Wantlists = wantlists, Queue = queue }, message, effects);
