@@ -17,6 +17,7 @@ public static class ReducerProbe
         workloads.Validate();
         Measure("engine serve 1024 want-blocks (per block served)", () => workloads.EngineServe().Inputs, ReducerWorkloads.ServerWants, runs);
         Measure("client want 1000 CIDs, 10 peers (per CID wanted)", () => workloads.ClientWant().Inputs, ReducerWorkloads.ClientWants, runs);
+        Measure("client receive 1024 blocks (per block delivered)", () => workloads.ClientReceive().Inputs, ReducerWorkloads.ClientBlocks, runs);
         Measure("node mixed stream (per input)", () => workloads.NodeMixed().Inputs, 0, runs);
         return 0;
     }

@@ -245,7 +245,7 @@ public static class Client
         {
             if (peer == answered)
             {
-                turn.SetPeer(peer, cids.Fold(queue, (q, c) => q.Forget(c)));
+                turn.SetPeer(peer, queue.ForgetAll(cids));
                 continue;
             }
             var (cancelled, explains) = queue.Cancel(cids);
@@ -341,23 +341,18 @@ public static class Client
         turn.State = s with { Presences = presences };
 
         bool IsConnected(PeerId p) => turn.State.Peers.ContainsKey(p);
-        var recent = turn.State.Recent;
         foreach (var id in sessionIds)
         {
             if (turn.State.Sessions.Find(id).Case is not Session session) continue;
             var mine = wantedBlocks.Filter(session.Wants.ContainsKey);
             var step = session.Update(peer, mine, wantedHaves, wantedDontHaves, now, turn.Limits, IsConnected);
             turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(id, step.State) };
-            foreach (var cid in mine)
-            {
-                turn.Emit(new DeliverBlock(id, blocks[cid], peer));
-                recent = recent.Add(cid, Set<long>.Empty.Add(id), sessions => sessions.AddOrUpdate(id));
-            }
+            foreach (var cid in mine) turn.Emit(new DeliverBlock(id, blocks[cid], peer));
             ApplyOrders(turn, step.Effects);
         }
         var totalWants = turn.State.TotalWants;
         foreach (var cid in wantedBlocks) totalWants -= turn.State.Interest.Find(cid).Map(x => x.Count).IfNone(0);
-        turn.State = turn.State with { TotalWants = totalWants, Recent = recent };
+        turn.State = turn.State with { TotalWants = totalWants };
         return wantedBlocks;
     }
 
@@ -390,7 +385,8 @@ public static class Client
                     if (sessions.Find(id).Case is Session session) sessions = sessions.SetItem(id, session.CountDuplicate());
                 continue;
             }
-            recent = recent.Add(block.Cid, Set<long>.Empty, kept => kept);
+            // Remembered with the sessions that want it now: routing delivers it to exactly those.
+            recent = recent.Add(block.Cid, s.Interest.Find(block.Cid).IfNone(Set<long>.Empty), kept => kept);
         }
         turn.State = s with
         {

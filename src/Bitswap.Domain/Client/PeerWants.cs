@@ -217,6 +217,21 @@ public sealed record PeerWants(
     public PeerWants Forget(Cid cid) =>
         this with { Pending = Pending.Remove(cid), Sent = Sent.Remove(cid), AwaitingBlock = AwaitingBlock.Remove(cid) };
 
+    /// <summary><see cref="Forget(Cid)"/> for several CIDs, with one copy of the queue.</summary>
+    public PeerWants ForgetAll(Seq<Cid> cids)
+    {
+        var pending = Pending;
+        var sent = Sent;
+        var awaiting = AwaitingBlock;
+        foreach (var cid in cids)
+        {
+            pending = pending.Remove(cid);
+            sent = sent.Remove(cid);
+            awaiting = awaiting.Remove(cid);
+        }
+        return this with { Pending = pending, Sent = sent, AwaitingBlock = awaiting };
+    }
+
     /// <summary>
     /// The peer answered (block, HAVE or DONT_HAVE) for these CIDs: the first answer clears the want's timestamp (no rebroadcast)
     /// and gives a latency sample; the DONT_HAVE timeout stops for them.
@@ -305,12 +320,16 @@ public sealed record PeerWants(
     {
         if (InFlight is not { } inFlight || inFlight.Envelope != envelope) return this;
         var awaiting = AwaitingBlock;
+        var started = new List<(Cid, long)>();
         foreach (var entry in inFlight.Message.Wantlist.Values)
         {
             if (entry.Cancel || entry.WantType != WantType.Block) continue;
             if (Sent.Find(entry.Cid).Exists(s => !s.Broadcast && s.Entry.WantType == WantType.Block && s.SentAt is not null))
-                awaiting = awaiting.AddOrUpdate(entry.Cid, now);
+                started.Add((entry.Cid, now));
         }
+        // Into an idle timeout list, one bulk pass.
+        if (awaiting.IsEmpty) awaiting = Map<Cid, long>.Empty.AddRange(started);
+        else foreach (var (cid, at) in started) awaiting = awaiting.AddOrUpdate(cid, at);
         return this with { InFlight = null, RetryNotBefore = null, AwaitingBlock = awaiting };
     }
 

@@ -203,17 +203,26 @@ public sealed record Session
             session = session with { DontHaveStreaks = session.DontHaveStreaks.Remove(from) };
         }
 
-        foreach (var cid in wantedBlocks)
-        {
-            var want = session.Wants.Find(cid).IfNone(() => throw new System.Diagnostics.UnreachableException("filtered above"));
-            if (want.LiveSince is { } since)
-                session = session with { LatencyTotalMs = session.LatencyTotalMs + Math.Max(0, now - since), LatencySamples = session.LatencySamples + 1 };
-            session = session with { FirstDeliveries = session.FirstDeliveries.AddOrUpdate(from, n => n + 1, 1) };
-            (session, _) = session.Unwant(Seq1(cid));
-        }
         if (!wantedBlocks.IsEmpty)
         {
-            session = session with { ConsecutiveTicks = 0, TickDeadline = null };
+            // The message's blocks together: latencies summed, first deliveries counted, wants dropped in one pass.
+            long latency = 0;
+            long samples = 0;
+            foreach (var cid in wantedBlocks)
+            {
+                if (session.Wants.Find(cid).Case is not SessionWant { LiveSince: { } since }) continue;
+                latency += Math.Max(0, now - since);
+                samples++;
+            }
+            (session, _) = session.Unwant(wantedBlocks);
+            session = session with
+            {
+                LatencyTotalMs = session.LatencyTotalMs + latency,
+                LatencySamples = session.LatencySamples + samples,
+                FirstDeliveries = session.FirstDeliveries.AddOrUpdate(from, n => n + wantedBlocks.Count, wantedBlocks.Count),
+                ConsecutiveTicks = 0,
+                TickDeadline = null,
+            };
             if (!session.Wants.IsEmpty) (session, orders) = session.ArmTick(now, limits, orders);
         }
 
