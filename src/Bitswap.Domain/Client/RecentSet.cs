@@ -7,12 +7,16 @@ namespace Bitswap.Domain;
 /// <typeparam name="TKey">The remembered key (a CID).</typeparam>
 /// <typeparam name="TValue">What is remembered with it.</typeparam>
 /// <param name="Entries">Keys with their values.</param>
-/// <param name="Order">The same keys, oldest first (appending and dropping the head are cheap on a sequence).</param>
+/// <param name="Order">
+/// The same keys, oldest first, in a persistent queue: enqueue and dequeue are amortised O(1) and copy nothing (an
+/// array-backed sequence used as a sliding window re-grew its array as the window moved, a cost that rose with every
+/// block ever received).
+/// </param>
 /// <param name="Capacity">Keys kept at most.</param>
-public sealed record RecentSet<TKey, TValue>(HashMap<TKey, TValue> Entries, Seq<TKey> Order, int Capacity)
+public sealed record RecentSet<TKey, TValue>(HashMap<TKey, TValue> Entries, Que<TKey> Order, int Capacity)
 {
     /// <summary>An empty set keeping at most <paramref name="capacity"/> keys.</summary>
-    public static RecentSet<TKey, TValue> Create(int capacity) => new(HashMap<TKey, TValue>.Empty, Seq<TKey>.Empty, capacity);
+    public static RecentSet<TKey, TValue> Create(int capacity) => new(HashMap<TKey, TValue>.Empty, Que<TKey>.Empty, capacity);
 
     /// <summary>Number of keys remembered.</summary>
     public int Count => Entries.Count;
@@ -28,11 +32,11 @@ public sealed record RecentSet<TKey, TValue>(HashMap<TKey, TValue> Entries, Seq<
     {
         if (Entries.Find(key).Case is TValue known) return this with { Entries = Entries.SetItem(key, merge(known)) };
         var entries = Entries.Add(key, value);
-        var order = Order.Add(key);
+        var order = Order.Enqueue(key);
         while (order.Count > Capacity)
         {
-            entries = entries.Remove(order.Head);
-            order = order.Tail;
+            entries = entries.Remove(order.Peek());
+            order = order.Dequeue();
         }
         return this with { Entries = entries, Order = order };
     }
