@@ -77,7 +77,11 @@ public sealed class HeliaPeer : IAsyncDisposable
     }
 
     /// <summary>Starts `node peer.mjs` and waits for its ready line.</summary>
-    public static async Task<HeliaPeer> StartAsync(TimeSpan? readyTimeout = null, CancellationToken cancellationToken = default)
+    public static Task<HeliaPeer> StartAsync(TimeSpan? readyTimeout = null, CancellationToken cancellationToken = default) =>
+        StartAsync(keyType: null, readyTimeout, cancellationToken);
+
+    /// <summary>Starts `node peer.mjs` with a libp2p identity of <paramref name="keyType"/> (Ed25519, RSA, secp256k1; PEER_KEY_TYPE) and waits for its ready line.</summary>
+    public static async Task<HeliaPeer> StartAsync(string? keyType, TimeSpan? readyTimeout = null, CancellationToken cancellationToken = default)
     {
         var directory = PeerDirectory();
         if (!Directory.Exists(Path.Combine(directory, "node_modules")))
@@ -96,6 +100,7 @@ public sealed class HeliaPeer : IAsyncDisposable
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
         };
+        if (keyType is not null) startInfo.Environment["PEER_KEY_TYPE"] = keyType;
         var stopwatch = Stopwatch.StartNew();
         var process = Process.Start(startInfo) ?? throw new InvalidOperationException("node did not start.");
         var peer = new HeliaPeer(process);
