@@ -20,19 +20,26 @@ public static class GetCommand
     public static Command Create(Output output)
     {
         var cids = new Argument<string[]>("CID") { Description = "What to fetch", Arity = ArgumentArity.OneOrMore };
-        var peers = new Option<string[]>("--peer", "-p") { Description = "Peer multiaddr ending in /p2p/<id> (repeatable)", Required = true };
+        var peers = new Option<string[]>("--peer", "-p") { Description = "Peer multiaddr ending in /p2p/<id> (repeatable; without it, providers come from --routing)" };
+        var routing = RoutingSetup.Option();
         var outDir = new Option<string?>("--out") { Description = "Fetch exactly these blocks and write each to DIR/<cid>" };
         var outFile = new Option<string?>("-o", "--output") { Description = "Write the reassembled file here (default stdout)" };
         var car = new Option<string?>("--car") { Description = "Write the DAG as a CARv1 file instead of reassembling" };
         var timeout = new Option<double>("--timeout") { Description = "Give up when no block arrives for this many seconds", DefaultValueFactory = _ => 30 };
         var json = new Option<bool>("--json") { Description = "Print the summary as one JSON line even on a terminal" };
         var record = new Option<string?>("--record") { Description = "Record every node input to this message log (see bitswap replay)" };
-        var command = new Command("get", "Fetch blocks or a whole file from peers") { cids, peers, outDir, outFile, car, timeout, json, record };
+        var command = new Command("get", "Fetch blocks or a whole file from peers") { cids, peers, outDir, outFile, car, timeout, json, record, routing };
         command.SetAction(async (parsed, cancellationToken) =>
         {
             using var context = CliContext.Create(output, parsed);
             var wanted = parsed.GetValue(cids)!.Select(Arguments.ParseCid).ToList();
-            var addresses = parsed.GetValue(peers)!.Select(Arguments.ParsePeerAddress).ToList();
+            var addresses = (parsed.GetValue(peers) ?? []).Select(Arguments.ParsePeerAddress).ToList();
+            using var client = RoutingSetup.CreateClient(parsed.GetValue(routing), addresses.Count > 0, context);
+            if (addresses.Count == 0 && client is null)
+            {
+                throw new CliError("routing is off (--routing none): give --peer MULTIADDR");
+            }
+
             var idle = Arguments.Seconds(parsed.GetValue(timeout));
             var folder = parsed.GetValue(outDir);
             var file = parsed.GetValue(outFile);
@@ -51,7 +58,7 @@ public static class GetCommand
             var scratch = Directory.CreateTempSubdirectory("bitswap-get-");
             try
             {
-                return await RunAsync(output, context, parsed, wanted, addresses, idle, folder, file, carFile, scratch.FullName, cancellationToken).ConfigureAwait(false);
+                return await RunAsync(output, context, parsed, wanted, addresses, client, idle, folder, file, carFile, scratch.FullName, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -62,13 +69,29 @@ public static class GetCommand
 
         async Task<int> RunAsync(
             Output output, CliContext context, System.CommandLine.ParseResult parsed, List<Cid> wanted, List<Transport.Tcp.Addressing.Multiaddr> addresses,
-            TimeSpan idle, string? folder, string? file, string? carFile, string scratch, CancellationToken cancellationToken)
+            Routing.DelegatedRoutingClient? client, TimeSpan idle, string? folder, string? file, string? carFile, string scratch, CancellationToken cancellationToken)
         {
             var store = FlatFsBlockstore.Open(Path.Combine(scratch, "blocks"), FlatFsOptions.Default with { FlushToDisk = false });
-            await using var node = await LiveNode.StartAsync(PeerIdentity.Generate(), store, [], context, parsed.GetValue(record), cancellationToken).ConfigureAwait(false);
+            Routing.RoutingProviderFinder? finder = null;
+            await using var node = await LiveNode.StartAsync(
+                PeerIdentity.Generate(), store, [], context, parsed.GetValue(record), cancellationToken, host => finder = RoutingSetup.Finder(client, host, context)).ConfigureAwait(false);
             // One clock from the start of the dial to the last byte written, as the Helia harness measures.
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            await ConnectAsync(node, addresses, idle, cancellationToken).ConfigureAwait(false);
+            if (addresses.Count > 0)
+            {
+                await ConnectAsync(node, addresses, idle, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (finder is not null)
+            {
+                // One eager lookup of the root, so the first block does not wait for the session's first search (1 s).
+                var (connected, failures) = await RoutingSetup.ConnectProvidersAsync(node, finder, wanted[0], idle, context, cancellationToken).ConfigureAwait(false);
+                if (connected == 0 && addresses.Count == 0)
+                {
+                    throw new CliError(string.Join("; ", failures));
+                }
+            }
+
             var dialMs = clock.Elapsed.TotalMilliseconds;
             double? firstBlockMs = null;
             var toStdout = folder is null && file is null && carFile is null;
