@@ -302,7 +302,7 @@ public sealed class DelegatedRoutingClient : IDisposable
             {
                 if (_start == _end)
                 {
-                    if (_eof) return line.Length == 0 && !overlong ? null : Finish(line, overlong);
+                    if (_eof) return line.Length == 0 && !overlong ? (ReadOnlyMemory<byte>?)null : Finish(line, overlong);
                     _start = 0;
                     _end = await stream.ReadAsync(_buffer, cancellationToken).ConfigureAwait(false);
                     if (_end == 0)
