@@ -24,8 +24,10 @@ public sealed record PeerRecord(PeerId Id, IReadOnlyList<string> Addrs, IReadOnl
         var legacy = string.Equals(schema, "bitswap", StringComparison.Ordinal);
         if (!legacy && !string.Equals(schema, "peer", StringComparison.Ordinal)) return null;
         var idText = StringField(element, "ID");
-        var id = idText is null ? null : PeerId.Parse(idText).Match(p => p, _ => (PeerId?)null);
-        if (id is null) return null;
+        if (idText is null) return null;
+        var parsedId = PeerId.Parse(idText);
+        if (parsedId.IsLeft) return null;
+        var id = parsedId.RightToSeq().Head();
         var addrs = Strings(element, "Addrs", addressesMax);
         var protocols = Strings(element, "Protocols", 16);
         if (legacy && protocols.Count == 0) protocols = [StringField(element, "Protocol") ?? "transport-bitswap"];

@@ -53,7 +53,8 @@ public sealed class RoutingProviderFinder : IProviderFinder
         ArgumentNullException.ThrowIfNull(record);
         foreach (var text in record.Addrs)
         {
-            var parsed = Multiaddr.Parse(text).Match(a => a, _ => null);
+            var result = Multiaddr.Parse(text);
+            var parsed = result.IsRight ? result.RightToSeq().Head() : null;
             if (parsed is null || !parsed.TryGetTcpEndpoint(out _))
             {
                 _logger.LogDebug("address {Address} of {Peer} skipped: not a TCP address we can dial", text, record.Id.Short);

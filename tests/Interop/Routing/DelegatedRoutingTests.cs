@@ -157,6 +157,28 @@ public sealed class DelegatedRoutingTests(ITestOutputHelper output) : IAsyncLife
         Assert.Single(await RequestsAsync(), r => r.Contains(cid.ToString(), StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task The_finder_fills_the_address_book_with_TCP_addresses_and_skips_providers_without_one()
+    {
+        var cid = Cid.Compute("finder"u8).Match(c => c, e => throw new InvalidOperationException(e.ToString()));
+        var body = $$$"""
+            {"Providers":[
+              {"Schema":"peer","ID":"{{{TestPeer(1)}}}","Addrs":["/ip4/127.0.0.1/udp/4001/quic-v1","/ip4/127.0.0.1/tcp/4001","/dns4/example.org/tcp/4001","/ip4/127.0.0.1/tcp/4002/http"]},
+              {"Schema":"peer","ID":"{{{TestPeer(2)}}}","Addrs":["/ip4/127.0.0.1/udp/4003/quic-v1/webtransport"]}
+            ]}
+            """;
+        await RawAsync(cid, 200, "application/json", body);
+        using var client = Client();
+        var added = new List<(PeerId, Transport.Tcp.Addressing.Multiaddr)>();
+        var finder = new RoutingProviderFinder(client, (peer, address) => added.Add((peer, address)));
+
+        var found = new List<PeerId>();
+        await foreach (var peer in finder.FindProvidersAsync(cid, 10)) found.Add(peer);
+
+        Assert.Equal([PeerId.ParseOrThrow(TestPeer(1))], found);
+        Assert.Equal(["/ip4/127.0.0.1/tcp/4001"], added.Select(a => a.Item2.ToString()));
+    }
+
     private DelegatedRoutingClient Client() => new(RoutingOptions.Default with { Endpoints = [Url] });
 
     private async Task SetProvidersAsync(string cid, params (string Id, string[] Addrs)[] providers)
