@@ -41,16 +41,63 @@ public static class RoutingSetup
         return endpoints.Count == 0 ? null : new DelegatedRoutingClient(RoutingOptions.Default with { Endpoints = endpoints }, context.Logs);
     }
 
-    /// <summary>The provider finder over <paramref name="host"/>'s address book, or null without a client.</summary>
-    public static RoutingProviderFinder? Finder(DelegatedRoutingClient? client, TcpHost host, CliContext context) =>
-        client is null ? null : new RoutingProviderFinder(client, host.AddAddress, context.Logs);
+    /// <summary>The provider finder over <paramref name="host"/>'s address book (and the gateways of <paramref name="http"/>), or null without a client.</summary>
+    public static RoutingProviderFinder? Finder(DelegatedRoutingClient? client, TcpHost host, CliContext context, Routing.HttpNet.HttpGatewayNetwork? http = null) =>
+        client is null ? null : new RoutingProviderFinder(client, host.AddAddress, context.Logs, http is null ? null : (peer, url) => http.AddGateway(url, peer));
+
+    /// <summary>The repeatable <c>get --gateway URL</c> option: trustless gateways fetched from over HTTP beside Bitswap.</summary>
+    public static Option<string[]> GatewayOption() => new("--gateway")
+    {
+        Description = "Trustless gateway URL to fetch from over HTTP beside Bitswap (repeatable; plain http only to loopback or private addresses)",
+    };
+
+    /// <summary>The gateway URLs given, checked; a bad one is a one-line error.</summary>
+    public static IReadOnlyList<Uri> GatewayUrls(string[]? values)
+    {
+        var urls = new List<Uri>();
+        foreach (var value in values ?? [])
+        {
+            if (!Uri.TryCreate(value, UriKind.Absolute, out var url) || !Routing.HttpNet.GatewayUrls.IsAllowed(url))
+            {
+                throw new CliError($"--gateway '{value}' must be an https URL, or http to a loopback or private address");
+            }
+
+            urls.Add(url);
+        }
+
+        return urls;
+    }
+
+    /// <summary>Probes every gateway at once; returns how many answered and a line per failure.</summary>
+    public static async Task<(int Connected, IReadOnlyList<string> Failures)> ConnectGatewaysAsync(
+        Routing.HttpNet.HttpGatewayNetwork http, IReadOnlyList<(Uri Url, PeerId Peer)> gateways, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var probing = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        probing.CancelAfter(timeout);
+        var results = await Task.WhenAll(gateways.Select(async gateway =>
+        {
+            try
+            {
+                await http.ConnectAsync(gateway.Peer, probing.Token).ConfigureAwait(false);
+                return null;
+            }
+            catch (Runtime.Network.NetworkException error)
+            {
+                return $"gateway {gateway.Url}: {error.Message}";
+            }
+        })).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        var failures = results.OfType<string>().ToArray();
+        return (gateways.Count - failures.Length, failures);
+    }
 
     /// <summary>
     /// Looks up providers of <paramref name="cid"/> once and dials them all at once; returns how many connected and a
     /// line per failure (for the error when nothing connected).
     /// </summary>
     public static async Task<(int Connected, IReadOnlyList<string> Failures)> ConnectProvidersAsync(
-        LiveNode node, RoutingProviderFinder finder, Cid cid, TimeSpan timeout, CliContext context, CancellationToken cancellationToken)
+        LiveNode node, RoutingProviderFinder finder, Cid cid, TimeSpan timeout, CliContext context, CancellationToken cancellationToken,
+        Routing.HttpNet.HttpGatewayNetwork? http = null)
     {
         var logger = context.Logs.CreateLogger("Bitswap.Cli.Routing");
         using var dialing = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -77,7 +124,8 @@ public static class RoutingSetup
         {
             try
             {
-                await node.Host.ConnectAsync(peer, dialing.Token).ConfigureAwait(false);
+                // A provider the finder handed to the HTTP network is a gateway: probing it is connecting.
+                await (http is not null && http.Knows(peer) ? http.ConnectAsync(peer, dialing.Token) : node.Host.ConnectAsync(peer, dialing.Token)).ConfigureAwait(false);
                 logger.LogDebug("connected to provider {Peer}", peer);
                 return null;
             }

@@ -16,11 +16,17 @@ public sealed class RoutingProviderFinder : IProviderFinder
 {
     private readonly DelegatedRoutingClient _client;
     private readonly Action<PeerId, Multiaddr> _addAddress;
+    private readonly Action<PeerId, Uri>? _addGateway;
     private readonly ILogger _logger;
 
-    /// <summary>Creates the finder; <paramref name="addAddress"/> is usually <c>TcpHost.AddAddress</c>.</summary>
-    public RoutingProviderFinder(DelegatedRoutingClient client, Action<PeerId, Multiaddr> addAddress, ILoggerFactory? loggerFactory = null)
+    /// <summary>
+    /// Creates the finder; <paramref name="addAddress"/> is usually <c>TcpHost.AddAddress</c>, and
+    /// <paramref name="addGateway"/> (optional, usually <c>HttpGatewayNetwork.AddGateway</c>) takes providers that announce
+    /// <c>transport-ipfs-gateway-http</c> with an http(s) address and no TCP address we can dial.
+    /// </summary>
+    public RoutingProviderFinder(DelegatedRoutingClient client, Action<PeerId, Multiaddr> addAddress, ILoggerFactory? loggerFactory = null, Action<PeerId, Uri>? addGateway = null)
     {
+        _addGateway = addGateway;
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(addAddress);
         _client = client;
@@ -36,6 +42,14 @@ public sealed class RoutingProviderFinder : IProviderFinder
         {
             if (yielded >= max) yield break;
             var dialable = DialableAddresses(record).ToArray();
+            if (dialable.Length == 0 && _addGateway is not null && GatewayOf(record) is { } gateway)
+            {
+                _addGateway(record.Id, gateway);
+                yielded++;
+                yield return record.Id;
+                continue;
+            }
+
             if (dialable.Length == 0)
             {
                 _logger.LogDebug("provider {Peer} of {Cid} skipped: no TCP address we can dial among {Addrs}", record.Id.Short, cid, string.Join(' ', record.Addrs));
@@ -45,6 +59,14 @@ public sealed class RoutingProviderFinder : IProviderFinder
             yielded++;
             yield return record.Id;
         }
+    }
+
+    /// <summary>The first http(s) address of a record that announces <c>transport-ipfs-gateway-http</c> and that we may use.</summary>
+    public static Uri? GatewayOf(PeerRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (!record.Protocols.Contains("transport-ipfs-gateway-http")) return null;
+        return record.Addrs.Select(HttpNet.GatewayUrls.FromMultiaddr).FirstOrDefault(u => u is not null && HttpNet.GatewayUrls.IsAllowed(u));
     }
 
     /// <summary>The record's addresses that parse and are <c>/ip4|ip6/…/tcp/…</c> (with an optional matching <c>/p2p/…</c>).</summary>

@@ -22,20 +22,22 @@ public static class GetCommand
         var cids = new Argument<string[]>("CID") { Description = "What to fetch", Arity = ArgumentArity.OneOrMore };
         var peers = new Option<string[]>("--peer", "-p") { Description = "Peer multiaddr ending in /p2p/<id> (repeatable; without it, providers come from --routing)" };
         var routing = RoutingSetup.Option();
+        var gatewayUrls = RoutingSetup.GatewayOption();
         var outDir = new Option<string?>("--out") { Description = "Fetch exactly these blocks and write each to DIR/<cid>" };
         var outFile = new Option<string?>("-o", "--output") { Description = "Write the reassembled file here (default stdout)" };
         var car = new Option<string?>("--car") { Description = "Write the DAG as a CARv1 file instead of reassembling" };
         var timeout = new Option<double>("--timeout") { Description = "Give up when no block arrives for this many seconds", DefaultValueFactory = _ => 30 };
         var json = new Option<bool>("--json") { Description = "Print the summary as one JSON line even on a terminal" };
         var record = new Option<string?>("--record") { Description = "Record every node input to this message log (see bitswap replay)" };
-        var command = new Command("get", "Fetch blocks or a whole file from peers") { cids, peers, outDir, outFile, car, timeout, json, record, routing };
+        var command = new Command("get", "Fetch blocks or a whole file from peers") { cids, peers, outDir, outFile, car, timeout, json, record, routing, gatewayUrls };
         command.SetAction(async (parsed, cancellationToken) =>
         {
             using var context = CliContext.Create(output, parsed);
             var wanted = parsed.GetValue(cids)!.Select(Arguments.ParseCid).ToList();
             var addresses = (parsed.GetValue(peers) ?? []).Select(Arguments.ParsePeerAddress).ToList();
-            using var client = RoutingSetup.CreateClient(parsed.GetValue(routing), addresses.Count > 0, context);
-            if (addresses.Count == 0 && client is null)
+            var gateways = RoutingSetup.GatewayUrls(parsed.GetValue(gatewayUrls));
+            using var client = RoutingSetup.CreateClient(parsed.GetValue(routing), addresses.Count > 0 || gateways.Count > 0, context);
+            if (addresses.Count == 0 && client is null && gateways.Count == 0)
             {
                 throw new CliError("routing is off (--routing none): give --peer MULTIADDR");
             }
@@ -58,7 +60,7 @@ public static class GetCommand
             var scratch = Directory.CreateTempSubdirectory("bitswap-get-");
             try
             {
-                return await RunAsync(output, context, parsed, wanted, addresses, client, idle, folder, file, carFile, scratch.FullName, cancellationToken).ConfigureAwait(false);
+                return await RunAsync(output, context, parsed, wanted, addresses, client, gateways, idle, folder, file, carFile, scratch.FullName, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -69,12 +71,17 @@ public static class GetCommand
 
         async Task<int> RunAsync(
             Output output, CliContext context, System.CommandLine.ParseResult parsed, List<Cid> wanted, List<Transport.Tcp.Addressing.Multiaddr> addresses,
-            Routing.DelegatedRoutingClient? client, TimeSpan idle, string? folder, string? file, string? carFile, string scratch, CancellationToken cancellationToken)
+            Routing.DelegatedRoutingClient? client, IReadOnlyList<Uri> gateways, TimeSpan idle, string? folder, string? file, string? carFile, string scratch, CancellationToken cancellationToken)
         {
             var store = FlatFsBlockstore.Open(Path.Combine(scratch, "blocks"), FlatFsOptions.Default with { FlushToDisk = false });
             Routing.RoutingProviderFinder? finder = null;
+            var identity = PeerIdentity.Generate();
+            // HTTP retrieval beside Bitswap when gateways may come up: given with --gateway or announced through routing.
+            await using var http = gateways.Count == 0 && client is null ? null : new Routing.HttpNet.HttpGatewayNetwork(identity.PeerId, null, context.Logs);
+            var gatewayPeers = gateways.Select(url => (url, http!.AddGateway(url))).ToList();
             await using var node = await LiveNode.StartAsync(
-                PeerIdentity.Generate(), store, [], context, parsed.GetValue(record), cancellationToken, host => finder = RoutingSetup.Finder(client, host, context)).ConfigureAwait(false);
+                identity, store, [], context, parsed.GetValue(record), cancellationToken, host => finder = RoutingSetup.Finder(client, host, context, http),
+                host => http is null ? host : new Routing.HttpNet.CompositeNetwork(host, http)).ConfigureAwait(false);
             // One clock from the start of the dial to the last byte written, as the Helia harness measures.
             var clock = System.Diagnostics.Stopwatch.StartNew();
             if (addresses.Count > 0)
@@ -82,11 +89,22 @@ public static class GetCommand
                 await ConnectAsync(node, addresses, idle, cancellationToken).ConfigureAwait(false);
             }
 
+            var gatewaysUp = 0;
+            if (http is not null && gatewayPeers.Count > 0)
+            {
+                var (up, failures) = await RoutingSetup.ConnectGatewaysAsync(http, gatewayPeers, idle, cancellationToken).ConfigureAwait(false);
+                gatewaysUp = up;
+                if (up == 0 && addresses.Count == 0 && client is null)
+                {
+                    throw new CliError(string.Join("; ", failures));
+                }
+            }
+
             if (finder is not null)
             {
                 // One eager lookup of the root, so the first block does not wait for the session's first search (1 s).
-                var (connected, failures) = await RoutingSetup.ConnectProvidersAsync(node, finder, wanted[0], idle, context, cancellationToken).ConfigureAwait(false);
-                if (connected == 0 && addresses.Count == 0)
+                var (connected, failures) = await RoutingSetup.ConnectProvidersAsync(node, finder, wanted[0], idle, context, cancellationToken, http).ConfigureAwait(false);
+                if (connected == 0 && addresses.Count == 0 && gatewaysUp == 0)
                 {
                     throw new CliError(string.Join("; ", failures));
                 }
