@@ -2,6 +2,7 @@ using Bitswap.Domain;
 using Bitswap.Domain.Multiformats;
 using Bitswap.Transport.Tcp.Addressing;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Bitswap.Tests.Interop;
 
@@ -10,7 +11,7 @@ namespace Bitswap.Tests.Interop;
 /// over both handshake roles. js-libp2p 3 cannot run an ECDSA identity (@libp2p/peer-id 6.0.15 throws
 /// UnsupportedKeyTypeError), so ECDSA is covered by the unit tests only.
 /// </summary>
-public class KeyTypeInteropTests
+public class KeyTypeInteropTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
@@ -28,6 +29,7 @@ public class KeyTypeInteropTests
         var remote = await node.Host.DialAsync(address).WaitAsync(Patience);
         var fetched = await helia.GetAsync(block.Cid.ToString(), TimeSpan.FromSeconds(30));
 
+        output.WriteLine($"Helia {helia.ReadyLine["keyType"]} peer {helia.PeerId} fetched {block.Cid} ({fetched.Length} bytes) from us ({node.Peer}) over {address}");
         Assert.StartsWith(peerIdPrefix, helia.PeerId, StringComparison.Ordinal);
         Assert.Equal(helia.PeerId, remote.ToString());
         Assert.Equal(block.Data.ToArray(), fetched);

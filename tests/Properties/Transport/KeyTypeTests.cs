@@ -117,6 +117,21 @@ public class KeyTypeTests
     }
 
     [Fact]
+    public void A_noise_payload_with_an_unsupported_key_type_is_rejected_as_unsupported_not_as_a_bad_signature()
+    {
+        var payload = new Bitswap.Transport.Tcp.Noise.Pb.NoiseHandshakePayload
+        {
+            IdentityKey = ByteString.CopyFrom(Protobuf((KeyType)7, new byte[32])),
+            IdentitySig = ByteString.CopyFrom(new byte[64]),
+        }.ToByteArray();
+
+        var error = NoisePayload.Decode(payload, new byte[32]).Match(_ => throw new Xunit.Sdk.XunitException("accepted"), e => e);
+
+        Assert.NotEqual(DecodeErrorKind.HashMismatch, error.Kind);
+        Assert.Contains("unsupported", error.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_secp256k1_point_off_the_curve_is_refused()
     {
         // x = 5: 5³ + 7 = 132 has no square root modulo p, so no point has this X.
