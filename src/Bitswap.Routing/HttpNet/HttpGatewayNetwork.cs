@@ -80,7 +80,8 @@ public sealed class HttpGatewayNetwork : IBitswapNetwork
 
     /// <summary>
     /// Remembers a gateway; without <paramref name="peer"/> it gets a peer ID of its own (the sha2-256 multihash of its
-    /// URL). Throws <see cref="ArgumentException"/> for plain http to a public address.
+    /// URL). Throws <see cref="ArgumentException"/> for plain http to a public address. Beyond
+    /// <see cref="HttpNetOptions.GatewaysMax"/> gateways a new one is not remembered (connecting to it then fails).
     /// </summary>
     public PeerId AddGateway(Uri url, PeerId? peer = null)
     {
@@ -88,7 +89,12 @@ public sealed class HttpGatewayNetwork : IBitswapNetwork
         if (!GatewayUrls.IsAllowed(url)) throw new ArgumentException($"{url}: plain http only to loopback or private addresses; use https", nameof(url));
         var baseUrl = new Uri(url.GetLeftPart(UriPartial.Path).TrimEnd('/') + "/");
         var id = peer ?? new PeerId(Multihash.Compute(MultihashCode.Sha2_256, Encoding.UTF8.GetBytes("httpnet:" + baseUrl)).Match(h => h, e => throw new InvalidOperationException(e.ToString())));
-        lock (_gate) _gateways[id] = baseUrl;
+        lock (_gate)
+        {
+            if (_gateways.ContainsKey(id) || _gateways.Count < _options.GatewaysMax) _gateways[id] = baseUrl;
+            else _logger.LogDebug("gateway {Url} ignored: {Max} gateways known already", baseUrl, _options.GatewaysMax);
+        }
+
         return id;
     }
 

@@ -12,6 +12,9 @@ public sealed record HttpNetOptions
     /// <summary>Wants waiting for a request slot; more are answered DONT_HAVE at once.</summary>
     public int PendingRequestsMax { get; init; } = 4096;
 
+    /// <summary>Gateways remembered at once; routing may announce more over a long run, and those beyond are ignored.</summary>
+    public int GatewaysMax { get; init; } = 256;
+
     /// <summary>One request, headers and body.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
