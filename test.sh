@@ -5,6 +5,9 @@ cd "$(dirname "$0")"
 if [ -f tests/Interop/peer/package-lock.json ]; then
   (cd tests/Interop/peer && npm ci --no-audit --no-fund --loglevel=error)
 fi
+if [ -f tests/Interop/rpc-client/package-lock.json ]; then
+  (cd tests/Interop/rpc-client && npm ci --no-audit --no-fund --loglevel=error)
+fi
 dotnet restore Bitswap.sln
 dotnet build Bitswap.sln --no-restore -c Release
 log=$(mktemp)

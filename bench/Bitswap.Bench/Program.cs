@@ -3,8 +3,10 @@ using BenchmarkDotNet.Running;
 namespace Bitswap.Bench;
 
 /// <summary>
-/// Runs <c>transfer [--size-mib N] [--runs N]</c> (two nodes over TCP), <c>scenarios [--filter TEXT]</c> (the boxo scenarios
-/// in virtual time), or otherwise the BenchmarkDotNet benchmarks chosen on the command line (for example <c>--filter *Codec*</c>).
+/// Runs <c>transfer [--size-mib N] [--runs N]</c> (two nodes over TCP), <c>ceiling [--size-mib N]</c> (the raw
+/// encrypt → TCP → decrypt → SHA-256 pipeline), <c>wire [--size-mib N] [--block-kib N] [--runs N]</c> (the transport
+/// alone, host to host), <c>scenarios [--filter TEXT]</c> (the boxo scenarios in virtual time),
+/// <c>serve-many [--peers N] [--wants N] [--seconds S]</c> (one server, many wantlists), or otherwise the BenchmarkDotNet benchmarks chosen on the command line (for example <c>--filter *Codec*</c>).
 /// </summary>
 public static class Program
 {
@@ -15,8 +17,14 @@ public static class Program
         {
             case "transfer":
                 return await TransferRun.MainAsync(args[1..]).ConfigureAwait(false);
+            case "ceiling":
+                return await CeilingRun.MainAsync(args[1..]).ConfigureAwait(false);
+            case "wire":
+                return await WireRun.MainAsync(args[1..]).ConfigureAwait(false);
             case "scenarios":
                 return await ScenarioRun.MainAsync(args[1..]).ConfigureAwait(false);
+            case "serve-many":
+                return ServeManyRun.Run(args[1..]);
             default:
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
                 return 0;

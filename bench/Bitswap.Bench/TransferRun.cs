@@ -46,7 +46,10 @@ public static class TransferRun
 {
     private static readonly TimeSpan PassTimeout = TimeSpan.FromMinutes(5);
 
-    /// <summary>Parses <c>[--size-mib N] [--block-size N] [--runs N] [--warmup N] [--no-ceiling]</c>, runs, and prints the table.</summary>
+    /// <summary>
+    /// Parses <c>[--size-mib N] [--block-size N]... [--runs N] [--warmup N] [--no-ceiling] [--alloc-profile]</c>, runs, and
+    /// prints the table; <c>--alloc-profile</c> also prints the types that took most of the measured passes' allocations.
+    /// </summary>
     public static async Task<int> MainAsync(IReadOnlyList<string> args)
     {
         var sizeMib = 256;
@@ -54,6 +57,7 @@ public static class TransferRun
         var runs = 3;
         var warmUps = 3;
         var ceiling = true;
+        AllocationProfile? profile = null;
         for (var i = 0; i < args.Count; i++)
         {
             switch (args[i])
@@ -77,8 +81,11 @@ public static class TransferRun
                 case "--no-ceiling":
                     ceiling = false;
                     break;
+                case "--alloc-profile":
+                    profile = new AllocationProfile();
+                    break;
                 default:
-                    await Console.Error.WriteLineAsync($"unknown or invalid argument '{args[i]}'; usage: transfer [--size-mib N] [--block-size N]... [--runs N] [--warmup N] [--no-ceiling]").ConfigureAwait(false);
+                    await Console.Error.WriteLineAsync($"unknown or invalid argument '{args[i]}'; usage: transfer [--size-mib N] [--block-size N]... [--runs N] [--warmup N] [--no-ceiling] [--alloc-profile]").ConfigureAwait(false);
                     return 2;
             }
         }
@@ -96,7 +103,16 @@ public static class TransferRun
         };
         foreach (var blockSize in blockSizes)
         {
-            var measured = await MeasureAsync(blockSize, sizeMib * 1024L * 1024L, warmUps, runs).ConfigureAwait(false);
+            var measured = await MeasureAsync(blockSize, sizeMib * 1024L * 1024L, warmUps, runs, profile).ConfigureAwait(false);
+            if (profile is not null)
+            {
+                Console.WriteLine($"  allocations by type, {Size(blockSize)} blocks (sampled):");
+                foreach (var line in profile.Top(25))
+                {
+                    Console.WriteLine(line);
+                }
+            }
+
             var median = measured.OrderBy(m => m.MegabytesPerSecond).ElementAt(measured.Count / 2);
             double? limit = null;
             if (ceiling && blockSize >= 64 * 1024)
@@ -118,15 +134,20 @@ public static class TransferRun
         return 0;
     }
 
-    /// <summary>The ceiling in MB/s for this block size, measured now; null until the ceiling mode is built.</summary>
-    private static Task<double?> CeilingAsync(int blockSize, long totalBytes) => Task.FromResult<double?>(null);
+    /// <summary>The ceiling in MB/s for this block size, measured now, in this process.</summary>
+    private static async Task<double?> CeilingAsync(int blockSize, long totalBytes)
+    {
+        var result = await CeilingRun.MeasureAsync(blockSize, totalBytes).ConfigureAwait(false);
+        Console.WriteLine($"  ceiling {Size(blockSize)}: {result}");
+        return result.MegabytesPerSecond;
+    }
 
     private static string Size(int bytes) => bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0
         ? FormattableString.Invariant($"{bytes / (1024 * 1024)} MiB")
         : bytes >= 1024 && bytes % 1024 == 0 ? FormattableString.Invariant($"{bytes / 1024} KiB") : FormattableString.Invariant($"{bytes} B");
 
     /// <summary>Runs the warm-up passes and then the measured ones over one pair of nodes.</summary>
-    public static async Task<IReadOnlyList<TransferMeasurement>> MeasureAsync(int blockSize, long totalBytes, int warmUps, int runs)
+    public static async Task<IReadOnlyList<TransferMeasurement>> MeasureAsync(int blockSize, long totalBytes, int warmUps, int runs, AllocationProfile? profile = null)
     {
         // Every pass fetches blocks of its own, so no pass finds its blocks in the fetcher's memory of recent ones.
         var count = (int)Math.Max(1, totalBytes / blockSize);
@@ -157,6 +178,11 @@ public static class TransferRun
         for (var pass = 0; pass < passes; pass++)
         {
             var cids = all[(pass * count)..((pass + 1) * count)];
+            if (pass == warmUps)
+            {
+                profile?.Start();
+            }
+
             var m = await PassAsync(fetcher, cids, blockSize, window).ConfigureAwait(false);
             if (pass >= warmUps)
             {

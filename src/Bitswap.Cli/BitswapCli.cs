@@ -31,6 +31,12 @@ public static partial class BitswapCli
         root.Subcommands.Add(ReplayCommand.Create(output));
         root.Subcommands.Add(DemoCommand.Create(output));
         root.Subcommands.Add(IdCommand.Create(output));
+        root.Subcommands.Add(DaemonCommand.Create(output));
+        root.Subcommands.Add(CatCommand.Create(output));
+        root.Subcommands.Add(RemoteCommands.Stat(output));
+        root.Subcommands.Add(RemoteCommands.Wantlist(output));
+        root.Subcommands.Add(RemoteCommands.Ledger(output));
+        root.Subcommands.Add(RemoteCommands.Swarm(output));
         return root;
     }
 

@@ -31,25 +31,46 @@ public static class DagFetch
     public const int WantWindow = 256;
 
     /// <summary>
-    /// Fetches every block under <paramref name="root"/>; <paramref name="onBlock"/> sees each one as it arrives, then
-    /// <paramref name="place"/> (when given) may write it out before the next one is taken.
-    /// Fails with <see cref="CliError"/> when no block arrives for <paramref name="idleTimeout"/>.
+    /// Fetches every block under <paramref name="root"/>. <paramref name="onBlock"/> and then <paramref name="place"/>
+    /// (when given) see each block as it arrives, on the node's loop thread, while the block is lent from the node's
+    /// receive memory: they must use it within the call and not keep it. Nothing is copied or queued per block; a
+    /// placement that is slow (a disk that throttles writes) slows the node, which slows the peer: back-pressure.
+    /// Fails with <see cref="CliError"/> when no block arrives for <paramref name="idleTimeout"/>, and with the error
+    /// of <paramref name="onBlock"/> or <paramref name="place"/> when one throws.
     /// </summary>
     public static async Task<FetchTotals> FetchAsync(
         BitswapSession session, Cid root, TimeSpan idleTimeout, Action<Block> onBlock, Limits limits, CancellationToken cancellationToken,
-        Func<Block, CancellationToken, ValueTask>? place = null)
+        Action<Block>? place = null)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var depthOf = new Dictionary<Multihash, int> { [root.Hash] = 0 };
         var pending = new Queue<Cid>();
         pending.Enqueue(root);
-        // Unbounded in form only: at most WantWindow blocks are wanted and each arrives once.
-        var arrivals = Channel.CreateUnbounded<Block>(new UnboundedChannelOptions { SingleReader = true });
-        var subscriptions = new List<IDisposable>();
+        // Unbounded in form only: at most WantWindow blocks are wanted and each arrives once; an arrival is its CID,
+        // size and links, never its data.
+        var arrivals = Channel.CreateUnbounded<Arrival>(new UnboundedChannelOptions { SingleReader = true });
+        var fetches = new List<Task>();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var outstanding = 0;
         var blocks = 0;
         long bytes = 0;
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+
+        void Take(Block block)
+        {
+            try
+            {
+                onBlock(block);
+                place?.Invoke(block);
+                var links = DagLinks.Of(block).Match(l => l, error => throw new CliError($"cannot walk {block.Cid}: {error.Detail}"));
+                arrivals.Writer.TryWrite(new Arrival(block.Cid, block.Size, links, null));
+            }
+            catch (Exception error)
+            {
+                arrivals.Writer.TryWrite(new Arrival(block.Cid, block.Size, default, error));
+            }
+        }
+
         try
         {
             while (pending.Count > 0 || outstanding > 0)
@@ -63,16 +84,14 @@ public static class DagFetch
                     }
 
                     outstanding += batch.Count;
-                    subscriptions.Add(session.GetBlocks(batch).Subscribe(
-                        block => arrivals.Writer.TryWrite(block),
-                        error => arrivals.Writer.TryComplete(error)));
+                    fetches.Add(FetchBatchAsync(session, batch, Take, arrivals.Writer, stop.Token));
                 }
 
                 idle.CancelAfter(idleTimeout);
-                Block block;
+                Arrival arrival;
                 try
                 {
-                    block = await arrivals.Reader.ReadAsync(idle.Token).ConfigureAwait(false);
+                    arrival = await arrivals.Reader.ReadAsync(idle.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
@@ -84,18 +103,16 @@ public static class DagFetch
                     throw;
                 }
 
-                outstanding--;
-                blocks++;
-                bytes += block.Size;
-                onBlock(block);
-                if (place is not null)
+                if (arrival.Error is not null)
                 {
-                    await place(block, cancellationToken).ConfigureAwait(false);
+                    ExceptionDispatchInfo.Capture(arrival.Error).Throw();
                 }
 
-                var depth = depthOf[block.Cid.Hash];
-                var links = DagLinks.Of(block).Match(l => l, error => throw new CliError($"cannot walk {block.Cid}: {error.Detail}"));
-                foreach (var link in links)
+                outstanding--;
+                blocks++;
+                bytes += arrival.Size;
+                var depth = depthOf[arrival.Cid.Hash];
+                foreach (var link in arrival.Links)
                 {
                     if (depthOf.TryAdd(link.Hash, depth + 1))
                     {
@@ -111,14 +128,38 @@ public static class DagFetch
         }
         finally
         {
-            foreach (var subscription in subscriptions)
+            // Wants still open are withdrawn.
+            await stop.CancelAsync().ConfigureAwait(false);
+            foreach (var fetch in fetches)
             {
-                subscription.Dispose();
+                try
+                {
+                    await fetch.ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    // This fetch's outcome is already known (done, cancelled above, or its error ended the loop).
+                }
             }
         }
 
         return new FetchTotals(blocks, bytes, System.Diagnostics.Stopwatch.GetElapsedTime(started));
     }
+
+    /// <summary>Fetches one batch, each block handed to <paramref name="take"/> on the node's loop thread; an error ends the whole fetch through the channel.</summary>
+    private static async Task FetchBatchAsync(BitswapSession session, List<Cid> batch, Action<Block> take, ChannelWriter<Arrival> arrivals, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await session.FetchAsync(batch, take, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception error) when (!cancellationToken.IsCancellationRequested)
+        {
+            arrivals.TryComplete(error);
+        }
+    }
+
+    private readonly record struct Arrival(Cid Cid, int Size, LanguageExt.Seq<Cid> Links, Exception? Error);
 
     /// <summary>The file size a UnixFS root announces (a raw root is its own size), when it says.</summary>
     public static long? AnnouncedFileSize(Block root)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Bitswap.Dag;
 using Bitswap.Domain;
 using Bitswap.Domain.Multiformats;
@@ -7,30 +8,30 @@ namespace Bitswap.Cli;
 
 /// <summary>
 /// Writes a UnixFS file as its blocks arrive, in any order: each block's bytes go straight to their offset in the file,
-/// so a fetch needs no second pass over a store. A node's children get their offsets from its blocksizes, which are
-/// checked as the exporter checks them. A chunk that appears twice in the file (the same CID under two parents) is
-/// read back from <paramref name="lookup"/> when its second place is learnt after it arrived.
+/// so a fetch needs neither a second pass nor a store of the blocks. A node's children get their offsets from its
+/// blocksizes, checked as the exporter checks them. A chunk that appears twice in the file (the same CID under two
+/// parents, as in runs of zeros) is copied from where it was first written when its second place is learnt later; the
+/// inner nodes (with links) are kept, as they are few and small, so a repeated subtree is placed again.
 /// </summary>
-/// <param name="handle">The file, open for writing.</param>
+/// <param name="handle">The file, open for reading and writing.</param>
 /// <param name="root">The file's root CID.</param>
-/// <param name="lookup">Reads a block that arrived earlier (the node's store); null when it is not there.</param>
 /// <param name="limits">Depth bound.</param>
-public sealed class FileAssembler(SafeFileHandle handle, Cid root, Func<Cid, CancellationToken, ValueTask<Block?>> lookup, Limits limits)
+public sealed class FileAssembler(SafeFileHandle handle, Cid root, Limits limits)
 {
     private readonly Dictionary<Multihash, List<Place>> _waiting = new() { [root.Hash] = [new Place(0, null, 0)] };
-    private readonly HashSet<Multihash> _arrived = [];
+    private readonly Dictionary<Multihash, Block> _innerNodes = [];
+    private readonly Dictionary<Multihash, (long Offset, int Length)> _leaves = [];
     private long _fileBytes = -1;
 
     /// <summary>File bytes written so far.</summary>
     public long Written { get; private set; }
 
-    /// <summary>The file's length, known once the root arrived.</summary>
-    public long? Length => _fileBytes < 0 ? null : _fileBytes;
-
-    /// <summary>Places an arrived block at every offset it is known to cover, and learns its children's offsets.</summary>
-    public async ValueTask AddAsync(Block block, CancellationToken cancellationToken)
+    /// <summary>
+    /// Places an arrived block at every offset it is known to cover, and learns its children's offsets. The block is
+    /// only read during the call (it may be lent from the node's receive memory); writes go to the page cache.
+    /// </summary>
+    public void Add(Block block)
     {
-        _arrived.Add(block.Cid.Hash);
         if (!_waiting.Remove(block.Cid.Hash, out var places))
         {
             return;
@@ -38,11 +39,11 @@ public sealed class FileAssembler(SafeFileHandle handle, Cid root, Func<Cid, Can
 
         foreach (var place in places)
         {
-            await PlaceAsync(block, place, cancellationToken).ConfigureAwait(false);
+            PlaceAt(block, place);
         }
     }
 
-    /// <summary>Checks that every byte of the file was placed; the file then has its announced length.</summary>
+    /// <summary>Checks that every byte of the file was placed.</summary>
     public void Finish()
     {
         if (_waiting.Count > 0)
@@ -56,7 +57,7 @@ public sealed class FileAssembler(SafeFileHandle handle, Cid root, Func<Cid, Can
         }
     }
 
-    private async ValueTask PlaceAsync(Block block, Place place, CancellationToken cancellationToken)
+    private void PlaceAt(Block block, Place place)
     {
         (ReadOnlyMemory<byte> Inline, LanguageExt.Seq<(Cid Cid, ulong Size)> Children) piece;
         try
@@ -76,8 +77,20 @@ public sealed class FileAssembler(SafeFileHandle handle, Cid root, Func<Cid, Can
 
         if (!piece.Inline.IsEmpty)
         {
-            await RandomAccess.WriteAsync(handle, piece.Inline, place.Offset, cancellationToken).ConfigureAwait(false);
+            RandomAccess.Write(handle, piece.Inline.Span, place.Offset);
             Written += piece.Inline.Length;
+        }
+
+        if (piece.Children.IsEmpty)
+        {
+            _leaves.TryAdd(block.Cid.Hash, (place.Offset, piece.Inline.Length));
+            return;
+        }
+
+        // The block may sit in a rented buffer that goes back to the pool after this call: keep a copy of its own.
+        if (!_innerNodes.ContainsKey(block.Cid.Hash))
+        {
+            _innerNodes[block.Cid.Hash] = block.Detached();
         }
 
         var offset = place.Offset + piece.Inline.Length;
@@ -85,21 +98,55 @@ public sealed class FileAssembler(SafeFileHandle handle, Cid root, Func<Cid, Can
         {
             var childPlace = new Place(offset, size, place.Depth + 1);
             offset += (long)size;
-            if (_arrived.Contains(child.Hash))
+            if (_innerNodes.TryGetValue(child.Hash, out var inner))
             {
-                // The same chunk again (a file with repeated content): its bytes are in the store already.
-                var again = await lookup(child, cancellationToken).ConfigureAwait(false)
-                    ?? throw new CliError($"cannot reassemble {root}: block {child} arrived but is no longer held");
-                await PlaceAsync(again, childPlace, cancellationToken).ConfigureAwait(false);
-                continue;
+                PlaceAt(inner, childPlace);
+            }
+            else if (_leaves.TryGetValue(child.Hash, out var leaf))
+            {
+                if ((ulong)leaf.Length != size)
+                {
+                    throw new CliError($"cannot reassemble {root}: {child} holds {leaf.Length} bytes, its parent's blocksizes say {size}");
+                }
+
+                Copy(leaf.Offset, childPlace.Offset, leaf.Length);
+            }
+            else
+            {
+                if (!_waiting.TryGetValue(child.Hash, out var list))
+                {
+                    _waiting[child.Hash] = list = [];
+                }
+
+                list.Add(childPlace);
+            }
+        }
+    }
+
+    /// <summary>Copies a chunk already written to a second place in the file.</summary>
+    private void Copy(long from, long to, int length)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, length));
+        try
+        {
+            var read = 0;
+            while (read < length)
+            {
+                var n = RandomAccess.Read(handle, buffer.AsSpan(read, length - read), from + read);
+                if (n == 0)
+                {
+                    throw new CliError($"cannot reassemble {root}: the output file is shorter than what was written to it");
+                }
+
+                read += n;
             }
 
-            if (!_waiting.TryGetValue(child.Hash, out var list))
-            {
-                _waiting[child.Hash] = list = [];
-            }
-
-            list.Add(childPlace);
+            RandomAccess.Write(handle, buffer.AsSpan(0, length), to);
+            Written += length;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

@@ -20,9 +20,6 @@ public sealed record Limits
     /// <summary>Longest CID accepted from a peer (boxo MaximumAllowedCid).</summary>
     public int CidBytesMax { get; init; } = 168;
 
-    /// <summary>Longest multihash digest accepted (boxo MaximumHashLength).</summary>
-    public int HashBytesMax { get; init; } = 128;
-
     // ---- server (boxo bitswap/server, decision engine, go-peertaskqueue) ----
 
     /// <summary>Wants kept per peer (boxo MaxQueuedWantlistEntiresPerPeer, CVE-2023-25568).</summary>
@@ -31,8 +28,14 @@ public sealed record Limits
     /// <summary>Bytes of popped-but-unsent work per peer (boxo MaxOutstandingBytesPerPeer).</summary>
     public int OutstandingBytesPerPeerMax { get; init; } = 1024 * 1024;
 
-    /// <summary>Work popped into one outgoing server message (boxo TargetMessageSize).</summary>
+    /// <summary>Work popped into one outgoing server message when the peer has no backlog (boxo TargetMessageSize, a floor).</summary>
     public int TargetMessageBytes { get; init; } = 16 * 1024;
+
+    /// <summary>
+    /// Work popped into one message while the peer's pending work exceeds it: small blocks then travel together instead of
+    /// 16 KiB at a time. Kept well under <see cref="MessageBytesMax"/> and <see cref="OutstandingBytesPerPeerMax"/>.
+    /// </summary>
+    public int BacklogMessageBytes { get; init; } = 256 * 1024;
 
     /// <summary>A want-have for a block of at most this size is answered with the block (boxo DefaultWantHaveReplaceSize).</summary>
     public int WantHaveReplaceBytes { get; init; } = 1024;
@@ -75,13 +78,19 @@ public sealed record Limits
     /// <summary>How often unanswered wants are checked for rebroadcast (boxo: every 15 s).</summary>
     public long RebroadcastCheckMs { get; init; } = 15_000;
 
-    /// <summary>Simulated DONT_HAVE timeout before latency is known (boxo DontHaveTimeout).</summary>
+    /// <summary>Simulated DONT_HAVE timeout before latency is known (boxo donthavetimeoutmgr.go dontHaveTimeout).</summary>
     public long DontHaveTimeoutMs { get; init; } = 5_000;
 
-    /// <summary>Lower clamp of the DONT_HAVE timeout (boxo#965).</summary>
+    /// <summary>Longest a peer is expected to take to process wants before it answers (boxo donthavetimeoutmgr.go maxExpectedWantProcessTime).</summary>
+    public long WantProcessTimeMaxMs { get; init; } = 2_000;
+
+    /// <summary>Latencies a want may take on top of the processing time (boxo donthavetimeoutmgr.go pingLatencyMultiplier).</summary>
+    public int DontHaveLatencyMultiplier { get; init; } = 3;
+
+    /// <summary>Lower clamp of the DONT_HAVE timeout (boxo DontHaveTimeoutConfig MinTimeout, boxo#965).</summary>
     public long DontHaveTimeoutMinMs { get; init; } = 50;
 
-    /// <summary>Upper clamp of the DONT_HAVE timeout (boxo MaxTimeout).</summary>
+    /// <summary>Upper clamp of the DONT_HAVE timeout (boxo donthavetimeoutmgr.go maxTimeout = dontHaveTimeout + maxExpectedWantProcessTime).</summary>
     public long DontHaveTimeoutMaxMs { get; init; } = 7_000;
 
     /// <summary>Latency samples above this are ignored (boxo maxValidLatency).</summary>
@@ -92,9 +101,6 @@ public sealed record Limits
 
     /// <summary>Base of later idle ticks (boxo baseTickDelay).</summary>
     public long BaseTickDelayMs { get; init; } = 500;
-
-    /// <summary>Period of the random-want provider search (boxo RebroadcastDelay).</summary>
-    public long PeriodicSearchDelayMs { get; init; } = 60_000;
 
     /// <summary>Providers taken per find (boxo BitswapClientDefaultMaxProviders).</summary>
     public int ProvidersPerFindMax { get; init; } = 10;
@@ -125,43 +131,15 @@ public sealed record Limits
     /// <summary>Inputs waiting in a node's mailbox before posting blocks (back-pressure).</summary>
     public int MailboxCapacity { get; init; } = 4096;
 
+    /// <summary>
+    /// Bytes of received messages a node holds between the network and the end of their turn (stored and delivered):
+    /// past it, the receiving connection waits, so a loop that falls behind slows the network instead of filling memory.
+    /// Ours: four of the largest messages (MessageBytesMax).
+    /// </summary>
+    public long MailboxBytesMax { get; init; } = 16L * 1024 * 1024;
+
     /// <summary>Blocks buffered between HasBlock and the node loop (boxo HasBlockBufferSize).</summary>
     public int HasBlockBufferSize { get; init; } = 256;
-
-    // ---- transport (libp2p-reference.md) ----
-
-    /// <summary>Connections a host keeps at once.</summary>
-    public int ConnectionsMax { get; init; } = 256;
-
-    /// <summary>Inbound streams per connection (js-libp2p yamux maxInboundStreams).</summary>
-    public int InboundStreamsPerConnectionMax { get; init; } = 1000;
-
-    /// <summary>Outbound streams per connection.</summary>
-    public int OutboundStreamsPerConnectionMax { get; init; } = 1024;
-
-    /// <summary>Initial yamux stream window (yamux spec: 256 KiB).</summary>
-    public int YamuxInitialWindowBytes { get; init; } = 256 * 1024;
-
-    /// <summary>Largest yamux receive window after auto-tuning (go-libp2p and js: 16 MiB).</summary>
-    public int YamuxWindowBytesMax { get; init; } = 16 * 1024 * 1024;
-
-    /// <summary>Largest multistream-select message (go lpReadBuf, js MAX_PROTOCOL_LENGTH).</summary>
-    public int MultistreamMessageBytesMax { get; init; } = 1024;
-
-    /// <summary>Largest identify message (js MAX_IDENTIFY_MESSAGE_SIZE).</summary>
-    public int IdentifyMessageBytesMax { get; init; } = 8 * 1024;
-
-    /// <summary>Time allowed to upgrade a raw connection (js INBOUND_UPGRADE_TIMEOUT).</summary>
-    public long UpgradeTimeoutMs { get; init; } = 10_000;
-
-    /// <summary>Time allowed to negotiate a stream protocol (js PROTOCOL_NEGOTIATION_TIMEOUT).</summary>
-    public long NegotiationTimeoutMs { get; init; } = 10_000;
-
-    /// <summary>Interval between yamux keepalive pings (js-libp2p-yamux and go-yamux KeepAliveInterval: 30 s); 0 disables keepalive.</summary>
-    public long YamuxKeepAliveIntervalMs { get; init; } = 30_000;
-
-    /// <summary>Time a yamux keepalive ping may go unanswered before the session is dropped (go-yamux ConnectionWriteTimeout: 10 s).</summary>
-    public long YamuxPingTimeoutMs { get; init; } = 10_000;
 
     // ---- dag (UnixFS, CAR) ----
 

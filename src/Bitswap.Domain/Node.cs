@@ -10,13 +10,18 @@ namespace Bitswap.Domain;
 /// <param name="SendDontHaves">The server answers DONT_HAVE when asked to (boxo SetSendDontHaves, default on).</param>
 /// <param name="SimulateDontHaves">The client simulates DONT_HAVE on unanswered want-blocks (boxo SetSimulateDontHavesOnTimeout, default on).</param>
 /// <param name="RequestFilter">Peer block request filter (boxo WithPeerBlockRequestFilter); null allows everything. Not recorded in logs.</param>
+/// <param name="Explain">
+/// Emit <see cref="Domain.Explain"/> effects saying why each decision was made. Off by default: then no reason is even
+/// formatted. Recording, replay and trace tests turn it on.
+/// </param>
 public sealed record NodeConfig(
     Limits Limits,
     ulong Seed,
     bool ServerEnabled = true,
     bool SendDontHaves = true,
     bool SimulateDontHaves = true,
-    Func<PeerId, Cid, bool>? RequestFilter = null)
+    Func<PeerId, Cid, bool>? RequestFilter = null,
+    bool Explain = false)
 {
     /// <summary>A node with boxo's defaults and the given seed.</summary>
     public static NodeConfig Default(ulong seed) => new(Limits.Default, seed);
@@ -34,8 +39,8 @@ public sealed record NodeState(EngineState Server, ClientState Client, bool Serv
     public static NodeState Create(PeerId self, NodeConfig config)
     {
         // Each child gets its own stream of randomness so that adding draws on one side never shifts the other's.
-        var engine = EngineState.Create(self, new EngineConfig(config.Limits, Node.DeriveSeed(config.Seed, 1), config.RequestFilter, config.SendDontHaves));
-        var client = ClientState.Create(self, new ClientConfig(config.Limits, Node.DeriveSeed(config.Seed, 2), config.SimulateDontHaves));
+        var engine = EngineState.Create(self, new EngineConfig(config.Limits, Node.DeriveSeed(config.Seed, 1), config.RequestFilter, config.SendDontHaves, config.Explain));
+        var client = ClientState.Create(self, new ClientConfig(config.Limits, Node.DeriveSeed(config.Seed, 2), config.SimulateDontHaves, config.Explain));
         return new NodeState(engine, client, config.ServerEnabled, self, config);
     }
 }
@@ -65,13 +70,7 @@ public static class Node
     }
 
     /// <summary>A child seed: SplitMix64 of the node seed mixed with a per-child constant, so children draw independently.</summary>
-    public static ulong DeriveSeed(ulong seed, ulong child)
-    {
-        var z = seed + (child * 0x9E3779B97F4A7C15UL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
+    public static ulong DeriveSeed(ulong seed, ulong child) => SplitMix64.Derive(seed, child);
 
     private enum Target
     {

@@ -146,6 +146,12 @@ public sealed partial class BitswapNode
 
     private void Observe(Input input)
     {
+        // Events cost an allocation or more each; with nobody listening none is built.
+        if (!_events.HasObservers && !_blocks.HasObservers)
+        {
+            return;
+        }
+
         switch (input)
         {
             case MessageReceived received:
@@ -191,9 +197,20 @@ public sealed partial class BitswapNode
             case RejectWants reject:
                 _waiters.Fail(reject.Session, reject.Cids, cid => new WantRejectedException(cid, reject.Reason));
                 break;
+            case WantsEnded ended:
+                _waiters.Fail(ended.Session, ended.Cids, cid => new OperationCanceledException($"want for {cid} ended: {ended.Reason}"));
+                break;
             case Explain explain:
-                _logger.LogDebug("{Subject} {Cid} {Peer}: {Reason}", explain.Subject, explain.Cid, explain.Peer?.Short, explain.Reason);
-                Emit(new Explained(now, explain.Subject, explain.Cid, explain.Peer, explain.Reason));
+                if (_logger.IsEnabled(LogLevel.Debug))
+                {
+                    _logger.LogDebug("{Subject} {Cid} {Peer}: {Reason}", explain.Subject, explain.Cid, explain.Peer?.Short, explain.Reason);
+                }
+
+                if (_events.HasObservers)
+                {
+                    Emit(new Explained(now, explain.Subject, explain.Cid, explain.Peer, explain.Reason));
+                }
+
                 break;
             case DeliverBlock deliver:
                 Deliver([deliver], null);
@@ -207,11 +224,14 @@ public sealed partial class BitswapNode
 
     private void Send(SendMessage send, long now)
     {
-        Emit(new MessageOut(now, send.Peer, send.Envelope, send.Message));
-        var wants = send.Message.Wantlist.Values.ToSeq();
-        if (!wants.IsEmpty)
+        if (_events.HasObservers)
         {
-            Emit(new WantsSent(now, send.Peer, wants));
+            Emit(new MessageOut(now, send.Peer, send.Envelope, send.Message));
+            var wants = send.Message.Wantlist.Values.ToSeq();
+            if (!wants.IsEmpty)
+            {
+                Emit(new WantsSent(now, send.Peer, wants));
+            }
         }
 
         ValueTask sending;
@@ -265,7 +285,7 @@ public sealed partial class BitswapNode
 
     private void Sent(SendMessage send)
     {
-        if (!send.Message.Blocks.IsEmpty)
+        if (!send.Message.Blocks.IsEmpty && _events.HasObservers)
         {
             Emit(new BlocksSent(NowMs, send.Peer, send.Message.Blocks.Keys.ToSeq(), send.Message.Blocks.Values.Sum(b => (long)b.Size)));
         }
@@ -519,6 +539,15 @@ public sealed partial class BitswapNode
     /// </summary>
     private void Arrive(MessageArrived arrived)
     {
+        // The message's bytes stay charged until its blocks are stored and delivered (the lease is disposed).
+        var held = _mailbox.ReserveBytes(Math.Max(arrived.WireBytes, 1));
+        if (held is null)
+        {
+            arrived.Lease?.Dispose();
+            return;
+        }
+
+        var lease = new Leases(arrived.Lease, held);
         var holdsSlot = _mailbox.Reserve();
         var sizes = Map<Cid, int>.Empty;
         try
@@ -542,7 +571,17 @@ public sealed partial class BitswapNode
             ReportError("blockstore", arrived.Peer, error);
         }
 
-        _mailbox.Push(new Letter(new MessageReceived(0, arrived.Peer, arrived.Message, sizes), holdsSlot, null, arrived.Lease));
+        _mailbox.Push(new Letter(new MessageReceived(0, arrived.Peer, arrived.Message, sizes), holdsSlot, null, lease));
+    }
+
+    /// <summary>The transport's lease on a message's memory and the mailbox's hold on its bytes, returned together.</summary>
+    private sealed class Leases(IDisposable? memory, IDisposable bytes) : IDisposable
+    {
+        public void Dispose()
+        {
+            memory?.Dispose();
+            bytes.Dispose();
+        }
     }
 
     private Map<Cid, int> LookUpSize(Map<Cid, int> sizes, Cid cid)

@@ -75,7 +75,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
 
         var workerScheduler = virtualTime ? _clock : TaskPoolScheduler.Default;
         _origin = _clock.Now;
-        _mailbox = new Mailbox(limits.MailboxCapacity, mayWait: !virtualTime);
+        _mailbox = new Mailbox(limits.MailboxCapacity, limits.MailboxBytesMax, mayWait: !virtualTime);
         _blockstorePool = new WorkerPool(workerScheduler, limits.BlockstoreWorkerCount, e => ReportError("blockstore", null, e));
         _finderPool = new WorkerPool(workerScheduler, ProviderFindsInFlight, e => ReportError("routing", null, e));
         _trace = options.TraceTo;
@@ -94,6 +94,9 @@ public sealed partial class BitswapNode : IAsyncDisposable
             .Subscribe(OnTurn, OnLoopFailed);
         _networkSubscription = network.Events.Subscribe(OnNetworkEvent, e => ReportError("network", null, e));
     }
+
+    /// <summary>How long closing waits for the loop's last turn and for sends in flight.</summary>
+    private static readonly TimeSpan CloseDrainTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>Provider finds in flight at once (boxo providerquerymanager: 8).</summary>
     private const int ProviderFindsInFlight = 8;
@@ -272,7 +275,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
         {
             // The waiters belong to the loop: it fails them in its last turn, after every letter posted before.
             _mailbox.Close(new Letter(null, false, stop));
-            await Task.WhenAny(stop.Done.Task, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+            await Task.WhenAny(stop.Done.Task, Task.Delay(CloseDrainTimeout)).ConfigureAwait(false);
         }
 
         _loop.Dispose();
@@ -285,7 +288,8 @@ public sealed partial class BitswapNode : IAsyncDisposable
             sends = [.. _background];
         }
 
-        await Task.WhenAll(sends).ConfigureAwait(false);
+        // Sends were cancelled above; a transport that does not honour that still cannot hold the close for long.
+        await Task.WhenAny(Task.WhenAll(sends), Task.Delay(CloseDrainTimeout)).ConfigureAwait(false);
         _recorder?.Dispose();
         _trace?.Flush();
         lock (_emitGate)

@@ -63,8 +63,8 @@ public sealed record BitswapOptions
     /// <summary>Returns these options recording to <paramref name="stream"/>.</summary>
     public BitswapOptions WithRecordTo(Stream stream) => this with { RecordTo = stream };
 
-    /// <summary>The reducer configuration these options describe.</summary>
-    public NodeConfig ToNodeConfig() => new(EffectiveLimits, Seed, ServerEnabled, SendDontHaves, SimulateDontHaves, RequestFilter);
+    /// <summary>The reducer configuration these options describe; decisions are explained when recording or tracing.</summary>
+    public NodeConfig ToNodeConfig() => new(EffectiveLimits, Seed, ServerEnabled, SendDontHaves, SimulateDontHaves, RequestFilter, Explain: RecordTo is not null || TraceTo is not null);
 
     /// <summary>The limits with the top-level worker and buffer counts folded in.</summary>
     public Limits EffectiveLimits => Limits with { TaskWorkerCount = TaskWorkerCount, HasBlockBufferSize = HasBlockBufferSize };

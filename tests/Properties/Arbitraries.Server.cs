@@ -134,7 +134,8 @@ public sealed record EngineKnobs(
         },
         Seed,
         Filter ? (_, cid) => Array.FindIndex(ServerWorld.Blocks, b => b.Cid == cid) % 5 != 4 : null,
-        SendDontHaves);
+        SendDontHaves,
+        Explain: true);
 }
 
 /// <summary>A generated engine run: knobs, the blocks held at the start, and the steps.</summary>

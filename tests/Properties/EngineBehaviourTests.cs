@@ -19,7 +19,7 @@ public class EngineBehaviourTests
     private static readonly Block Large = ServerWorld.Blocks[7];
 
     private static ServerHarness Server(Limits? limits = null, bool sendDontHaves = true, Func<PeerId, Cid, bool>? filter = null, params int[] store) =>
-        new(new EngineConfig(limits ?? Limits.Default, 42, filter, sendDontHaves), store);
+        new(new EngineConfig(limits ?? Limits.Default, 42, filter, sendDontHaves, Explain: true), store);
 
     private static Message Wants(params WantlistEntry[] entries) => Message.Empty.WithEntries(entries);
 
@@ -67,7 +67,7 @@ public class EngineBehaviourTests
         seed.Receive(Alice, Wants(WantlistEntry.WantBlock(Large.Cid, 1)));
         var sent = seed.Drain().Single();
 
-        var leech = new ServerHarness(new EngineConfig(Limits.Default, 1), []);
+        var leech = new ServerHarness(new EngineConfig(Limits.Default, 1, Explain: true), []);
         leech.Receive(seed.State.Self, sent.Message);
 
         Assert.Equal(new Receipt(Alice, Large.Size, Large.Size, 0, 1), seed.State.ReceiptOf(Alice));
@@ -153,7 +153,7 @@ public class EngineBehaviourTests
     [Fact]
     public void Cancelling_before_service_sends_only_the_rest_in_priority_order()
     {
-        var server = Server(Limits.Default with { TaskWorkerCount = 1, TargetMessageBytes = 1 }, store: [0, 1, 2, 5, 6, 7, 8]);
+        var server = Server(Limits.Default with { TaskWorkerCount = 1, TargetMessageBytes = 1, BacklogMessageBytes = 0 }, store: [0, 1, 2, 5, 6, 7, 8]);
         OccupyTheWorker(server);
         int[] wanted = [1, 2, 5, 6, 7, 8];
         server.Receive(Alice, Wants(wanted.Select((b, i) => WantlistEntry.WantBlock(ServerWorld.Blocks[b].Cid, 10 + i)).ToArray()));
@@ -445,7 +445,7 @@ public class EngineBehaviourTests
     [Fact]
     public void At_most_TaskWorkerCount_envelopes_are_in_flight_and_a_completion_pops_more()
     {
-        var server = Server(Limits.Default with { TargetMessageBytes = 1 }, store: Enumerable.Range(0, 12).ToArray());
+        var server = Server(Limits.Default with { TargetMessageBytes = 1, BacklogMessageBytes = 0 }, store: Enumerable.Range(0, 12).ToArray());
         server.Receive(Alice, Wants(Enumerable.Range(0, 12).Select(i => WantlistEntry.WantBlock(ServerWorld.Blocks[i].Cid, 1)).ToArray()));
         Assert.Equal(8, server.State.EnvelopesInFlight);
         Assert.Equal(8, server.Loads.Count);

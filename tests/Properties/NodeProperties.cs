@@ -51,7 +51,7 @@ public static partial class Arbitraries
             session.Select(s => (Input)new CloseSession(now, s)),
             peer.Zip(message).Zip(held).Select(t => (Input)new MessageReceived(now, t.Item1.Item1, t.Item1.Item2, t.Item2)),
             block.ListOf().Select(l => (Input)new BlocksAdded(now, l.DistinctBy(b => b.Cid).ToSeq())),
-            Gen.Elements("engine-score", "rebroadcast", "session-tick").Select(name => (Input)new TimerFired(now, new TimerId(name, 1))));
+            Gen.Elements(TimerKind.EngineScore, TimerKind.Rebroadcast, TimerKind.SessionTick).Select(kind => (Input)new TimerFired(now, new TimerId(kind, 1))));
     }
 
     /// <summary>Scripts of up to 30 inputs, 10 ms apart.</summary>
@@ -70,7 +70,7 @@ public sealed class NodeProperties
     [Property(MaxTest = 500, Arbitrary = [typeof(Arbitraries)])]
     public bool Node_effects_are_the_servers_then_the_clients(NodeScript script)
     {
-        var config = NodeConfig.Default(5);
+        var config = NodeConfig.Default(5) with { Explain = true };
         var node = NodeState.Create(Self, config);
         var server = node.Server;
         var client = node.Client;

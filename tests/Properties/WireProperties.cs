@@ -112,6 +112,55 @@ public class WireProperties
         Prop.ForAll(MutatedEncodingGen.ToArbitrary(), Arbitraries.VersionGen.ToArbitrary(), (bytes, version) =>
             DecodeIsStable(bytes, version));
 
+    [Property(MaxTest = 10_000)]
+    public Property The_slicing_decoder_accepts_exactly_the_protobuf_that_Google_Protobuf_accepts() =>
+        Prop.ForAll(Arbitraries.BytesUpTo(400).ToArbitrary(), Arbitraries.VersionGen.ToArbitrary(), (bytes, version) =>
+            AgreesWithGoogleProtobuf(bytes, version));
+
+    [Property(MaxTest = 3_000)]
+    public Property The_slicing_decoder_agrees_with_Google_Protobuf_on_mutated_encodings() =>
+        Prop.ForAll(MutatedEncodingGen.ToArbitrary(), Arbitraries.VersionGen.ToArbitrary(), AgreesWithGoogleProtobuf);
+
+    [Property(MaxTest = 300)]
+    public Property Decoded_blocks_are_slices_of_the_received_buffer_not_copies() =>
+        Prop.ForAll(Arbitraries.WireMessage(), Arbitraries.VersionGen.ToArbitrary(), (message, version) =>
+        {
+            var bytes = MessageCodec.Encode(message, version);
+            return MessageCodec.DecodeSlices(bytes, version, Limits).Match(
+                decoded => decoded.Blocks.Values.All(b => b.Size == 0
+                    || (System.Runtime.InteropServices.MemoryMarshal.TryGetArray(b.Data, out var segment) && ReferenceEquals(segment.Array, bytes))),
+                _ => false);
+        });
+
+    [Property(MaxTest = 300)]
+    public Property Frame_segments_concatenate_to_the_length_prefix_and_the_encoding() =>
+        Prop.ForAll(Arbitraries.WireMessage(), Arbitraries.VersionGen.ToArbitrary(), (message, version) =>
+        {
+            var framing = new byte[MessageCodec.FramingBytes(message, version)];
+            var segments = new List<ReadOnlyMemory<byte>>();
+            var size = MessageCodec.WriteFrameSegments(message, version, int.MaxValue, framing, segments);
+            var joined = segments.SelectMany(m => m.ToArray()).ToArray();
+            return size.Match(n => n, _ => -1) == MessageCodec.EncodedSize(message, version)
+                && joined.AsSpan().SequenceEqual(Framing.Frame(MessageCodec.Encode(message, version)));
+        });
+
+    [Fact]
+    public void A_block_whose_data_was_tampered_decodes_under_the_cid_of_its_real_bytes()
+    {
+        // Bitswap 1.1+ sends a prefix, not a CID: the CID is what the bytes hash to, so altered bytes can never pass for
+        // the block that was asked for.
+        var wanted = Block.Raw("the real block"u8.ToArray());
+        var honest = MessageCodec.Encode(Message.Empty.WithBlock(wanted), ProtocolVersion.V120);
+        var tampered = (byte[])honest.Clone();
+        tampered[^1] ^= 0x01;
+
+        var decoded = MessageCodec.DecodeSlices(tampered, ProtocolVersion.V120, Limits).Match(m => m, e => throw new Xunit.Sdk.XunitException(e.ToString()));
+
+        var block = Assert.Single(decoded.Blocks.Values);
+        Assert.NotEqual(wanted.Cid, block.Cid);
+        Assert.Equal(Block.Raw(block.Data.ToArray()).Cid, block.Cid);
+    }
+
     [Property(MaxTest = 500)]
     public Property Split_keeps_every_item_once_and_parts_within_the_limit() =>
         Prop.ForAll(SplitCaseGen.ToArbitrary(), c =>
@@ -192,6 +241,27 @@ public class WireProperties
         Assert.Equal(FrameStatus.Frame, Framing.TryReadFrame(ref buffer, 4096, out var frame, out _));
         Assert.Equal(writer.WrittenCount, ok.Match(n => n, _ => -1));
         Assert.Equal(message, MessageCodec.Decode(frame, ProtocolVersion.V120, Limits).Match(m => m, e => throw new Xunit.Sdk.XunitException(e.ToString())));
+    }
+
+    /// <summary>Our decoder reports BadProtobuf exactly when Google.Protobuf's generated parser throws.</summary>
+    private static bool AgreesWithGoogleProtobuf(byte[] bytes, ProtocolVersion version)
+    {
+        bool googleAccepts;
+        try
+        {
+            Bitswap.Domain.Wire.Pb.Message.Parser.ParseFrom(bytes);
+            googleAccepts = true;
+        }
+        catch (Google.Protobuf.InvalidProtocolBufferException)
+        {
+            googleAccepts = false;
+        }
+
+        var decoded = MessageCodec.DecodeSlices(bytes, version, Limits);
+        var ours = decoded.Match(_ => true, e => e.Kind != DecodeErrorKind.BadProtobuf);
+        return ours == googleAccepts
+            ? true
+            : throw new Xunit.Sdk.XunitException($"Google.Protobuf {(googleAccepts ? "accepts" : "rejects")} {Convert.ToHexString(bytes)}; we say {decoded}");
     }
 
     /// <summary>Decoding returns a value, and a successful decode re-encodes to something that decodes to its own projection.</summary>

@@ -96,7 +96,12 @@ public sealed class RawPeerTests(ITestOutputHelper output)
         raw.ConnectTo(node);
         var unsent = world.BlockOfSize(100, salt: 1).Cid;
         var sent = world.BlockOfSize(100, salt: 2).Cid;
+        var warm = world.BlockOfSize(100, salt: 3).Cid;
 
+        // A want to an idle peer leaves at once; one right after it waits out the send debounce, and can be cancelled unsent.
+        using var warmCancel = new CancellationTokenSource();
+        var warmFetch = node.Node.GetBlockAsync(warm, warmCancel.Token);
+        world.Settle();
         using (var quick = new CancellationTokenSource())
         {
             var fetch = node.Node.GetBlockAsync(unsent, quick.Token);
@@ -107,6 +112,8 @@ public sealed class RawPeerTests(ITestOutputHelper output)
         }
 
         Assert.DoesNotContain(raw.Entries, e => e.Cid == unsent);
+        await warmCancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => warmFetch);
 
         using (var slow = new CancellationTokenSource())
         {

@@ -52,6 +52,7 @@ public sealed class ClientTraceFormat(IReadOnlyDictionary<PeerId, string> peers,
         DeliverBlock d => $"DeliverBlock session={d.Session} {C(d.Block.Cid)} from {(d.From is null ? "local" : P(d.From))}",
         FindProviders f => $"FindProviders session={f.Session} {C(f.Cid)}",
         RejectWants r => $"RejectWants session={r.Session} {string.Join(",", r.Cids.Select(C))}: {r.Reason}",
+        WantsEnded w => $"WantsEnded session={w.Session} {string.Join(",", w.Cids.Select(C))}: {w.Reason}",
         Explain e => $"Explain {e.Subject} {(e.Cid is null ? "-" : C(e.Cid))} {(e.Peer is null ? "-" : P(e.Peer))}: {e.Reason}",
         _ => throw new System.Diagnostics.UnreachableException(effect.GetType().Name),
     };

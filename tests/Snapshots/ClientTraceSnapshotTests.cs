@@ -66,7 +66,7 @@ public class ClientTraceSnapshotTests
         var format = new ClientTraceFormat(
             new Dictionary<PeerId, string> { [A] = "A", [B] = "B", [C] = "C(1.1)" },
             Enumerable.Range(0, Blocks.Length).ToDictionary(i => Blocks[i].Cid, i => $"b{i}"));
-        var run = new Run(new ClientConfig(Limits.Default, 42), format);
+        var run = new Run(new ClientConfig(Limits.Default, 42, Explain: true), format);
         var noSizes = Map<Cid, int>.Empty;
 
         run.Apply(now => new PeerConnected(now, A, ProtocolVersion.V120));

@@ -32,7 +32,7 @@ public class EngineTraceTests
         var late = BlockOf(3000, 0x63);
         var inline = Cid.V1(Multicodec.Raw, Multihash.FromDigest((ulong)MultihashCode.Identity, "inline"u8));
         var format = new TraceFormat((self, "self"), (alice, "alice"), (bob, "bob"));
-        var config = new EngineConfig(Limits.Default with { TaskWorkerCount = 2 }, Seed: 7);
+        var config = new EngineConfig(Limits.Default with { TaskWorkerCount = 2 }, Seed: 7, Explain: true);
         var state = EngineState.Create(self, config);
         var held = Map<Cid, int>.Empty.Add(small.Cid, small.Size).Add(large.Cid, large.Size);
         var lines = new List<string>();

@@ -47,6 +47,7 @@ public sealed class TraceFormat
         DeliverBlock d => $"DeliverBlock session={d.Session} {Block(d.Block)} from {(d.From is null ? "local" : Peer(d.From))}",
         FindProviders f => $"FindProviders session={f.Session} {Cid(f.Cid)}",
         RejectWants r => $"RejectWants session={r.Session} [{Cids(r.Cids)}]: {r.Reason}",
+        WantsEnded w => $"WantsEnded session={w.Session} [{Cids(w.Cids)}]: {w.Reason}",
         Explain x => $"Explain {x.Subject}{(x.Cid is null ? "" : " " + Cid(x.Cid))}{(x.Peer is null ? "" : " " + Peer(x.Peer))}: {x.Reason}",
         _ => throw new UnreachableException($"unknown effect {effect.GetType().Name}"),
     };

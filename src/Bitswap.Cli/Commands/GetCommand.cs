@@ -20,7 +20,9 @@ public static class GetCommand
     public static Command Create(Output output)
     {
         var cids = new Argument<string[]>("CID") { Description = "What to fetch", Arity = ArgumentArity.OneOrMore };
-        var peers = new Option<string[]>("--peer", "-p") { Description = "Peer multiaddr ending in /p2p/<id> (repeatable; without it, providers come from --routing)" };
+        var peers = new Option<string[]>("--peer", "-p") { Description = "Peer multiaddr ending in /p2p/<id> (repeatable); without it, through the running daemon, else providers come from --routing" };
+        var repo = new Option<string?>("--repo") { Description = "With no --peer: the repo whose daemon fetches (default $BITSWAP_PATH/blocks)" };
+        var api = RemoteCommands.ApiOption();
         var routing = RoutingSetup.Option();
         var gatewayUrls = RoutingSetup.GatewayOption();
         var outDir = new Option<string?>("--out") { Description = "Fetch exactly these blocks and write each to DIR/<cid>" };
@@ -29,19 +31,14 @@ public static class GetCommand
         var timeout = new Option<double>("--timeout") { Description = "Give up when no block arrives for this many seconds", DefaultValueFactory = _ => 30 };
         var json = new Option<bool>("--json") { Description = "Print the summary as one JSON line even on a terminal" };
         var record = new Option<string?>("--record") { Description = "Record every node input to this message log (see bitswap replay)" };
-        var command = new Command("get", "Fetch blocks or a whole file from peers") { cids, peers, outDir, outFile, car, timeout, json, record, routing, gatewayUrls };
+        var command = new Command("get", "Fetch blocks or a whole file from peers") { cids, peers, outDir, outFile, car, timeout, json, record, repo, api, routing, gatewayUrls };
         command.SetAction(async (parsed, cancellationToken) =>
         {
             using var context = CliContext.Create(output, parsed);
             var wanted = parsed.GetValue(cids)!.Select(Arguments.ParseCid).ToList();
             var addresses = (parsed.GetValue(peers) ?? []).Select(Arguments.ParsePeerAddress).ToList();
             var gateways = RoutingSetup.GatewayUrls(parsed.GetValue(gatewayUrls));
-            using var client = RoutingSetup.CreateClient(parsed.GetValue(routing), addresses.Count > 0 || gateways.Count > 0, context);
-            if (addresses.Count == 0 && client is null && gateways.Count == 0)
-            {
-                throw new CliError("routing is off (--routing none): give --peer MULTIADDR");
-            }
-
+            var routingArguments = parsed.GetValue(routing);
             var idle = Arguments.Seconds(parsed.GetValue(timeout));
             var folder = parsed.GetValue(outDir);
             var file = parsed.GetValue(outFile);
@@ -56,8 +53,25 @@ public static class GetCommand
                 throw new CliError("choose one of --out DIR, -o FILE and --car FILE");
             }
 
+            if (addresses.Count == 0 && gateways.Count == 0 && routingArguments is not { Length: > 0 } && folder is null)
+            {
+                // As `ipfs get` does: the running daemon fetches (from its peers) and streams the result.
+                using var daemon = await Daemon.RpcClient.FindAsync(parsed.GetValue(api), parsed.GetValue(repo), cancellationToken).ConfigureAwait(false);
+                if (daemon is not null)
+                {
+                    return await Daemon.RemoteGet.RunAsync(output, daemon, wanted[0].ToString(), file, carFile, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            // No daemon: providers come from delegated routing (unless it is off), beside any --peer and --gateway.
+            using var client = RoutingSetup.CreateClient(routingArguments, addresses.Count > 0 || gateways.Count > 0, context);
+            if (addresses.Count == 0 && client is null && gateways.Count == 0)
+            {
+                throw new CliError("routing is off (--routing none) and no daemon runs: give --peer MULTIADDR");
+            }
+
             // Fetched blocks wait on disk, not in memory, until the file is reassembled: a file may be larger than RAM.
-            var scratch = Directory.CreateTempSubdirectory("bitswap-get-");
+            var scratch = BitswapHome.NewScratch("get");
             try
             {
                 return await RunAsync(output, context, parsed, wanted, addresses, client, gateways, idle, folder, file, carFile, scratch.FullName, cancellationToken).ConfigureAwait(false);
@@ -73,15 +87,21 @@ public static class GetCommand
             Output output, CliContext context, System.CommandLine.ParseResult parsed, List<Cid> wanted, List<Transport.Tcp.Addressing.Multiaddr> addresses,
             Routing.DelegatedRoutingClient? client, IReadOnlyList<Uri> gateways, TimeSpan idle, string? folder, string? file, string? carFile, string scratch, CancellationToken cancellationToken)
         {
-            var store = FlatFsBlockstore.Open(Path.Combine(scratch, "blocks"), FlatFsOptions.Default with { FlushToDisk = false });
+            // Written straight to -o FILE, blocks need no store at all; for stdout, CAR or --out they wait in a scratch flatfs
+            // (on disk, not in memory: a file may be larger than RAM).
+            var direct = file is not null && folder is null;
+            IBlockstore store = direct
+                ? new MemoryBlockstore()
+                : FlatFsBlockstore.Open(Path.Combine(scratch, "blocks"), FlatFsOptions.Default with { FlushToDisk = false });
             Routing.RoutingProviderFinder? finder = null;
             var identity = PeerIdentity.Generate();
             // HTTP retrieval beside Bitswap when gateways may come up: given with --gateway or announced through routing.
             await using var http = gateways.Count == 0 && client is null ? null : new Routing.HttpNet.HttpGatewayNetwork(identity.PeerId, null, context.Logs);
             var gatewayPeers = gateways.Select(url => (url, http!.AddGateway(url))).ToList();
             await using var node = await LiveNode.StartAsync(
-                identity, store, [], context, parsed.GetValue(record), cancellationToken, host => finder = RoutingSetup.Finder(client, host, context, http),
-                host => http is null ? host : new Routing.HttpNet.CompositeNetwork(host, http)).ConfigureAwait(false);
+                identity, store, [], context, parsed.GetValue(record), cancellationToken, storeReceived: !direct,
+                providers: host => finder = RoutingSetup.Finder(client, host, context, http),
+                network: host => http is null ? host : new Routing.HttpNet.CompositeNetwork(host, http)).ConfigureAwait(false);
             // One clock from the start of the dial to the last byte written, as the Helia harness measures.
             var clock = System.Diagnostics.Stopwatch.StartNew();
             if (addresses.Count > 0)
@@ -128,8 +148,8 @@ public static class GetCommand
                     // The file is written as blocks arrive, each at its offset: no second pass over the store.
                     totals = await WriteFileAsync(file, handle =>
                     {
-                        var assembler = new FileAssembler(handle, root, store.GetAsync, Limits.Default);
-                        return FetchWithViewAsync(session, root, assembler.AddAsync, assembler.Finish);
+                        var assembler = new FileAssembler(handle, root, Limits.Default);
+                        return FetchWithViewAsync(session, root, assembler.Add, assembler.Finish);
                     }).ConfigureAwait(false);
                 }
                 else
@@ -159,7 +179,7 @@ public static class GetCommand
 
             return 0;
 
-            async Task<FetchTotals> FetchWithViewAsync(Runtime.BitswapSession session, Cid root, Func<Block, CancellationToken, ValueTask>? place, Action? finish)
+            async Task<FetchTotals> FetchWithViewAsync(Runtime.BitswapSession session, Cid root, Action<Block>? place, Action? finish)
             {
                 var fetched = await TransferView.RunAsync(output, interactive ? TransferView.Mode.Bar : TransferView.Mode.Quiet, $"get {Short(root)}",
                     onBlock => DagFetch.FetchAsync(session, root, idle, block =>
@@ -187,7 +207,7 @@ public static class GetCommand
         try
         {
             T result;
-            using (var handle = File.OpenHandle(partial, FileMode.Create, FileAccess.Write, FileShare.None, FileOptions.Asynchronous))
+            using (var handle = File.OpenHandle(partial, FileMode.Create, FileAccess.ReadWrite, FileShare.None))
             {
                 result = await write(handle).ConfigureAwait(false);
             }

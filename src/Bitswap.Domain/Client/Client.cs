@@ -8,60 +8,75 @@ namespace Bitswap.Domain;
 /// <param name="Limits">Every bound and delay.</param>
 /// <param name="Seed">Seeds the sessions' tie-breaking, so runs replay identically.</param>
 /// <param name="SimulateDontHaves">Treat a want-block unanswered past the DONT_HAVE timeout as a DONT_HAVE (boxo default: on).</param>
-public sealed record ClientConfig(Limits Limits, ulong Seed, bool SimulateDontHaves = true);
+/// <param name="Explain">Emit <see cref="Domain.Explain"/> effects; off, no reason is formatted.</param>
+public sealed record ClientConfig(Limits Limits, ulong Seed, bool SimulateDontHaves = true, bool Explain = false);
 
 /// <summary>
 /// The client's whole state (boxo bitswap/client): sessions by id, which sessions want which CID, one want queue per
 /// connected peer, the broadcast wants, what peers said about blocks, and receive counters. Immutable; <see cref="Client.Handle"/> steps it.
 /// </summary>
-/// <param name="Self">Our own peer id.</param>
-/// <param name="Config">Configuration.</param>
-/// <param name="Peers">Want queues of connected peers.</param>
-/// <param name="Sessions">Open sessions.</param>
-/// <param name="Interest">For every wanted CID, the sessions wanting it.</param>
-/// <param name="Broadcasts">CIDs broadcast as want-have to every peer (a newly connected peer gets them all).</param>
-/// <param name="Presences">What peers said about wanted CIDs (boxo BlockPresenceManager).</param>
-/// <param name="NextEnvelope">Sequence number of the next client envelope.</param>
-/// <param name="RebroadcastDeadline">When the armed rebroadcast check fires, if armed.</param>
-/// <param name="TotalWants">Wants over all sessions (bounded by <see cref="Limits.ClientWantsMax"/>).</param>
-/// <param name="Recent">CIDs of recently received blocks, to count a second copy as a duplicate.</param>
-/// <param name="RecentOrder">The same CIDs by arrival, to forget the oldest.</param>
-/// <param name="NextRecent">The next arrival number.</param>
-/// <param name="BlocksReceived">Blocks received, wanted or not.</param>
-/// <param name="DataReceived">Bytes of blocks received.</param>
-/// <param name="DupBlocksReceived">Blocks received that we already held or had just received.</param>
-/// <param name="DupDataReceived">Bytes of those duplicates.</param>
-/// <param name="MessagesReceived">Messages received.</param>
-public sealed record ClientState(
-    PeerId Self,
-    ClientConfig Config,
-    Map<PeerId, PeerWants> Peers,
-    Map<long, Session> Sessions,
-    Map<Cid, Set<long>> Interest,
-    Set<Cid> Broadcasts,
-    BlockPresences Presences,
-    long NextEnvelope,
-    long? RebroadcastDeadline,
-    long TotalWants,
-    Set<Cid> Recent,
-    Map<long, Cid> RecentOrder,
-    long NextRecent,
-    long BlocksReceived,
-    long DataReceived,
-    long DupBlocksReceived,
-    long DupDataReceived,
-    long MessagesReceived)
+public sealed record ClientState
 {
+    /// <summary>Our own peer id.</summary>
+    public required PeerId Self { get; init; }
+
+    /// <summary>Configuration.</summary>
+    public required ClientConfig Config { get; init; }
+
+    /// <summary>Want queues of connected peers.</summary>
+    public Map<PeerId, PeerWants> Peers { get; init; } = Map<PeerId, PeerWants>.Empty;
+
+    /// <summary>Open sessions.</summary>
+    public Map<long, Session> Sessions { get; init; } = Map<long, Session>.Empty;
+
+    /// <summary>For every wanted CID, the sessions wanting it.</summary>
+    public HashMap<Cid, Set<long>> Interest { get; init; } = HashMap<Cid, Set<long>>.Empty;
+
+    /// <summary>CIDs broadcast as want-have to every peer (a newly connected peer gets them all).</summary>
+    public Set<Cid> Broadcasts { get; init; } = Set<Cid>.Empty;
+
+    /// <summary>What peers said about wanted CIDs (boxo BlockPresenceManager).</summary>
+    public BlockPresences Presences { get; init; } = BlockPresences.Empty;
+
+    /// <summary>Sequence number of the next client envelope.</summary>
+    public long NextEnvelope { get; init; } = 1;
+
+    /// <summary>When the armed rebroadcast check fires, if armed.</summary>
+    public long? RebroadcastDeadline { get; init; }
+
+    /// <summary>Wants over all sessions (bounded by <see cref="Limits.ClientWantsMax"/>).</summary>
+    public long TotalWants { get; init; }
+
+    /// <summary>
+    /// Recently received or delivered blocks, with the sessions each was delivered to: a later copy counts as a duplicate,
+    /// for the client and for each of those sessions. Bounded by <see cref="Limits.ClientRecentBlocksMax"/>.
+    /// </summary>
+    public required RecentSet<Cid, Set<long>> Recent { get; init; }
+
+    /// <summary>Blocks received, wanted or not.</summary>
+    public long BlocksReceived { get; init; }
+
+    /// <summary>Bytes of blocks received.</summary>
+    public long DataReceived { get; init; }
+
+    /// <summary>Blocks received that we already held or had just received.</summary>
+    public long DupBlocksReceived { get; init; }
+
+    /// <summary>Bytes of those duplicates.</summary>
+    public long DupDataReceived { get; init; }
+
+    /// <summary>Messages received.</summary>
+    public long MessagesReceived { get; init; }
+
     /// <summary>A client with no sessions and no peers.</summary>
     public static ClientState Create(PeerId self, ClientConfig config) =>
-        new(self, config, Map<PeerId, PeerWants>.Empty, Map<long, Session>.Empty, Map<Cid, Set<long>>.Empty, Set<Cid>.Empty,
-            BlockPresences.Empty, 1, null, 0, Set<Cid>.Empty, Map<long, Cid>.Empty, 0, 0, 0, 0, 0, 0);
+        new() { Self = self, Config = config, Recent = RecentSet<Cid, Set<long>>.Create(config.Limits.ClientRecentBlocksMax) };
 
     /// <summary>Every CID some session wants, sorted.</summary>
-    public Seq<Cid> Wantlist => Interest.Keys.ToSeq();
+    public Seq<Cid> Wantlist => Interest.Keys.OrderBy(c => c).ToSeq();
 
     /// <summary>The CIDs a session wants, sorted; empty for an unknown session.</summary>
-    public Seq<Cid> WantsOf(long session) => Sessions.Find(session).Match(s => s.Wants.Keys.ToSeq(), () => Seq<Cid>.Empty);
+    public Seq<Cid> WantsOf(long session) => Sessions.Find(session).Match(s => s.Wants.Keys.OrderBy(c => c).ToSeq(), () => Seq<Cid>.Empty);
 
     /// <summary>The sessions wanting a CID, sorted.</summary>
     public Seq<long> SessionsWanting(Cid cid) => Interest.Find(cid).Match(s => s.ToSeq(), () => Seq<long>.Empty);
@@ -85,8 +100,8 @@ public sealed record ClientState(
 /// </summary>
 public static class Client
 {
-    /// <summary>The name of the rebroadcast check timer.</summary>
-    public const string RebroadcastTimer = "rebroadcast";
+    /// <summary>The rebroadcast check timer (one per node).</summary>
+    public static readonly TimerId RebroadcastTimer = new(TimerKind.Rebroadcast);
 
     /// <summary>Steps the client by one input.</summary>
     public static Step<ClientState, Effect> Handle(ClientState state, Input input)
@@ -95,7 +110,7 @@ public static class Client
         switch (input)
         {
             case WantBlocks want: OnWant(turn, want); break;
-            case CancelWants cancel: OnCancel(turn, cancel.Session, cancel.Cids, cancel.Now, "cancelled by the session"); break;
+            case CancelWants cancel: OnCancel(turn, cancel.Session, cancel.Cids, WantEndReason.Cancelled); break;
             case CloseSession close: OnClose(turn, close); break;
             case PeerConnected connected: OnConnected(turn, connected); break;
             case PeerDisconnected disconnected: OnDisconnected(turn, disconnected); break;
@@ -108,7 +123,7 @@ public static class Client
             case BlocksLoaded: return Step<ClientState, Effect>.Quiet(state);
             default: throw new UnreachableException($"input {input.GetType().Name}");
         }
-        ScheduleAll(turn, input.Now);
+        ScheduleTouched(turn, input.Now);
         return new Step<ClientState, Effect>(turn.State, turn.Effects);
     }
 
@@ -117,9 +132,21 @@ public static class Client
     {
         public ClientState State = state;
         public Seq<Effect> Effects = Seq<Effect>.Empty;
+
+        /// <summary>Peers whose queue changed this step, in order; only these can need a send or a debounce.</summary>
+        public readonly SortedSet<PeerId> Touched = [];
+
         public Limits Limits => State.Config.Limits;
+        public bool Explains => State.Config.Explain;
         public void Emit(Effect effect) => Effects = Effects.Add(effect);
         public void EmitAll(Seq<Effect> effects) => Effects = Effects.Concat(effects);
+
+        /// <summary>Replaces a peer's queue and marks it for scheduling at the end of the step.</summary>
+        public void SetPeer(PeerId peer, PeerWants queue)
+        {
+            State = State with { Peers = State.Peers.AddOrUpdate(peer, queue) };
+            Touched.Add(peer);
+        }
     }
 
     private static void OnWant(Turn turn, WantBlocks want)
@@ -133,38 +160,51 @@ public static class Client
                 turn.Emit(new RejectWants(want.Session, want.Cids, $"too many sessions ({limits.ClientSessionsMax})"));
                 return;
             }
-            session = Session.Create(want.Session, turn.State.Config.Seed);
+            session = Session.Create(want.Session, turn.State.Config.Seed, turn.Explains);
         }
-        var fresh = want.Cids.Distinct().Filter(c => !session.Wants.ContainsKey(c)).ToSeq();
-        var room = (int)Math.Max(0, Math.Min(int.MaxValue, limits.ClientWantsMax - turn.State.TotalWants));
-        var accepted = fresh.Take(room).ToSeq();
-        var refused = fresh.Skip(room).ToSeq();
+        // One pass: new CIDs up to the room left, the rest refused.
+        var room = Math.Max(0, limits.ClientWantsMax - turn.State.TotalWants);
+        var seen = new System.Collections.Generic.HashSet<Cid>();
+        var accepted = Seq<Cid>.Empty;
+        var refused = Seq<Cid>.Empty;
+        var interest = turn.State.Interest;
+        foreach (var cid in want.Cids)
+        {
+            if (!seen.Add(cid) || session.Wants.ContainsKey(cid)) continue;
+            if (accepted.Count >= room)
+            {
+                refused = refused.Add(cid);
+                continue;
+            }
+            accepted = accepted.Add(cid);
+            interest = interest.AddOrUpdate(cid, s => s.Add(want.Session), () => Set<long>.Empty.Add(want.Session));
+        }
         if (!refused.IsEmpty)
             turn.Emit(new RejectWants(want.Session, refused, $"the client already holds {limits.ClientWantsMax} wants"));
-        var interest = accepted.Fold(turn.State.Interest, (m, c) => m.AddOrUpdate(c, s => s.Add(want.Session), Set<long>.Empty.Add(want.Session)));
         turn.State = turn.State with { Interest = interest, TotalWants = turn.State.TotalWants + accepted.Count };
         var step = session.Want(accepted, want.Now, limits);
         turn.State = turn.State with { Sessions = turn.State.Sessions.AddOrUpdate(want.Session, step.State) };
         ApplyOrders(turn, step.Effects);
     }
 
-    private static void OnCancel(Turn turn, long sessionId, Seq<Cid> cids, long now, string why)
+    private static void OnCancel(Turn turn, long sessionId, Seq<Cid> cids, WantEndReason reason)
     {
         if (turn.State.Sessions.Find(sessionId).Case is not Session session) return;
         var (next, removed) = session.Unwant(cids.Distinct().ToSeq());
         turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(sessionId, next) };
-        ReleaseInterest(turn, sessionId, removed, why);
+        if (!removed.IsEmpty) turn.Emit(new WantsEnded(sessionId, removed, reason));
+        ReleaseInterest(turn, sessionId, removed, reason);
     }
 
     private static void OnClose(Turn turn, CloseSession close)
     {
         if (turn.State.Sessions.Find(close.Session).Case is not Session session) return;
-        OnCancel(turn, close.Session, session.WantsInOrder, close.Now, "session closed");
+        OnCancel(turn, close.Session, session.WantsInOrder, WantEndReason.SessionClosed);
         turn.State = turn.State with { Sessions = turn.State.Sessions.Remove(close.Session) };
     }
 
     /// <summary>A session dropped these wants: CIDs no session wants any more are cancelled at peers.</summary>
-    private static void ReleaseInterest(Turn turn, long sessionId, Seq<Cid> removed, string why)
+    private static void ReleaseInterest(Turn turn, long sessionId, Seq<Cid> removed, WantEndReason reason)
     {
         var interest = turn.State.Interest;
         var orphans = Seq<Cid>.Empty;
@@ -173,7 +213,8 @@ public static class Client
             var rest = interest.Find(cid).IfNone(Set<long>.Empty).Remove(sessionId);
             interest = rest.IsEmpty ? interest.Remove(cid) : interest.SetItem(cid, rest);
             if (rest.IsEmpty) orphans = orphans.Add(cid);
-            turn.Emit(new Explain("want-dropped", cid, null, $"session {sessionId}: {why}"));
+            if (turn.Explains)
+                turn.Emit(new Explain("want-dropped", cid, null, $"session {sessionId}: {(reason == WantEndReason.Cancelled ? "cancelled by the session" : "session closed")}"));
         }
         turn.State = turn.State with { Interest = interest, TotalWants = turn.State.TotalWants - removed.Count };
         CancelAtPeers(turn, orphans, null);
@@ -193,34 +234,34 @@ public static class Client
             presences = presences.RemoveCid(cid);
             interest = interest.Remove(cid);
         }
-        var peers = s.Peers;
+        turn.State = s with { Broadcasts = broadcasts, Presences = presences, Interest = interest };
         foreach (var (peer, queue) in s.Peers)
         {
             if (peer == answered)
             {
-                peers = peers.SetItem(peer, cids.Fold(queue, (q, c) => q.Forget(c)));
+                turn.SetPeer(peer, cids.Fold(queue, (q, c) => q.Forget(c)));
                 continue;
             }
             var (cancelled, explains) = queue.Cancel(cids);
-            peers = peers.SetItem(peer, cancelled);
+            if (ReferenceEquals(cancelled, queue)) continue;
+            turn.SetPeer(peer, cancelled);
             turn.EmitAll(explains);
         }
-        turn.State = s with { Broadcasts = broadcasts, Presences = presences, Interest = interest, Peers = peers };
     }
 
     private static void OnConnected(Turn turn, PeerConnected connected)
     {
         var s = turn.State;
-        var queue = s.Peers.Find(connected.Peer).Match(q => q with { Version = connected.Version }, () => PeerWants.Create(connected.Peer, connected.Version));
+        var queue = s.Peers.Find(connected.Peer).Match(q => q with { Version = connected.Version }, () => PeerWants.Create(connected.Peer, connected.Version, turn.Explains));
         // boxo peerWantManager: a newly connected peer immediately gets every current broadcast want.
         var (withBroadcasts, explains) = queue.AddWants(Seq<Cid>.Empty, s.Broadcasts.ToSeq(), broadcast: true);
-        turn.State = s with { Peers = s.Peers.AddOrUpdate(connected.Peer, withBroadcasts) };
+        turn.SetPeer(connected.Peer, withBroadcasts);
         turn.EmitAll(explains);
         if (turn.State.RebroadcastDeadline is null)
         {
             var deadline = connected.Now + turn.Limits.RebroadcastCheckMs;
             turn.State = turn.State with { RebroadcastDeadline = deadline };
-            turn.Emit(new ArmTimer(new TimerId(RebroadcastTimer), deadline));
+            turn.Emit(new ArmTimer(RebroadcastTimer, deadline));
         }
     }
 
@@ -229,9 +270,8 @@ public static class Client
         var s = turn.State;
         if (!s.Peers.ContainsKey(disconnected.Peer)) return;
         turn.State = s with { Peers = s.Peers.Remove(disconnected.Peer), Presences = s.Presences.RemovePeer(disconnected.Peer) };
-        foreach (var id in turn.State.Sessions.Keys)
+        foreach (var (id, session) in s.Sessions)
         {
-            var session = turn.State.Sessions.Find(id).IfNone(() => throw new UnreachableException("iterating keys"));
             var step = session.PeerLeft(disconnected.Peer, disconnected.Now);
             turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(id, step.State) };
             ApplyOrders(turn, step.Effects);
@@ -244,21 +284,18 @@ public static class Client
         var peer = received.Peer;
         CountReceived(turn, received);
         var s = turn.State;
-        var answered = message.Blocks.Keys.Concat(message.Presences.Keys).ToSeq();
-        if (s.Peers.Find(peer).Case is PeerWants queue)
-            turn.State = s with { Peers = s.Peers.SetItem(peer, queue.Responded(answered, received.Now, turn.Limits)) };
+        if ((!message.Blocks.IsEmpty || !message.Presences.IsEmpty) && s.Peers.Find(peer).Case is PeerWants queue)
+            turn.State = s with { Peers = s.Peers.SetItem(peer, queue.Responded(message.Blocks.Keys.Concat(message.Presences.Keys), received.Now, turn.Limits)) };
 
-        var haves = message.Presences.Filter(t => t == PresenceType.Have).Keys.ToSeq();
-        var dontHaves = message.Presences.Filter(t => t == PresenceType.DontHave).Keys.ToSeq();
-        var delivered = RouteToSessions(turn, peer, message.Blocks, haves, dontHaves, received.Now);
-
-        // Blocks nobody wanted: still count, for each session that already got them, a duplicate.
-        foreach (var cid in message.Blocks.Keys)
+        if (message.Blocks.IsEmpty && message.Presences.IsEmpty) return;
+        var haves = Seq<Cid>.Empty;
+        var dontHaves = Seq<Cid>.Empty;
+        foreach (var (cid, type) in message.Presences)
         {
-            if (delivered.Contains(cid)) continue;
-            var sessions = turn.State.Sessions.Map(session => session.CountIfDuplicate(cid));
-            turn.State = turn.State with { Sessions = sessions };
+            if (type == PresenceType.Have) haves = haves.Add(cid);
+            else dontHaves = dontHaves.Add(cid);
         }
+        var delivered = RouteToSessions(turn, peer, message.Blocks, haves, dontHaves, received.Now);
         CancelAtPeers(turn, delivered, peer);
     }
 
@@ -269,31 +306,59 @@ public static class Client
     private static Seq<Cid> RouteToSessions(Turn turn, PeerId peer, Map<Cid, Block> blocks, Seq<Cid> haves, Seq<Cid> dontHaves, long now)
     {
         var s = turn.State;
-        var wantedBlocks = blocks.Keys.Filter(s.Interest.ContainsKey).ToSeq();
-        var wantedHaves = haves.Filter(s.Interest.ContainsKey);
-        var wantedDontHaves = dontHaves.Filter(s.Interest.ContainsKey);
+        var interest = s.Interest;
+        var wantedBlocks = Seq<Cid>.Empty;
+        var wantedHaves = Seq<Cid>.Empty;
+        var wantedDontHaves = Seq<Cid>.Empty;
         var presences = s.Presences;
-        foreach (var cid in wantedHaves) presences = presences.Record(peer, cid, PresenceType.Have);
-        foreach (var cid in wantedDontHaves) presences = presences.Record(peer, cid, PresenceType.DontHave);
+        var sessionIds = new SortedSet<long>();
+        foreach (var cid in blocks.Keys)
+        {
+            if (interest.Find(cid).Case is not Set<long> wanting) continue;
+            wantedBlocks = wantedBlocks.Add(cid);
+            sessionIds.UnionWith(wanting);
+        }
+        foreach (var cid in haves)
+        {
+            if (interest.Find(cid).Case is not Set<long> wanting) continue;
+            wantedHaves = wantedHaves.Add(cid);
+            presences = presences.Record(peer, cid, PresenceType.Have);
+            sessionIds.UnionWith(wanting);
+        }
+        foreach (var cid in dontHaves)
+        {
+            if (interest.Find(cid).Case is not Set<long> wanting) continue;
+            wantedDontHaves = wantedDontHaves.Add(cid);
+            presences = presences.Record(peer, cid, PresenceType.DontHave);
+            sessionIds.UnionWith(wanting);
+        }
         turn.State = s with { Presences = presences };
 
-        var sessionIds = wantedBlocks.Concat(wantedHaves).Concat(wantedDontHaves)
-            .Bind(c => s.Interest.Find(c).IfNone(Set<long>.Empty).ToSeq()).Distinct().OrderBy(id => id).ToSeq();
         bool IsConnected(PeerId p) => turn.State.Peers.ContainsKey(p);
+        var recent = turn.State.Recent;
         foreach (var id in sessionIds)
         {
             if (turn.State.Sessions.Find(id).Case is not Session session) continue;
             var mine = wantedBlocks.Filter(session.Wants.ContainsKey);
             var step = session.Update(peer, mine, wantedHaves, wantedDontHaves, now, turn.Limits, IsConnected);
             turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(id, step.State) };
-            foreach (var cid in mine) turn.Emit(new DeliverBlock(id, blocks.Find(cid).IfNone(() => throw new UnreachableException("wanted block")), peer));
+            foreach (var cid in mine)
+            {
+                turn.Emit(new DeliverBlock(id, blocks[cid], peer));
+                recent = recent.Add(cid, Set<long>.Empty.Add(id), sessions => sessions.AddOrUpdate(id));
+            }
             ApplyOrders(turn, step.Effects);
         }
-        foreach (var cid in wantedBlocks)
-            turn.State = turn.State with { TotalWants = turn.State.TotalWants - turn.State.Interest.Find(cid).Map(x => x.Count).IfNone(0) };
+        var totalWants = turn.State.TotalWants;
+        foreach (var cid in wantedBlocks) totalWants -= turn.State.Interest.Find(cid).Map(x => x.Count).IfNone(0);
+        turn.State = turn.State with { TotalWants = totalWants, Recent = recent };
         return wantedBlocks;
     }
 
+    /// <summary>
+    /// Counts the message and its blocks. A block is a duplicate when we held it at receipt (boxo: blockstore.Has) or got
+    /// it recently; then each session it was delivered to counts a duplicate too.
+    /// </summary>
     private static void CountReceived(Turn turn, MessageReceived received)
     {
         var s = turn.State;
@@ -302,65 +367,69 @@ public static class Client
         var dupBlocks = s.DupBlocksReceived;
         var dupData = s.DupDataReceived;
         var recent = s.Recent;
-        var order = s.RecentOrder;
-        var next = s.NextRecent;
+        var sessions = s.Sessions;
         foreach (var block in received.Message.Blocks.Values)
         {
             blocks++;
             data += block.Size;
-            // A duplicate is a block we already held at receipt (boxo: blockstore.Has) or a second copy we just received.
-            if (received.LocalSizes.Find(block.Cid).Exists(size => size > 0) || recent.Contains(block.Cid))
+            var seen = recent.Find(block.Cid);
+            if (received.LocalSizes.Find(block.Cid).Exists(size => size > 0) || seen.IsSome)
             {
                 dupBlocks++;
                 dupData += block.Size;
             }
-            if (recent.Contains(block.Cid)) continue;
-            recent = recent.Add(block.Cid);
-            order = order.Add(next++, block.Cid);
-            while (order.Count > turn.Limits.ClientRecentBlocksMax)
+            if (seen.Case is Set<long> deliveredTo)
             {
-                var (key, oldest) = Enumerable.First(order);
-                order = order.Remove(key);
-                recent = recent.Remove(oldest);
+                foreach (var id in deliveredTo)
+                    if (sessions.Find(id).Case is Session session) sessions = sessions.SetItem(id, session.CountDuplicate());
+                continue;
             }
+            recent = recent.Add(block.Cid, Set<long>.Empty, kept => kept);
         }
         turn.State = s with
         {
             BlocksReceived = blocks, DataReceived = data, DupBlocksReceived = dupBlocks, DupDataReceived = dupData,
-            Recent = recent, RecentOrder = order, NextRecent = next, MessagesReceived = s.MessagesReceived + 1,
+            Recent = recent, Sessions = sessions, MessagesReceived = s.MessagesReceived + 1,
         };
     }
 
     private static void OnSent(Turn turn, MessageSent sent)
     {
-        if (sent.Envelope.Side != Side.Client || turn.State.Peers.Find(sent.Peer).Case is not PeerWants queue) return;
+        if (turn.State.Peers.Find(sent.Peer).Case is not PeerWants queue) return;
         var confirmed = queue.Confirmed(sent.Envelope, sent.Now);
         if (!turn.State.Config.SimulateDontHaves) confirmed = confirmed with { AwaitingBlock = Map<Cid, long>.Empty };
         var (armed, timer) = confirmed.ArmDontHave(sent.Now, turn.Limits);
         if (timer is not null) turn.Emit(timer);
-        turn.State = turn.State with { Peers = turn.State.Peers.SetItem(sent.Peer, armed) };
+        turn.SetPeer(sent.Peer, armed);
         // boxo sendMessageCutoff: a large remainder goes out at once, a small one waits for the next debounce.
         if (armed.InFlight is null && armed.PendingCount >= turn.Limits.SendMessageCutoffEntries) SendNow(turn, sent.Peer, sent.Now);
     }
 
     private static void OnFailed(Turn turn, MessageFailed failed)
     {
-        if (failed.Envelope.Side != Side.Client || turn.State.Peers.Find(failed.Peer).Case is not PeerWants queue) return;
-        turn.State = turn.State with { Peers = turn.State.Peers.SetItem(failed.Peer, queue.Failed(failed.Envelope, failed.Now, turn.Limits)) };
-        turn.Emit(new Explain("send-failed", null, failed.Peer, $"{failed.Envelope}: {failed.Reason}; retrying in {turn.Limits.ClientSendRetryMs} ms"));
+        if (turn.State.Peers.Find(failed.Peer).Case is not PeerWants queue) return;
+        turn.SetPeer(failed.Peer, queue.Failed(failed.Envelope, failed.Now, turn.Limits));
+        if (turn.Explains)
+            turn.Emit(new Explain("send-failed", null, failed.Peer, $"{failed.Envelope}: {failed.Reason}; retrying in {turn.Limits.ClientSendRetryMs} ms"));
     }
 
     private static void OnAdded(Turn turn, BlocksAdded added)
     {
         var satisfied = Seq<Cid>.Empty;
-        foreach (var block in added.Blocks.DistinctBy(b => b.Cid))
+        var seen = new System.Collections.Generic.HashSet<Cid>();
+        foreach (var block in added.Blocks)
         {
-            if (turn.State.Interest.Find(block.Cid).Case is not Set<long> sessions) continue;
+            if (!seen.Add(block.Cid) || turn.State.Interest.Find(block.Cid).Case is not Set<long> sessions) continue;
             foreach (var id in sessions)
             {
                 if (turn.State.Sessions.Find(id).Case is not Session session) continue;
                 var step = session.LocalBlock(block.Cid, added.Now, turn.Limits);
-                turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(id, step.State), TotalWants = turn.State.TotalWants - 1 };
+                turn.State = turn.State with
+                {
+                    Sessions = turn.State.Sessions.SetItem(id, step.State),
+                    TotalWants = turn.State.TotalWants - 1,
+                    Recent = turn.State.Recent.Add(block.Cid, Set<long>.Empty.Add(id), delivered => delivered.AddOrUpdate(id)),
+                };
                 turn.Emit(new DeliverBlock(id, block, null));
                 ApplyOrders(turn, step.Effects);
             }
@@ -372,20 +441,20 @@ public static class Client
     private static void OnTimer(Turn turn, TimerFired fired)
     {
         var timer = fired.Timer;
-        switch (timer.Name)
+        switch (timer.Kind)
         {
-            case PeerWants.DebounceTimer when timer.Peer is { } peer:
+            case TimerKind.SendDebounce when timer.Peer is { } peer:
                 if (turn.State.Peers.Find(peer).Case is not PeerWants queue || !queue.DebounceDue(fired.Now)) return;
-                turn.State = turn.State with { Peers = turn.State.Peers.SetItem(peer, queue with { DebounceDeadline = null }) };
+                turn.SetPeer(peer, queue with { DebounceDeadline = null });
                 SendNow(turn, peer, fired.Now);
                 return;
-            case PeerWants.DontHaveTimer when timer.Peer is { } peer:
+            case TimerKind.DontHave when timer.Peer is { } peer:
                 OnDontHaveTimeout(turn, peer, fired.Now);
                 return;
-            case RebroadcastTimer:
+            case TimerKind.Rebroadcast:
                 OnRebroadcast(turn, fired.Now);
                 return;
-            case Session.TickTimer:
+            case TimerKind.SessionTick:
                 if (turn.State.Sessions.Find(timer.Key).Case is not Session session) return;
                 var step = session.Tick(fired.Now, turn.Limits);
                 turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(timer.Key, step.State) };
@@ -403,26 +472,27 @@ public static class Client
         turn.State = turn.State with { Peers = turn.State.Peers.SetItem(peer, next) };
         if (timer is not null) turn.Emit(timer);
         if (expired.IsEmpty) return;
-        foreach (var cid in expired)
-            turn.Emit(new Explain("dont-have-simulated", cid, peer, $"no answer to want-block within {queue.DontHaveTimeoutMs(turn.Limits)} ms"));
+        if (turn.Explains)
+            foreach (var cid in expired)
+                turn.Emit(new Explain("dont-have-simulated", cid, peer, $"no answer to want-block within {queue.DontHaveTimeoutMs(turn.Limits)} ms"));
         RouteToSessions(turn, peer, Map<Cid, Block>.Empty, Seq<Cid>.Empty, expired, now);
     }
 
     private static void OnRebroadcast(Turn turn, long now)
     {
         if (turn.State.RebroadcastDeadline is not { } deadline || now < deadline) return;
-        var peers = turn.State.Peers;
         foreach (var (peer, queue) in turn.State.Peers)
         {
             var (next, explains) = queue.QueueRebroadcast(now, turn.Limits);
-            peers = peers.SetItem(peer, next);
+            if (ReferenceEquals(next, queue)) continue;
+            turn.SetPeer(peer, next);
             turn.EmitAll(explains);
         }
-        turn.State = turn.State with { Peers = peers, RebroadcastDeadline = null };
-        if (peers.IsEmpty) return;
+        turn.State = turn.State with { RebroadcastDeadline = null };
+        if (turn.State.Peers.IsEmpty) return;
         var again = now + turn.Limits.RebroadcastCheckMs;
         turn.State = turn.State with { RebroadcastDeadline = again };
-        turn.Emit(new ArmTimer(new TimerId(RebroadcastTimer), again));
+        turn.Emit(new ArmTimer(RebroadcastTimer, again));
     }
 
     private static void OnProviders(Turn turn, ProvidersFound found)
@@ -435,7 +505,7 @@ public static class Client
             var current = turn.State.Sessions.Find(found.Session).IfNone(() => throw new UnreachableException("found above"));
             if (!IsConnected(provider))
             {
-                turn.Emit(new Explain("provider-skipped", found.Cid, provider, $"session {found.Session}: provider not connected"));
+                if (turn.Explains) turn.Emit(new Explain("provider-skipped", found.Cid, provider, $"session {found.Session}: provider not connected"));
                 continue;
             }
             // boxo session: a provider found counts as that peer saying HAVE, for this session only.
@@ -459,13 +529,13 @@ public static class Client
                 {
                     if (turn.State.Peers.Find(send.Peer).Case is not PeerWants queue)
                     {
-                        turn.Emit(new Explain("want-skipped", null, send.Peer, "peer not connected"));
+                        if (turn.Explains) turn.Emit(new Explain("want-skipped", null, send.Peer, "peer not connected"));
                         break;
                     }
                     var blocks = send.WantBlocks.Filter(turn.State.Interest.ContainsKey);
                     var haves = send.WantHaves.Filter(turn.State.Interest.ContainsKey);
                     var (next, explains) = queue.AddWants(blocks, haves, broadcast: false);
-                    turn.State = turn.State with { Peers = turn.State.Peers.SetItem(send.Peer, next) };
+                    turn.SetPeer(send.Peer, next);
                     turn.EmitAll(explains);
                     break;
                 }
@@ -473,15 +543,15 @@ public static class Client
                 {
                     var cids = broadcast.Cids.Filter(turn.State.Interest.ContainsKey);
                     if (cids.IsEmpty) break;
-                    foreach (var cid in cids) turn.Emit(new Explain("broadcast", cid, null, broadcast.Reason));
-                    var peers = turn.State.Peers;
+                    if (turn.Explains)
+                        foreach (var cid in cids) turn.Emit(new Explain("broadcast", cid, null, broadcast.Reason));
                     foreach (var (peer, queue) in turn.State.Peers)
                     {
                         var (next, explains) = queue.AddWants(Seq<Cid>.Empty, cids, broadcast: true);
-                        peers = peers.SetItem(peer, next);
+                        turn.SetPeer(peer, next);
                         turn.EmitAll(explains);
                     }
-                    turn.State = turn.State with { Peers = peers, Broadcasts = cids.Fold(turn.State.Broadcasts, (b, c) => b.AddOrUpdate(c)) };
+                    turn.State = turn.State with { Broadcasts = cids.Fold(turn.State.Broadcasts, (b, c) => b.AddOrUpdate(c)) };
                     break;
                 }
                 default:
@@ -501,18 +571,28 @@ public static class Client
         turn.Emit(new SendMessage(peer, envelope, message));
     }
 
-    /// <summary>Arms the send debounce of every peer with something pending and nothing in flight.</summary>
-    private static void ScheduleAll(Turn turn, long now)
+    /// <summary>
+    /// For each peer whose queue changed this step: an idle peer's pending entries leave at once (no idle delay); a peer that
+    /// sent within the debounce, or must wait after a failure, gets the debounce timer so entries coalesce. Only touched
+    /// peers are visited, so a step costs nothing for peers it did not concern.
+    /// </summary>
+    private static void ScheduleTouched(Turn turn, long now)
     {
+        if (turn.Touched.Count == 0) return;
         var debounce = turn.State.DebounceMs;
-        var peers = turn.State.Peers;
-        foreach (var (peer, queue) in turn.State.Peers)
+        foreach (var peer in turn.Touched)
         {
-            var (next, timer) = queue.Schedule(now, debounce);
-            if (timer is null) continue;
-            peers = peers.SetItem(peer, next);
+            if (turn.State.Peers.Find(peer).Case is not PeerWants queue || queue.SendableAt(now, debounce) is not { } at) continue;
+            if (at <= now)
+            {
+                // A debounce armed earlier (for cancels) is dropped: its firing finds no deadline and is ignored.
+                if (queue.DebounceDeadline is not null) turn.State = turn.State with { Peers = turn.State.Peers.SetItem(peer, queue with { DebounceDeadline = null }) };
+                SendNow(turn, peer, now);
+                continue;
+            }
+            var (armed, timer) = queue.ArmDebounce(at);
+            turn.State = turn.State with { Peers = turn.State.Peers.SetItem(peer, armed) };
             turn.Emit(timer);
         }
-        turn.State = turn.State with { Peers = peers };
     }
 }

@@ -55,16 +55,16 @@ public sealed record PeerWants(
     /// <summary>Wire bytes of a message around its entries, overestimated: wantlist field tag and a 4-byte length, the full flag, slack.</summary>
     public const int MessageOverheadBytes = 16;
 
-    /// <summary>The name of the per-peer send-debounce timer.</summary>
-    public const string DebounceTimer = "send-debounce";
+    /// <summary>When the last message to the peer was taken; null before the first. Within a debounce of it, sends coalesce.</summary>
+    public long? LastSentAt { get; init; }
 
-    /// <summary>The name of the per-peer DONT_HAVE timeout timer.</summary>
-    public const string DontHaveTimer = "dont-have";
+    /// <summary>True to emit <see cref="Explain"/> effects; off, no reason is formatted.</summary>
+    public bool Explains { get; init; }
 
     /// <summary>An empty queue for a newly connected peer.</summary>
-    public static PeerWants Create(PeerId peer, ProtocolVersion version) =>
+    public static PeerWants Create(PeerId peer, ProtocolVersion version, bool explains = false) =>
         new(peer, version, Map<Cid, PendingWant>.Empty, Map<Cid, SentWant>.Empty, Map<Cid, SentWant>.Empty, int.MaxValue,
-            null, null, null, Map<Cid, long>.Empty, null, null, 0);
+            null, null, null, Map<Cid, long>.Empty, null, null, 0) { Explains = explains };
 
     /// <summary>
     /// Conservative wire size of one entry, used before the codec is consulted. A protobuf entry is the CID (tag, 2-byte length,
@@ -83,11 +83,20 @@ public sealed record PeerWants(
     /// <summary>What the peer was told we want, by CID.</summary>
     public Seq<WantlistEntry> SentEntries => Sent.Values.Select(s => s.Entry).ToSeq();
 
-    /// <summary>The DONT_HAVE timeout: the default until latency is known, then twice the latency average, clamped (boxo donthavetimeoutmgr).</summary>
+    /// <summary>
+    /// The DONT_HAVE timeout (boxo bitswap/client/internal/messagequeue/donthavetimeoutmgr.go): dontHaveTimeout (5 s) until
+    /// a latency is known, then maxExpectedWantProcessTime (2 s) plus pingLatencyMultiplier (3) times the latency average,
+    /// clamped to [MinTimeout, maxTimeout = dontHaveTimeout + maxExpectedWantProcessTime].
+    /// </summary>
+    /// <remarks>
+    /// boxo's other formula, twice the message-latency average, is not used: our average comes from single answered wants
+    /// on an idle peer, so a batch of hundreds of want-blocks to a healthy peer (Helia) timed out after about 50 ms and
+    /// the peer was pruned from its session. The processing allowance covers a peer working through a large batch.
+    /// </remarks>
     public long DontHaveTimeoutMs(Limits limits)
     {
         if (LatencyEwmaMs is not { } ewma) return limits.DontHaveTimeoutMs;
-        var timeout = (long)Math.Ceiling(2 * ewma);
+        var timeout = limits.WantProcessTimeMaxMs + (long)Math.Ceiling(limits.DontHaveLatencyMultiplier * ewma);
         return Math.Clamp(timeout, limits.DontHaveTimeoutMinMs, limits.DontHaveTimeoutMaxMs);
     }
 
@@ -105,7 +114,7 @@ public sealed record PeerWants(
         {
             if (!supportsHave && !broadcast)
             {
-                explains = explains.Add(new Explain("want-skipped", cid, Peer, "peer speaks below 1.2.0: no want-have"));
+                if (Explains) explains = explains.Add(new Explain("want-skipped", cid, Peer, "peer speaks below 1.2.0: no want-have"));
                 continue;
             }
             var type = supportsHave ? WantType.Have : WantType.Block;
@@ -131,7 +140,7 @@ public sealed record PeerWants(
                 PendingCancels = cancels,
                 NextPriority = Math.Max(1, NextPriority - 1),
             };
-            return (restored, explains.Add(new Explain("want-queued", cid, Peer, "re-wanted before its cancel left: cancel dropped, want re-sent")));
+            return (restored, Explains ? explains.Add(new Explain("want-queued", cid, Peer, "re-wanted before its cancel left: cancel dropped, want re-sent")) : explains);
         }
         var pending = Pending.Find(cid).Case as PendingWant;
         var sent = Sent.Find(cid).Case as SentWant;
@@ -144,8 +153,10 @@ public sealed record PeerWants(
         var alreadyBlock = pendingType == WantType.Block || sentType == WantType.Block;
         if ((alreadyBlock && !supersedesBroadcast) || (type == WantType.Have && (pendingType.IsSome || sentType.IsSome)))
         {
+            var skipped = cancels.Count == PendingCancels.Count ? this : this with { PendingCancels = cancels };
+            if (!Explains) return (skipped, explains);
             var reason = pendingType.IsSome ? "already queued" : "already sent";
-            return (this with { PendingCancels = cancels }, explains.Add(new Explain("want-skipped", cid, Peer, $"{reason}; never downgraded")));
+            return (skipped, explains.Add(new Explain("want-skipped", cid, Peer, $"{reason}; never downgraded")));
         }
         // Peer wants ask for DONT_HAVE so the session can move on; broadcast wants do not (boxo messagequeue).
         var sendDontHave = !broadcast;
@@ -157,6 +168,7 @@ public sealed record PeerWants(
             PendingCancels = cancels,
             NextPriority = Math.Max(1, NextPriority - 1),
         };
+        if (!Explains) return (queue, explains);
         var why = (type, broadcast) switch
         {
             (WantType.Have, true) => "broadcast want-have",
@@ -178,22 +190,26 @@ public sealed record PeerWants(
         var sent = Sent;
         var awaiting = AwaitingBlock;
         var explains = Seq<Effect>.Empty;
+        var changed = false;
         foreach (var cid in cids)
         {
             var wasPending = pending.ContainsKey(cid);
+            changed |= wasPending || sent.ContainsKey(cid);
             pending = pending.Remove(cid);
             if (sent.Find(cid).Case is SentWant was)
             {
                 sent = sent.Remove(cid);
                 awaiting = awaiting.Remove(cid);
                 cancels = cancels.AddOrUpdate(cid, was);
-                explains = explains.Add(new Explain("cancel-queued", cid, Peer, "the peer was sent this want"));
+                if (Explains) explains = explains.Add(new Explain("cancel-queued", cid, Peer, "the peer was sent this want"));
             }
-            else if (wasPending)
+            else if (wasPending && Explains)
             {
                 explains = explains.Add(new Explain("cancel-unsent", cid, Peer, "want never sent: deleted, no CANCEL"));
             }
         }
+        // Unchanged queues come back as they were, so the caller can skip peers the cancel did not concern.
+        if (!changed) return (this, explains);
         return (this with { Pending = pending, PendingCancels = cancels, Sent = sent, AwaitingBlock = awaiting }, explains);
     }
 
@@ -267,7 +283,7 @@ public sealed record PeerWants(
             sent = sent.AddOrUpdate(entry.Cid, new SentWant(entry, broadcast, now));
         }
         var message = Message.Empty.WithEntries(taken);
-        return (this with { Pending = pending, PendingCancels = cancels, Sent = sent, InFlight = new InFlightEnvelope(envelope, message) }, message);
+        return (this with { Pending = pending, PendingCancels = cancels, Sent = sent, InFlight = new InFlightEnvelope(envelope, message), LastSentAt = now }, message);
     }
 
     /// <summary>
@@ -321,18 +337,31 @@ public sealed record PeerWants(
         {
             if (want.SentAt is not { } at || now - at < limits.RebroadcastIntervalMs || pending.ContainsKey(cid)) continue;
             pending = pending.Add(cid, new PendingWant(want.Entry, want.Broadcast));
-            explains = explains.Add(new Explain("want-resent", cid, Peer, $"unanswered for {now - at} ms"));
+            if (Explains) explains = explains.Add(new Explain("want-resent", cid, Peer, $"unanswered for {now - at} ms"));
         }
-        return (this with { Pending = pending }, explains);
+        return (pending.Count == Pending.Count ? this : this with { Pending = pending }, explains);
     }
 
-    /// <summary>Arms the send-debounce timer when something is pending, nothing is in flight and no timer is armed.</summary>
-    public (PeerWants Queue, ArmTimer? Timer) Schedule(long now, long debounceMs)
+    /// <summary>
+    /// When the queue's pending entries may leave: null when there is nothing to send, a message is in flight, or the
+    /// debounce is armed and nothing urgent is pending. Wants for an idle peer leave at once, even past an armed debounce
+    /// (no idle delay). Within a debounce of the last send (a burst) they wait for it to pass so they coalesce (boxo
+    /// minSendMessageDelay, 20 ms), and after a failed send they wait for the retry time. Cancels alone are never urgent:
+    /// they wait a debounce, so they usually ride along with the next wants.
+    /// </summary>
+    public long? SendableAt(long now, long debounceMs)
     {
-        if (InFlight is not null || DebounceDeadline is not null || PendingCount == 0) return (this, null);
-        var deadline = Math.Max(now + debounceMs, RetryNotBefore ?? long.MinValue);
-        return (this with { DebounceDeadline = deadline }, new ArmTimer(new TimerId(DebounceTimer, 0, Peer), deadline));
+        if (InFlight is not null || PendingCount == 0) return null;
+        var afterBurst = LastSentAt is { } last ? last + debounceMs : long.MinValue;
+        var at = Math.Max(afterBurst, RetryNotBefore ?? long.MinValue);
+        if (Pending.IsEmpty) at = Math.Max(at, now + debounceMs);
+        if (DebounceDeadline is { } armed && (at > now || armed <= at)) return null;
+        return at;
     }
+
+    /// <summary>Arms the send-debounce timer for <paramref name="deadline"/>.</summary>
+    public (PeerWants Queue, ArmTimer Timer) ArmDebounce(long deadline) =>
+        (this with { DebounceDeadline = deadline }, new ArmTimer(new TimerId(TimerKind.SendDebounce, 0, Peer), deadline));
 
     /// <summary>True when a send-debounce firing at <paramref name="now"/> is the one this queue armed.</summary>
     public bool DebounceDue(long now) => DebounceDeadline is { } d && now >= d;
@@ -360,6 +389,6 @@ public sealed record PeerWants(
         if (AwaitingBlock.IsEmpty) return (this, null);
         var deadline = Math.Max(now, AwaitingBlock.Values.Min() + DontHaveTimeoutMs(limits));
         if (DontHaveDeadline is { } armed && armed <= deadline) return (this, null);
-        return (this with { DontHaveDeadline = deadline }, new ArmTimer(new TimerId(DontHaveTimer, 0, Peer), deadline));
+        return (this with { DontHaveDeadline = deadline }, new ArmTimer(new TimerId(TimerKind.DontHave, 0, Peer), deadline));
     }
 }

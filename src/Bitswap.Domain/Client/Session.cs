@@ -27,54 +27,68 @@ public sealed record SessionWant(long Order, long? LiveSince, PeerId? WantBlockT
 /// want-block per want to the best peer and want-have to the others, moves the want-block on a DONT_HAVE or when the peer
 /// leaves, prunes peers that keep saying DONT_HAVE, broadcasts when its peers are exhausted, and ticks when idle.
 /// </summary>
-/// <param name="Id">The session id (from 1).</param>
-/// <param name="Wants">Wanted CIDs.</param>
-/// <param name="Queue">Wanted CIDs by <see cref="SessionWant.Order"/>.</param>
-/// <param name="NextOrder">The next order number.</param>
-/// <param name="Peers">Peers in the session (they sent a block or HAVE, or were found as providers), not pruned.</param>
-/// <param name="PeersDiscovered">True once any peer joined; afterwards new wants go to peers instead of a broadcast.</param>
-/// <param name="DontHaveStreaks">Consecutive DONT_HAVEs per session peer.</param>
-/// <param name="FirstDeliveries">Blocks each peer delivered first to this session (weights the best-peer choice).</param>
-/// <param name="Presences">HAVE/DONT_HAVE for the session's wants, including providers found (counted as HAVE).</param>
-/// <param name="Exhausted">Wants already broadcast because every session peer said DONT_HAVE (once per exhaustion).</param>
-/// <param name="Random">SplitMix64 state for tie-breaking, seeded per session.</param>
-/// <param name="ConsecutiveTicks">Idle ticks since the last wanted block.</param>
-/// <param name="TickDeadline">When the armed idle tick fires, if armed.</param>
-/// <param name="LatencyTotalMs">Sum of want-to-block latencies of wanted blocks.</param>
-/// <param name="LatencySamples">Number of those latencies.</param>
-/// <param name="Delivered">CIDs recently delivered, to count a later copy as a duplicate.</param>
-/// <param name="DeliveredOrder">The same CIDs by arrival, to forget the oldest past the bound.</param>
-/// <param name="NextDelivered">The next arrival number.</param>
-/// <param name="DuplicateBlocks">Blocks received for CIDs this session already got.</param>
-public sealed record Session(
-    long Id,
-    Map<Cid, SessionWant> Wants,
-    Map<long, Cid> Queue,
-    long NextOrder,
-    Set<PeerId> Peers,
-    bool PeersDiscovered,
-    Map<PeerId, int> DontHaveStreaks,
-    Map<PeerId, int> FirstDeliveries,
-    BlockPresences Presences,
-    Set<Cid> Exhausted,
-    ulong Random,
-    int ConsecutiveTicks,
-    long? TickDeadline,
-    long LatencyTotalMs,
-    long LatencySamples,
-    Set<Cid> Delivered,
-    Map<long, Cid> DeliveredOrder,
-    long NextDelivered,
-    long DuplicateBlocks)
+public sealed record Session
 {
-    /// <summary>The name of the session idle-tick timer; its key is the session id.</summary>
-    public const string TickTimer = "session-tick";
+    /// <summary>The session id (from 1).</summary>
+    public required long Id { get; init; }
+
+    /// <summary>Wanted CIDs.</summary>
+    public HashMap<Cid, SessionWant> Wants { get; init; } = HashMap<Cid, SessionWant>.Empty;
+
+    /// <summary>Wanted CIDs by <see cref="SessionWant.Order"/>.</summary>
+    public Map<long, Cid> Queue { get; init; } = Map<long, Cid>.Empty;
+
+    /// <summary>Wanted CIDs not yet live (never sent nor broadcast), by order: the head of boxo's toFetch queue.</summary>
+    public Map<long, Cid> ToFetch { get; init; } = Map<long, Cid>.Empty;
+
+    /// <summary>The next order number.</summary>
+    public long NextOrder { get; init; }
+
+    /// <summary>Peers in the session (they sent a block or HAVE, or were found as providers), not pruned.</summary>
+    public Set<PeerId> Peers { get; init; } = Set<PeerId>.Empty;
+
+    /// <summary>True once any peer joined; afterwards new wants go to peers instead of a broadcast.</summary>
+    public bool PeersDiscovered { get; init; }
+
+    /// <summary>Consecutive DONT_HAVEs per session peer.</summary>
+    public Map<PeerId, int> DontHaveStreaks { get; init; } = Map<PeerId, int>.Empty;
+
+    /// <summary>Blocks each peer delivered first to this session (weights the best-peer choice).</summary>
+    public Map<PeerId, int> FirstDeliveries { get; init; } = Map<PeerId, int>.Empty;
+
+    /// <summary>HAVE/DONT_HAVE for the session's wants, including providers found (counted as HAVE).</summary>
+    public BlockPresences Presences { get; init; } = BlockPresences.Empty;
+
+    /// <summary>Wants already broadcast because every session peer said DONT_HAVE (once per exhaustion).</summary>
+    public Set<Cid> Exhausted { get; init; } = Set<Cid>.Empty;
+
+    /// <summary>SplitMix64 state for tie-breaking, seeded per session.</summary>
+    public ulong Random { get; init; }
+
+    /// <summary>Idle ticks since the last wanted block.</summary>
+    public int ConsecutiveTicks { get; init; }
+
+    /// <summary>When the armed idle tick fires, if armed.</summary>
+    public long? TickDeadline { get; init; }
+
+    /// <summary>Sum of want-to-block latencies of wanted blocks.</summary>
+    public long LatencyTotalMs { get; init; }
+
+    /// <summary>Number of those latencies.</summary>
+    public long LatencySamples { get; init; }
+
+    /// <summary>Blocks received for CIDs this session already got.</summary>
+    public long DuplicateBlocks { get; init; }
+
+    /// <summary>True to emit <see cref="Explain"/> orders; off, no reason is formatted.</summary>
+    public bool Explains { get; init; }
+
+    /// <summary>Wants that are live (sent or broadcast at least once).</summary>
+    public int LiveCount => Wants.Count - ToFetch.Count;
 
     /// <summary>A session with no wants and no peers; <paramref name="seed"/> seeds its tie-breaking.</summary>
-    public static Session Create(long id, ulong seed) =>
-        new(id, Map<Cid, SessionWant>.Empty, Map<long, Cid>.Empty, 0, Set<PeerId>.Empty, false, Map<PeerId, int>.Empty,
-            Map<PeerId, int>.Empty, BlockPresences.Empty, Set<Cid>.Empty, Mix(seed ^ (ulong)id), 0, null, 0, 0,
-            Set<Cid>.Empty, Map<long, Cid>.Empty, 0, 0);
+    public static Session Create(long id, ulong seed, bool explains = false) =>
+        new() { Id = id, Random = SplitMix64.Finalize(seed ^ (ulong)id), Explains = explains };
 
     /// <summary>The wanted CIDs in want order.</summary>
     public Seq<Cid> WantsInOrder => Queue.Values.ToSeq();
@@ -82,19 +96,21 @@ public sealed record Session(
     /// <summary>Adds new wants (the caller filtered out CIDs already wanted): sends them to session peers, or broadcasts if none is known yet.</summary>
     public Step<Session, SessionOrder> Want(Seq<Cid> cids, long now, Limits limits)
     {
-        var session = this;
+        var wants = Wants;
+        var queue = Queue;
+        var toFetch = ToFetch;
+        var order = NextOrder;
         foreach (var cid in cids)
         {
-            if (session.Wants.ContainsKey(cid)) continue;
-            session = session with
-            {
-                Wants = session.Wants.Add(cid, new SessionWant(session.NextOrder, null, null)),
-                Queue = session.Queue.Add(session.NextOrder, cid),
-                NextOrder = session.NextOrder + 1,
-            };
+            if (wants.ContainsKey(cid)) continue;
+            wants = wants.Add(cid, new SessionWant(order, null, null));
+            queue = queue.Add(order, cid);
+            toFetch = toFetch.Add(order, cid);
+            order++;
         }
+        var session = this with { Wants = wants, Queue = queue, ToFetch = toFetch, NextOrder = order };
         var orders = Seq<SessionOrder>.Empty;
-        (session, orders) = session.SendNext(cids, Seq<PeerId>.Empty, now, orders);
+        if (session.PeersDiscovered) (session, orders) = session.SendNext(cids, Seq<PeerId>.Empty, now, orders);
         (session, orders) = session.BroadcastIfUndiscovered(now, limits, orders);
         if (session.TickDeadline is null && !session.Wants.IsEmpty) (session, orders) = session.ArmTick(now, limits, orders);
         return new Step<Session, SessionOrder>(session, orders);
@@ -103,23 +119,33 @@ public sealed record Session(
     /// <summary>Drops wants (cancelled, or satisfied elsewhere); returns the CIDs that were wanted.</summary>
     public (Session Session, Seq<Cid> Removed) Unwant(Seq<Cid> cids)
     {
-        var session = this;
+        var wants = Wants;
+        var queue = Queue;
+        var toFetch = ToFetch;
+        var presences = Presences;
+        var exhausted = Exhausted;
         var removed = Seq<Cid>.Empty;
         foreach (var cid in cids)
         {
-            if (session.Wants.Find(cid).Case is not SessionWant want) continue;
-            session = session with
-            {
-                Wants = session.Wants.Remove(cid),
-                Queue = session.Queue.Remove(want.Order),
-                Presences = session.Presences.RemoveCid(cid),
-                Exhausted = session.Exhausted.Remove(cid),
-            };
+            if (wants.Find(cid).Case is not SessionWant want) continue;
+            wants = wants.Remove(cid);
+            queue = queue.Remove(want.Order);
+            if (want.LiveSince is null) toFetch = toFetch.Remove(want.Order);
+            presences = presences.RemoveCid(cid);
+            exhausted = exhausted.Remove(cid);
             removed = removed.Add(cid);
         }
+        if (removed.IsEmpty) return (this, removed);
+        var session = this with { Wants = wants, Queue = queue, ToFetch = toFetch, Presences = presences, Exhausted = exhausted };
         if (session.Wants.IsEmpty) session = session with { TickDeadline = null };
         return (session, removed);
     }
+
+    /// <summary>Replaces a want's record, keeping <see cref="ToFetch"/> in step when it goes live.</summary>
+    private Session SetWant(Cid cid, SessionWant before, SessionWant after) =>
+        before.LiveSince is null && after.LiveSince is not null
+            ? this with { Wants = Wants.SetItem(cid, after), ToFetch = ToFetch.Remove(before.Order) }
+            : this with { Wants = Wants.SetItem(cid, after) };
 
     /// <summary>
     /// Blocks and presences from a peer for this session's wants (real, simulated by a DONT_HAVE timeout, or a provider
@@ -145,7 +171,7 @@ public sealed record Session(
                 newPeers = newPeers.Add(from);
                 // A new peer can take the want-block of every want without one (its presence is at least unknown).
                 candidates = session.WantsInOrder;
-                orders = orders.Add(new EmitOrder(new Explain("session-peer-added", null, from, $"session {Id}: sent a block or HAVE")));
+                if (Explains) orders = orders.Add(new EmitOrder(new Explain("session-peer-added", null, from, $"session {Id}: sent a block or HAVE")));
             }
             session = session with { DontHaveStreaks = session.DontHaveStreaks.Remove(from) };
         }
@@ -157,7 +183,6 @@ public sealed record Session(
                 session = session with { LatencyTotalMs = session.LatencyTotalMs + Math.Max(0, now - since), LatencySamples = session.LatencySamples + 1 };
             session = session with { FirstDeliveries = session.FirstDeliveries.AddOrUpdate(from, n => n + 1, 1) };
             (session, _) = session.Unwant(Seq1(cid));
-            session = session.RememberDelivered(cid, limits);
         }
         if (!wantedBlocks.IsEmpty)
         {
@@ -179,8 +204,8 @@ public sealed record Session(
             var want = session.Wants.Find(cid).IfNone(() => throw new System.Diagnostics.UnreachableException("filtered above"));
             if (want.WantBlockTo == from)
             {
-                session = session with { Wants = session.Wants.SetItem(cid, want with { WantBlockTo = null }) };
-                orders = orders.Add(new EmitOrder(new Explain("want-block-released", cid, from, $"session {Id}: DONT_HAVE")));
+                session = session.SetWant(cid, want, want with { WantBlockTo = null });
+                if (Explains) orders = orders.Add(new EmitOrder(new Explain("want-block-released", cid, from, $"session {Id}: DONT_HAVE")));
             }
             candidates = candidates.Add(cid);
             toCheck = toCheck.Add(cid);
@@ -192,7 +217,7 @@ public sealed record Session(
         {
             Seq<Cid> released;
             (session, released) = session.RemovePeer(from);
-            orders = orders.Add(new EmitOrder(new Explain("session-peer-pruned", null, from,
+            if (Explains) orders = orders.Add(new EmitOrder(new Explain("session-peer-pruned", null, from,
                 $"session {Id}: more than {limits.PeerDontHaveLimit} consecutive DONT_HAVEs")));
             candidates = candidates.Concat(released);
             toCheck = session.Peers.IsEmpty ? session.WantsInOrder : toCheck.Concat(released);
@@ -211,7 +236,7 @@ public sealed record Session(
         var orders = Seq<SessionOrder>.Empty;
         Seq<Cid> released;
         (session, released) = session.RemovePeer(peer);
-        orders = orders.Add(new EmitOrder(new Explain("session-peer-left", null, peer, $"session {Id}: disconnected")));
+        if (Explains) orders = orders.Add(new EmitOrder(new Explain("session-peer-left", null, peer, $"session {Id}: disconnected")));
         (session, orders) = session.SendNext(released, Seq<PeerId>.Empty, now, orders);
         (session, orders) = session.BroadcastExhausted(session.Peers.IsEmpty ? session.WantsInOrder : released, orders);
         return new Step<Session, SessionOrder>(session, orders);
@@ -231,7 +256,7 @@ public sealed record Session(
         if (!live.IsEmpty)
         {
             session = session with { Wants = live.Fold(session.Wants, (m, c) => m.SetItem(c, m.Find(c).IfNone(() => throw new System.Diagnostics.UnreachableException("live")) with { LiveSince = now })) };
-            orders = orders.Add(new BroadcastOrder(live, $"session {Id}: idle tick {ConsecutiveTicks + 1}"));
+            orders = orders.Add(new BroadcastOrder(live, Explains ? $"session {Id}: idle tick {ConsecutiveTicks + 1}" : ""));
             if (session.ConsecutiveTicks == 0)
                 orders = orders.Add(new EmitOrder(new FindProviders(Id, live.Head)));
         }
@@ -245,7 +270,7 @@ public sealed record Session(
     {
         if (!Wants.ContainsKey(cid)) return Step<Session, SessionOrder>.Quiet(this);
         var (session, _) = Unwant(Seq1(cid));
-        session = session.RememberDelivered(cid, limits) with { ConsecutiveTicks = 0, TickDeadline = null };
+        session = session with { ConsecutiveTicks = 0, TickDeadline = null };
         var orders = Seq<SessionOrder>.Empty;
         if (!session.Wants.IsEmpty) (session, orders) = session.ArmTick(now, limits, orders);
         (session, orders) = session.BroadcastIfUndiscovered(now, limits, orders);
@@ -253,7 +278,7 @@ public sealed record Session(
     }
 
     /// <summary>Counts a block that arrived for a CID this session already got.</summary>
-    public Session CountIfDuplicate(Cid cid) => Delivered.Contains(cid) ? this with { DuplicateBlocks = DuplicateBlocks + 1 } : this;
+    public Session CountDuplicate() => this with { DuplicateBlocks = DuplicateBlocks + 1 };
 
     /// <summary>The peer that should get the want-block for <paramref name="cid"/>: HAVE beats unknown, a DONT_HAVE peer never gets it; ties by weighted chance.</summary>
     public (Session Session, PeerId? Peer) BestPeer(Cid cid)
@@ -277,7 +302,7 @@ public sealed record Session(
         if (best.Count == 1) return (this, best.Head);
         // boxo peerResponseTracker: chance proportional to (blocks first delivered + 1).
         var weights = best.Map(p => (long)FirstDeliveries.Find(p).IfNone(0) + 1);
-        var (draw, next) = NextRandom(Random);
+        var (draw, next) = SplitMix64.Next(Random);
         var pick = (long)(draw % (ulong)weights.Sum());
         foreach (var (peer, weight) in best.Zip(weights))
         {
@@ -312,10 +337,10 @@ public sealed record Session(
             PeerId? best;
             (session, best) = session.BestPeer(cid);
             if (best is null) continue;
-            session = session with { Wants = session.Wants.SetItem(cid, want with { WantBlockTo = best, LiveSince = now }) };
+            session = session.SetWant(cid, want, want with { WantBlockTo = best, LiveSince = now });
             blocks = blocks.AddOrUpdate(best, s => s.Add(cid), Seq1(cid));
             var hasHave = session.Presences.PeerHas(best, cid);
-            orders = orders.Add(new EmitOrder(new Explain("want-block", cid, best,
+            if (Explains) orders = orders.Add(new EmitOrder(new Explain("want-block", cid, best,
                 $"session {Id}: best of {session.Peers.Count} peer(s), {(hasHave ? "said HAVE" : "presence unknown")}")));
             foreach (var other in session.Peers)
                 if (other != best) haves = haves.AddOrUpdate(other, s => s.Add(cid), Seq1(cid));
@@ -328,7 +353,7 @@ public sealed record Session(
                 var want = session.Wants.Find(cid).IfNone(() => throw new System.Diagnostics.UnreachableException("queued"));
                 if (want.WantBlockTo == peer) continue;
                 haves = haves.AddOrUpdate(peer, s => s.Add(cid), Seq1(cid));
-                if (want.LiveSince is null) session = session with { Wants = session.Wants.SetItem(cid, want with { LiveSince = now }) };
+                if (want.LiveSince is null) session = session.SetWant(cid, want, want with { LiveSince = now });
             }
         }
         foreach (var peer in blocks.Keys.Concat(haves.Keys).Distinct().OrderBy(p => p))
@@ -344,13 +369,19 @@ public sealed record Session(
     private (Session, Seq<SessionOrder>) BroadcastIfUndiscovered(long now, Limits limits, Seq<SessionOrder> orders)
     {
         if (PeersDiscovered) return (this, orders);
-        var liveCount = Wants.Values.Count(w => w.LiveSince is not null);
-        var room = limits.BroadcastLiveWantsMax - liveCount;
-        if (room <= 0) return (this, orders);
-        var next = Queue.Values.Filter(c => Wants.Find(c).Exists(w => w.LiveSince is null)).Take(room).ToSeq();
-        if (next.IsEmpty) return (this, orders);
-        var wants = next.Fold(Wants, (m, c) => m.SetItem(c, m.Find(c).IfNone(() => throw new System.Diagnostics.UnreachableException("queued")) with { LiveSince = now }));
-        return (this with { Wants = wants }, orders.Add(new BroadcastOrder(next, $"session {Id}: no peer known yet")));
+        var room = limits.BroadcastLiveWantsMax - LiveCount;
+        if (room <= 0 || ToFetch.IsEmpty) return (this, orders);
+        var next = Seq<Cid>.Empty;
+        var wants = Wants;
+        var toFetch = ToFetch;
+        foreach (var (order, cid) in ToFetch)
+        {
+            if (next.Count >= room) break;
+            next = next.Add(cid);
+            wants = wants.SetItem(cid, wants[cid] with { LiveSince = now });
+            toFetch = toFetch.Remove(order);
+        }
+        return (this with { Wants = wants, ToFetch = toFetch }, orders.Add(new BroadcastOrder(next, Explains ? $"session {Id}: no peer known yet" : "")));
     }
 
     /// <summary>Broadcasts want-have, once per exhaustion, for checked wants no session peer can be asked for (all said DONT_HAVE, or none is left).</summary>
@@ -366,7 +397,7 @@ public sealed record Session(
             exhausted = exhausted.Add(cid);
         }
         if (exhausted.IsEmpty) return (this, orders);
-        return (this with { Exhausted = marked }, orders.Add(new BroadcastOrder(exhausted, $"session {Id}: peers exhausted")));
+        return (this with { Exhausted = marked }, orders.Add(new BroadcastOrder(exhausted, Explains ? $"session {Id}: peers exhausted" : "")));
     }
 
     private (Session, Seq<SessionOrder>) ArmTick(long now, Limits limits, Seq<SessionOrder> orders)
@@ -374,37 +405,8 @@ public sealed record Session(
         // boxo resetIdleTick: the provider-search delay until latency is known, then 500 ms + 3 × average latency; × (1 + ticks).
         var baseDelay = LatencySamples == 0 ? limits.ProviderSearchDelayMs : limits.BaseTickDelayMs + 3 * (LatencyTotalMs / LatencySamples);
         var deadline = now + baseDelay * (1 + ConsecutiveTicks);
-        return (this with { TickDeadline = deadline }, orders.Add(new EmitOrder(new ArmTimer(new TimerId(TickTimer, Id), deadline))));
-    }
-
-    private Session RememberDelivered(Cid cid, Limits limits)
-    {
-        if (Delivered.Contains(cid)) return this;
-        var delivered = Delivered.Add(cid);
-        var order = DeliveredOrder.Add(NextDelivered, cid);
-        while (order.Count > limits.ClientRecentBlocksMax)
-        {
-            var (oldestKey, oldest) = Enumerable.First(order);
-            order = order.Remove(oldestKey);
-            delivered = delivered.Remove(oldest);
-        }
-        return this with { Delivered = delivered, DeliveredOrder = order, NextDelivered = NextDelivered + 1 };
+        return (this with { TickDeadline = deadline }, orders.Add(new EmitOrder(new ArmTimer(new TimerId(TimerKind.SessionTick, Id), deadline))));
     }
 
     private static Seq<Cid> Seq1(Cid cid) => Seq<Cid>.Empty.Add(cid);
-
-    /// <summary>SplitMix64 finalizer, used to spread the seed.</summary>
-    private static ulong Mix(ulong z)
-    {
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
-
-    /// <summary>One SplitMix64 step: the drawn value and the next state.</summary>
-    private static (ulong Value, ulong Next) NextRandom(ulong state)
-    {
-        var next = state + 0x9E3779B97F4A7C15UL;
-        return (Mix(next), next);
-    }
 }

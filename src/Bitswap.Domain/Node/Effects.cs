@@ -24,8 +24,23 @@ public sealed record FindProviders(long Session, Cid Cid) : Effect;
 /// <summary>Fail some of a session's wants (e.g. a want refused by a bound); the API completes their waiters with an error.</summary>
 public sealed record RejectWants(long Session, Seq<Cid> Cids, string Reason) : Effect;
 
+/// <summary>Why a session's wants ended without a block.</summary>
+public enum WantEndReason
+{
+    /// <summary>The session cancelled them (<see cref="CancelWants"/>).</summary>
+    Cancelled,
+    /// <summary>The session closed (<see cref="CloseSession"/>).</summary>
+    SessionClosed,
+}
+
+/// <summary>
+/// A session's wants ended without a block: every CID the session still wanted when it cancelled them or closed. The API
+/// fails those callers' waiters; a CID delivered or rejected earlier is not listed.
+/// </summary>
+public sealed record WantsEnded(long Session, Seq<Cid> Cids, WantEndReason Reason) : Effect;
+
 /// <summary>
 /// Record why the node decided something (a want sent, skipped or cancelled; a task dropped). The shell only logs it
-/// and the replay tool prints it; it changes nothing.
+/// and the replay tool prints it; it changes nothing. Emitted only when <see cref="NodeConfig.Explain"/> is on.
 /// </summary>
 public sealed record Explain(string Subject, Cid? Cid, PeerId? Peer, string Reason) : Effect;

@@ -3,15 +3,55 @@ using Bitswap.Domain.Wire;
 
 namespace Bitswap.Domain;
 
+/// <summary>The kinds of timer the reducers arm; each kind has at most one deadline per node, per peer or per session.</summary>
+public enum TimerKind
+{
+    /// <summary>The engine's usefulness-score period (boxo scoreledger), one per node.</summary>
+    EngineScore,
+    /// <summary>The client's rebroadcast check (boxo rebroadcastInterval), one per node.</summary>
+    Rebroadcast,
+    /// <summary>A peer queue's send debounce (boxo minSendMessageDelay), one per peer.</summary>
+    SendDebounce,
+    /// <summary>A peer queue's DONT_HAVE timeout (boxo dontHaveTimeoutMgr), one per peer.</summary>
+    DontHave,
+    /// <summary>A session's idle tick (boxo session idleTick), one per session.</summary>
+    SessionTick,
+}
+
 /// <summary>
 /// Names a timer. Reducers arm timers with <see cref="ArmTimer"/> and get them back as <see cref="TimerFired"/>;
 /// a reducer ignores a firing it no longer expects (its state says so), so timers are never cancelled for correctness.
 /// </summary>
-/// <param name="Name">The kind of timer, e.g. "rebroadcast", "session-tick", "dont-have", "send-debounce", "engine-score".</param>
-/// <param name="Key">A number that tells timers of one kind apart (a session id, a sequence), 0 when unused.</param>
-/// <param name="Peer">The peer the timer is about, if any.</param>
-public sealed record TimerId(string Name, long Key = 0, PeerId? Peer = null)
+/// <param name="Kind">The kind of timer.</param>
+/// <param name="Key">The session a <see cref="TimerKind.SessionTick"/> belongs to; 0 for the other kinds.</param>
+/// <param name="Peer">The peer a per-peer timer is about, if any.</param>
+public sealed record TimerId(TimerKind Kind, long Key = 0, PeerId? Peer = null)
 {
+    /// <summary>The kind's stable name, as written in logs and traces ("engine-score", "session-tick", ...).</summary>
+    public string Name => NameOf(Kind);
+
+    /// <summary>The stable name of a timer kind, as logs record it.</summary>
+    public static string NameOf(TimerKind kind) => kind switch
+    {
+        TimerKind.EngineScore => "engine-score",
+        TimerKind.Rebroadcast => "rebroadcast",
+        TimerKind.SendDebounce => "send-debounce",
+        TimerKind.DontHave => "dont-have",
+        TimerKind.SessionTick => "session-tick",
+        _ => throw new System.Diagnostics.UnreachableException($"timer kind {kind}"),
+    };
+
+    /// <summary>The timer kind a logged name stands for; None for a name no reducer arms.</summary>
+    public static Option<TimerKind> KindOf(string name) => name switch
+    {
+        "engine-score" => TimerKind.EngineScore,
+        "rebroadcast" => TimerKind.Rebroadcast,
+        "send-debounce" => TimerKind.SendDebounce,
+        "dont-have" => TimerKind.DontHave,
+        "session-tick" => TimerKind.SessionTick,
+        _ => Option<TimerKind>.None,
+    };
+
     /// <inheritdoc />
     public override string ToString() => Peer is null ? $"{Name}#{Key}" : $"{Name}#{Key}@{Peer.Short}";
 }
@@ -64,7 +104,7 @@ public sealed record MessageFailed(long Now, PeerId Peer, EnvelopeId Envelope, s
 /// <summary>Answers <see cref="LoadBlocks"/>: the blocks that were still in the blockstore (a missing CID vanished meanwhile).</summary>
 public sealed record BlocksLoaded(long Now, EnvelopeId Envelope, PeerId Peer, Map<Cid, Block> Blocks) : Input(Now);
 
-/// <summary>New blocks are in the local blockstore (the seed's NotifyNewBlocks): serve peers that want them, wake local waiters.</summary>
+/// <summary>New blocks are in the local blockstore (boxo's NotifyNewBlocks): serve peers that want them, wake local waiters.</summary>
 public sealed record BlocksAdded(long Now, Seq<Block> Blocks) : Input(Now);
 
 /// <summary>A timer armed with <see cref="ArmTimer"/> is due.</summary>

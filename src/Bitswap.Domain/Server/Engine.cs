@@ -9,7 +9,8 @@ namespace Bitswap.Domain;
 /// <param name="Seed">Seed of the engine's only randomness: the salt of the queue's tie-breaking peer hash.</param>
 /// <param name="RequestFilter">Decides whether a peer may have a CID (boxo PeerBlockRequestFilter); null allows all.</param>
 /// <param name="SendDontHaves">False to never send DONT_HAVE (boxo SetSendDontHaves).</param>
-public sealed record EngineConfig(Limits Limits, ulong Seed, Func<PeerId, Cid, bool>? RequestFilter = null, bool SendDontHaves = true);
+/// <param name="Explain">Emit <see cref="Domain.Explain"/> effects; off, no reason is formatted.</param>
+public sealed record EngineConfig(Limits Limits, ulong Seed, Func<PeerId, Cid, bool>? RequestFilter = null, bool SendDontHaves = true, bool Explain = false);
 
 /// <summary>An outgoing server message being built (blocks loading) or sent (awaiting its fate).</summary>
 /// <param name="Id">The envelope id.</param>
@@ -26,7 +27,7 @@ public sealed record ServerEnvelope(EnvelopeId Id, PeerId Peer, Seq<PeerTask> Ta
 public sealed record EngineState
 {
     /// <summary>The timer that advances the usefulness scores.</summary>
-    public static readonly TimerId ScoreTimer = new("engine-score");
+    public static readonly TimerId ScoreTimer = new(TimerKind.EngineScore);
 
     private EngineState(PeerId self, EngineConfig config)
     {
@@ -99,8 +100,6 @@ public sealed record EngineState
 /// </summary>
 public static class Engine
 {
-    private const string ScoreTimerName = "engine-score";
-
     // Upper bounds of protobuf framing around a block (prefix + data fields, tags and lengths) and a presence,
     // and of the message's own fields (pendingBytes, wantlist header). Over-estimating keeps the 4 MiB cap safe.
     private const int BlockOverheadBytes = 24;
@@ -183,15 +182,17 @@ public static class Engine
             wantlist = wantlist.Clear();
         }
 
-        var requests = Seq<TaskRequest>.Empty;
-        var requested = Set<Cid>.Empty;
+        // One pass over the message's entries; the tasks it asks for are pushed together at the end. The list and its
+        // index are local to this step.
+        var requests = new List<TaskRequest?>();
+        var requested = new Dictionary<Cid, int>();
         foreach (var entry in message.Wantlist.Values)
         {
             var cid = entry.Cid;
             if (cid.ByteLength > limits.CidBytesMax || cid.IsIdentity)
             {
                 // boxo#1117: ignored, never a reason to disconnect; an oversized cancel changes nothing.
-                effects = effects.Add(new Explain("cid-ignored", cid, peer, cid.IsIdentity ? "identity CID" : $"CID of {cid.ByteLength} B exceeds {limits.CidBytesMax} B"));
+                if (state.Config.Explain) effects = effects.Add(new Explain("cid-ignored", cid, peer, cid.IsIdentity ? "identity CID" : $"CID of {cid.ByteLength} B exceeds {limits.CidBytesMax} B"));
                 continue;
             }
             if (entry.Cancel)
@@ -203,9 +204,9 @@ public static class Engine
             }
             if (state.Config.RequestFilter is { } filter && !filter(peer, cid))
             {
-                effects = effects.Add(new Explain("want-denied", cid, peer, "request filter denied the CID"));
+                if (state.Config.Explain) effects = effects.Add(new Explain("want-denied", cid, peer, "request filter denied the CID"));
                 if (entry.SendDontHave && state.Config.SendDontHaves)
-                    requests = requests.Add(DontHaveRequest(entry));
+                    requests.Add(DontHaveRequest(entry));
                 continue;
             }
 
@@ -213,31 +214,27 @@ public static class Engine
             var result = wantlist.Want(entry, size, limits.WantlistEntriesPerPeerMax);
             if (result.Outcome == WantOutcome.Refused)
             {
-                effects = effects.Add(new Explain("want-refused", cid, peer, $"wantlist holds {limits.WantlistEntriesPerPeerMax} wants of higher priority or for held blocks"));
+                if (state.Config.Explain) effects = effects.Add(new Explain("want-refused", cid, peer, $"wantlist holds {limits.WantlistEntriesPerPeerMax} wants of higher priority or for held blocks"));
                 continue;
             }
             if (result.Evicted.Case is PeerWant victim)
             {
                 wanters = RemoveWanter(wanters, victim.Entry.Cid, peer);
                 (queue, _) = queue.Remove(peer, victim.Entry.Cid);
-                if (requested.Contains(victim.Entry.Cid))
-                {
-                    requests = requests.Filter(r => r.Cid != victim.Entry.Cid);
-                    requested = requested.Remove(victim.Entry.Cid);
-                }
-                effects = effects.Add(new Explain("want-evicted", victim.Entry.Cid, peer, "wantlist full: evicted for a new want"));
+                if (requested.Remove(victim.Entry.Cid, out var at)) requests[at] = null;
+                if (state.Config.Explain) effects = effects.Add(new Explain("want-evicted", victim.Entry.Cid, peer, "wantlist full: evicted for a new want"));
             }
             wantlist = result.Wantlist;
             wanters = AddWanter(wanters, cid, peer);
             if (TaskFor(wantlist.Entries[cid], state.Config) is { } request)
             {
-                requests = requests.Add(request);
-                requested = requested.Add(cid);
+                if (requested.TryGetValue(cid, out var earlier)) requests[earlier] = null;
+                requested[cid] = requests.Count;
+                requests.Add(request);
             }
         }
 
-        (queue, var outcomes) = queue.Push(peer, requests);
-        effects = effects + DropExplains(peer, outcomes);
+        queue = PushTasks(state.Config, queue, peer, requests.OfType<TaskRequest>(), ref effects);
         next = next with { Wantlists = next.Wantlists.AddOrUpdate(peer, wantlist), Wanters = wanters, Queue = queue };
         return Dispatch(next, input.Now, effects);
     }
@@ -259,8 +256,7 @@ public static class Engine
                 var wantlist = wantlists[peer].WithBlockSize(block.Cid, block.Size);
                 wantlists = wantlists.AddOrUpdate(peer, wantlist);
                 if (TaskFor(wantlist.Entries[block.Cid], state.Config) is not { } request) continue;
-                (queue, var outcomes) = queue.Push(peer, Seq.create(request));
-                effects = effects + DropExplains(peer, outcomes);
+                queue = PushTasks(state.Config, queue, peer, [request], ref effects);
             }
         }
         return Dispatch(state with { Wantlists = wantlists, Queue = queue }, input.Now, effects);
@@ -268,8 +264,7 @@ public static class Engine
 
     private static Step<EngineState, Effect> OnBlocksLoaded(EngineState state, BlocksLoaded input)
     {
-        if (input.Envelope.Side != Side.Server
-            || state.InFlight.Find(input.Envelope.Sequence).Case is not ServerEnvelope envelope
+        if (state.InFlight.Find(input.Envelope.Sequence).Case is not ServerEnvelope envelope
             || envelope.Message.IsSome)
             return Step<EngineState, Effect>.Quiet(state);
 
@@ -286,8 +281,7 @@ public static class Engine
 
     private static Step<EngineState, Effect> OnMessageSent(EngineState state, MessageSent input)
     {
-        if (input.Envelope.Side != Side.Server
-            || state.InFlight.Find(input.Envelope.Sequence).Case is not ServerEnvelope envelope
+        if (state.InFlight.Find(input.Envelope.Sequence).Case is not ServerEnvelope envelope
             || envelope.Message.Case is not Message message)
             return Step<EngineState, Effect>.Quiet(state);
 
@@ -330,21 +324,22 @@ public static class Engine
 
     private static Step<EngineState, Effect> OnMessageFailed(EngineState state, MessageFailed input)
     {
-        if (input.Envelope.Side != Side.Server
-            || state.InFlight.Find(input.Envelope.Sequence).Case is not ServerEnvelope envelope)
+        if (state.InFlight.Find(input.Envelope.Sequence).Case is not ServerEnvelope envelope)
             return Step<EngineState, Effect>.Quiet(state);
         var next = state with
         {
             InFlight = state.InFlight.Remove(envelope.Id.Sequence),
             Queue = state.Queue.TasksDone(envelope.Peer, envelope.Tasks.Map(t => t.Id)),
         };
-        var explain = new Explain("send-failed", null, envelope.Peer, $"envelope {envelope.Id}: {input.Reason}; wants kept");
-        return Dispatch(next, input.Now, Seq.create<Effect>(explain));
+        var effects = state.Config.Explain
+            ? Seq.create<Effect>(new Explain("send-failed", null, envelope.Peer, $"envelope {envelope.Id}: {input.Reason}; wants kept"))
+            : Seq<Effect>.Empty;
+        return Dispatch(next, input.Now, effects);
     }
 
     private static Step<EngineState, Effect> OnTimerFired(EngineState state, TimerFired input)
     {
-        if (input.Timer.Name != ScoreTimerName || !state.ScoreTimerArmed) return Step<EngineState, Effect>.Quiet(state);
+        if (input.Timer.Kind != TimerKind.EngineScore || !state.ScoreTimerArmed) return Step<EngineState, Effect>.Quiet(state);
         var ticks = state.ScoreTicks + 1;
         var longStep = ticks % PeerLedger.LongTermRatio == 0;
         var ledgers = state.Ledgers.Map(l => l.ScoreTick(longStep));
@@ -364,7 +359,7 @@ public static class Engine
         var limits = state.Config.Limits;
         while (state.InFlight.Count < limits.TaskWorkerCount)
         {
-            var (queue, popped) = state.Queue.PopTasks(limits.TargetMessageBytes, now);
+            var (queue, popped) = state.Queue.PopTasks(limits.TargetMessageBytes, now, limits.BacklogMessageBytes);
             if (popped.Case is not PoppedTasks work) break;
             var id = new EnvelopeId(Side.Server, state.LastEnvelope + 1);
             var envelope = new ServerEnvelope(id, work.Peer, work.Tasks, work.PendingWork, Option<Message>.None);
@@ -434,18 +429,18 @@ public static class Engine
                         // empty message waits for the next envelope; one that never fits is skipped, keeping the want.
                         if (message.IsEmpty)
                         {
-                            effects = effects.Add(new Explain("block-too-large", task.Cid, peer, "block does not fit in MessageBytesMax; want kept"));
+                            if (state.Config.Explain) effects = effects.Add(new Explain("block-too-large", task.Cid, peer, "block does not fit in MessageBytesMax; want kept"));
                             continue;
                         }
                         deferred = deferred.Add(task);
-                        effects = effects.Add(new Explain("block-deferred", task.Cid, peer, "message full; re-queued for the next envelope"));
+                        if (state.Config.Explain) effects = effects.Add(new Explain("block-deferred", task.Cid, peer, "message full; re-queued for the next envelope"));
                         continue;
                     }
                     message = message.WithBlock(block);
                     size += blockBytes;
                     continue;
                 }
-                effects = effects.Add(new Explain("block-vanished", task.Cid, peer, "block no longer in the blockstore"));
+                if (state.Config.Explain) effects = effects.Add(new Explain("block-vanished", task.Cid, peer, "block no longer in the blockstore"));
                 if (wantlists.Find(peer).Case is PeerWantlist wl) wantlists = wantlists.AddOrUpdate(peer, wl.WithBlockSize(task.Cid, 0));
                 if (!(data.SendDontHave && state.Config.SendDontHaves)) continue;
                 data = data with { HaveBlock = false };
@@ -467,7 +462,7 @@ public static class Engine
             // cancelled the want meanwhile (a cancel only lets already-active work complete).
             var stillWanted = wantlists.Find(peer).IfNone(PeerWantlist.Empty);
             queue = queue.TasksDone(peer, deferred.Map(t => t.Id));
-            (queue, _) = queue.Push(peer, deferred.Filter(t => stillWanted.Contains(t.Cid)).Map(t => new TaskRequest(t.Cid, t.Priority, t.Work, t.Data)));
+            queue = queue.PushAll(peer, deferred.Filter(t => stillWanted.Contains(t.Cid)).Map(t => new TaskRequest(t.Cid, t.Priority, t.Work, t.Data)), null);
         }
         return (state with { Wantlists = wantlists, Queue = queue }, message, effects);
     }
@@ -492,9 +487,17 @@ public static class Engine
     private static int LocalSize(Map<Cid, int> sizes, Cid cid, Limits limits) =>
         sizes.Find(cid).Case is int size && size > 0 && size <= limits.BlockBytesMax ? size : 0;
 
-    private static Seq<Effect> DropExplains(PeerId peer, Seq<(TaskRequest Request, PushOutcome Outcome)> outcomes) =>
-        outcomes.Filter(o => o.Outcome == PushOutcome.Dropped)
-            .Map(o => (Effect)new Explain("task-dropped", o.Request.Cid, peer, "pending tasks at PendingTasksPerPeerMax"));
+    /// <summary>Pushes tasks for a peer; only when explaining are the outcomes collected, to explain the dropped ones.</summary>
+    private static PeerTaskQueue PushTasks(EngineConfig config, PeerTaskQueue queue, PeerId peer, IEnumerable<TaskRequest> requests, ref Seq<Effect> effects)
+    {
+        if (!config.Explain) return queue.PushAll(peer, requests, null);
+        var outcomes = new List<(TaskRequest Request, PushOutcome Outcome)>();
+        queue = queue.PushAll(peer, requests, outcomes);
+        foreach (var (request, outcome) in outcomes)
+            if (outcome == PushOutcome.Dropped)
+                effects = effects.Add(new Explain("task-dropped", request.Cid, peer, "pending tasks at PendingTasksPerPeerMax"));
+        return queue;
+    }
 
     private static Map<Cid, Set<PeerId>> AddWanter(Map<Cid, Set<PeerId>> wanters, Cid cid, PeerId peer) =>
         wanters.AddOrUpdate(cid, peers => peers.AddOrUpdate(peer), Set<PeerId>.Empty.Add(peer));

@@ -10,11 +10,17 @@
 //   3. fewer active tasks wins: spreading the worker pool over peers keeps every peer busy instead of one peer deep;
 //   4. more pending tasks, counted up to Limits.PendingTasksRankCap (16), wins: a peer with real demand is served before
 //      one with a trickle, but a flood above 16 buys no further advantage;
-//   5. a lower salted hash of the peer ID wins: ties break in an order no peer can choose (the salt comes from the seed
-//      in state), instead of by ID bytes that an attacker could grind.
+//   5. a lower salted hash of the peer ID wins: ties break in an order no peer can choose (the salt is derived from the
+//      engine's seed in state), instead of by ID bytes that an attacker could grind.
 // The old go-peertaskqueue comparator (less active work first, ties to more pending) let a peer with many small tasks
 // starve one with a single large task (boxo#1141); counting tasks and adding starvation fixes that.
 // Trackers are kept until the peer is removed (a disconnect), so "never served" means "never since it connected".
+//
+// A pop costs O(log P), never a scan of all peers: eligible peers sit in two sorted sets ordered by rules 3-5 (Fresh and
+// Starving), and peers that were served sit in a third ordered by when (ByLastServed). A pop first moves every peer whose
+// last service is older than StarvationMs from Fresh to Starving (each move is paid for by the pop that served the peer),
+// then takes the minimum of Starving, else of Fresh. Every tracker change goes through Put, which keeps the three sets
+// in step with the trackers. The salted hash of rule 5 is computed once, when the peer's tracker is created.
 
 using Bitswap.Domain.Multiformats;
 
@@ -77,17 +83,23 @@ public enum PushOutcome
 /// <param name="ActiveWork">Sum of active work in bytes.</param>
 /// <param name="LastServed">When a pop last took tasks from this peer.</param>
 public sealed record PeerTracker(
-    Map<Cid, PeerTask> Pending,
-    Map<PendingKey, Cid> Order,
+    HashMap<Cid, PeerTask> Pending,
+    Map<PendingKey, PeerTask> Order,
     Map<long, PeerTask> Active,
-    Map<Cid, Set<long>> ActiveByCid,
+    HashMap<Cid, Set<long>> ActiveByCid,
     long PendingWork,
     long ActiveWork,
     Option<long> LastServed)
 {
     /// <summary>A peer with no tasks, never served.</summary>
     public static readonly PeerTracker Empty = new(
-        Map<Cid, PeerTask>.Empty, Map<PendingKey, Cid>.Empty, Map<long, PeerTask>.Empty, Map<Cid, Set<long>>.Empty, 0, 0, Option<long>.None);
+        HashMap<Cid, PeerTask>.Empty, Map<PendingKey, PeerTask>.Empty, Map<long, PeerTask>.Empty, HashMap<Cid, Set<long>>.Empty, 0, 0, Option<long>.None);
+
+    /// <summary>The salted hash of the peer ID that breaks ties (rule 5), computed once when the tracker is created.</summary>
+    public ulong Hash { get; init; }
+
+    /// <summary>True while the queue counts the peer as starved (never served, or found unserved for over StarvationMs at a pop).</summary>
+    public bool MarkedStarved { get; init; } = true;
 
     /// <summary>Number of pending tasks.</summary>
     public int PendingCount => Pending.Count;
@@ -96,7 +108,7 @@ public sealed record PeerTracker(
     public int ActiveCount => Active.Count;
 
     /// <summary>The next task a pop would take.</summary>
-    public Option<PeerTask> NextTask => Order.Min.Map(first => Pending[first.Value]);
+    public Option<PeerTask> NextTask => Order.Min.Map(first => first.Value);
 
     /// <summary>True when the peer has a pending task that fits under the outstanding-bytes cap (or nothing is active).</summary>
     public bool Eligible(long outstandingMax) =>
@@ -109,7 +121,7 @@ public sealed record PeerTracker(
     internal PeerTracker AddPending(PeerTask task) => this with
     {
         Pending = Pending.AddOrUpdate(task.Cid, task),
-        Order = Order.AddOrUpdate(new PendingKey(task.Priority, task.Id), task.Cid),
+        Order = Order.AddOrUpdate(new PendingKey(task.Priority, task.Id), task),
         PendingWork = PendingWork + task.Work,
     };
 
@@ -123,7 +135,7 @@ public sealed record PeerTracker(
     internal PeerTracker AddActive(PeerTask task) => this with
     {
         Active = Active.AddOrUpdate(task.Id, task),
-        ActiveByCid = ActiveByCid.AddOrUpdate(task.Cid, ids => ids.Add(task.Id), Set<long>.Empty.Add(task.Id)),
+        ActiveByCid = ActiveByCid.AddOrUpdate(task.Cid, ids => ids.Add(task.Id), () => Set<long>.Empty.Add(task.Id)),
         ActiveWork = ActiveWork + task.Work,
     };
 
@@ -145,9 +157,39 @@ public sealed record PeerTracker(
 /// <param name="PendingWork">Bytes still pending for the peer after the pop.</param>
 public sealed record PoppedTasks(PeerId Peer, Seq<PeerTask> Tasks, long PendingWork);
 
+/// <summary>An eligible peer's place among eligible peers: rules 3-5 of the order at the top of the file.</summary>
+/// <param name="ActiveCount">Active tasks (fewer first).</param>
+/// <param name="PendingRank">Pending tasks up to the rank cap (more first).</param>
+/// <param name="Hash">The salted peer hash (lower first).</param>
+/// <param name="Peer">The peer, last, so the order is total even on a hash collision.</param>
+public readonly record struct PeerRank(int ActiveCount, int PendingRank, ulong Hash, PeerId Peer) : IComparable<PeerRank>
+{
+    /// <summary>Fewer active tasks, then more pending, then the lower hash, then the lower peer ID.</summary>
+    public int CompareTo(PeerRank other)
+    {
+        if (ActiveCount != other.ActiveCount) return ActiveCount.CompareTo(other.ActiveCount);
+        if (PendingRank != other.PendingRank) return other.PendingRank.CompareTo(PendingRank);
+        if (Hash != other.Hash) return Hash.CompareTo(other.Hash);
+        return Peer.CompareTo(other.Peer);
+    }
+}
+
+/// <summary>When a peer not counted as starved was last served, to find the ones whose wait passes StarvationMs.</summary>
+/// <param name="LastServed">The time of its last pop.</param>
+/// <param name="Peer">The peer.</param>
+public readonly record struct ServedMark(long LastServed, PeerId Peer) : IComparable<ServedMark>
+{
+    /// <summary>Earlier first, then by peer ID.</summary>
+    public int CompareTo(ServedMark other)
+    {
+        if (LastServed != other.LastServed) return LastServed.CompareTo(other.LastServed);
+        return Peer.CompareTo(other.Peer);
+    }
+}
+
 /// <summary>
 /// The server's work queue across peers (go-peertaskqueue with boxo's fair scheduler; see the comment at the top of the
-/// file for the order). Pure: every operation returns a new queue.
+/// file for the order and its indexes). Pure: every operation returns a new queue.
 /// </summary>
 /// <param name="Peers">Trackers by peer.</param>
 /// <param name="Salt">Salt of the tie-breaking peer hash, derived from the engine seed.</param>
@@ -155,9 +197,18 @@ public sealed record PoppedTasks(PeerId Peer, Seq<PeerTask> Tasks, long PendingW
 /// <param name="Limits">The bounds in force.</param>
 public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, long NextTaskId, Limits Limits)
 {
+    /// <summary>Eligible peers not counted as starved, best first.</summary>
+    public Set<PeerRank> Fresh { get; init; } = Set<PeerRank>.Empty;
+
+    /// <summary>Eligible peers counted as starved, best first; served before any fresh peer.</summary>
+    public Set<PeerRank> Starving { get; init; } = Set<PeerRank>.Empty;
+
+    /// <summary>Peers served and not counted as starved, longest unserved first.</summary>
+    public Set<ServedMark> ByLastServed { get; init; } = Set<ServedMark>.Empty;
+
     /// <summary>An empty queue whose tie-breaking hash is salted from <paramref name="seed"/>.</summary>
     public static PeerTaskQueue Create(ulong seed, Limits limits) =>
-        new(Map<PeerId, PeerTracker>.Empty, Mix(seed ^ 0x9E3779B97F4A7C15UL), 1, limits);
+        new(Map<PeerId, PeerTracker>.Empty, SplitMix64.Mix(seed ^ SplitMix64.Gamma), 1, limits);
 
     /// <summary>The tracker of a peer (empty when unknown).</summary>
     public PeerTracker TrackerOf(PeerId peer) => Peers.Find(peer).IfNone(PeerTracker.Empty);
@@ -171,11 +222,11 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
     /// <summary>Active work of a peer in bytes.</summary>
     public long ActiveWork(PeerId peer) => TrackerOf(peer).ActiveWork;
 
-    /// <summary>Pending tasks across all peers.</summary>
+    /// <summary>Pending tasks across all peers (walks every tracker: for tests and statistics, not the hot path).</summary>
     public int TotalPending => Peers.Values.Sum(t => t.PendingCount);
 
     /// <summary>True when some peer could be served now.</summary>
-    public bool HasEligibleWork => Peers.Values.Exists(t => t.Eligible(Limits.OutstandingBytesPerPeerMax));
+    public bool HasEligibleWork => !Fresh.IsEmpty || !Starving.IsEmpty;
 
     /// <summary>
     /// Queues tasks for a peer. A request for a CID with a pending task merges into it: a block beats a HAVE, a known size
@@ -185,9 +236,20 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
     /// </summary>
     public (PeerTaskQueue Queue, Seq<(TaskRequest Request, PushOutcome Outcome)> Outcomes) Push(PeerId peer, Seq<TaskRequest> requests)
     {
-        var tracker = TrackerOf(peer);
+        var outcomes = new List<(TaskRequest, PushOutcome)>();
+        var queue = PushAll(peer, requests, outcomes);
+        return (queue, outcomes.ToSeq());
+    }
+
+    /// <summary>
+    /// <see cref="Push"/> without the outcome list: the outcomes are added to <paramref name="outcomes"/> only when it is
+    /// given (the engine asks only when it explains).
+    /// </summary>
+    internal PeerTaskQueue PushAll(PeerId peer, IEnumerable<TaskRequest> requests, List<(TaskRequest, PushOutcome)>? outcomes)
+    {
+        var before = Peers.Find(peer).Case as PeerTracker;
+        var tracker = before ?? PeerTracker.Empty with { Hash = PeerHash(peer) };
         var nextId = NextTaskId;
-        var outcomes = Seq<(TaskRequest, PushOutcome)>.Empty;
         foreach (var request in requests)
         {
             PushOutcome outcome;
@@ -209,28 +271,28 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
                 tracker = tracker.AddPending(new PeerTask(nextId++, request.Cid, request.Priority, request.Work, request.Data));
                 outcome = PushOutcome.Queued;
             }
-            outcomes = outcomes.Add((request, outcome));
+            outcomes?.Add((request, outcome));
         }
-        return (this with { Peers = Peers.AddOrUpdate(peer, tracker), NextTaskId = nextId }, outcomes);
+        return (this with { NextTaskId = nextId }).Put(peer, before, tracker);
     }
 
     /// <summary>
-    /// Serves the best eligible peer: pops its pending tasks in order until their work reaches <paramref name="targetBytes"/>,
-    /// always at least one, never taking a further task that would push active work past the outstanding cap.
-    /// None when no peer is eligible.
+    /// Serves the best eligible peer: pops its pending tasks in order until their work reaches the target, always at least
+    /// one, never taking a further task that would push active work past the outstanding cap. The target is
+    /// <paramref name="targetBytes"/> (boxo TargetMessageSize), grown toward <paramref name="backlogBytes"/> as far as the
+    /// peer's pending work goes, so a backlog of small blocks travels in fewer, larger messages. None when no peer is eligible.
     /// </summary>
-    public (PeerTaskQueue Queue, Option<PoppedTasks> Popped) PopTasks(long targetBytes, long now)
+    public (PeerTaskQueue Queue, Option<PoppedTasks> Popped) PopTasks(long targetBytes, long now, long backlogBytes = 0)
     {
-        var best = Option<(PeerId Peer, PeerTracker Tracker)>.None;
-        foreach (var (peer, tracker) in Peers)
-        {
-            if (!tracker.Eligible(Limits.OutstandingBytesPerPeerMax)) continue;
-            if (best.Case is ValueTuple<PeerId, PeerTracker> current && !Better(peer, tracker, current.Item1, current.Item2, now)) continue;
-            best = (peer, tracker);
-        }
-        if (best.Case is not ValueTuple<PeerId, PeerTracker> chosen) return (this, Option<PoppedTasks>.None);
+        var queue = MarkStarved(now);
+        PeerRank best;
+        if (queue.Starving.Min.Case is PeerRank starving) best = starving;
+        else if (queue.Fresh.Min.Case is PeerRank fresh) best = fresh;
+        else return (queue, Option<PoppedTasks>.None);
 
-        var (servedPeer, served) = chosen;
+        var before = queue.Peers[best.Peer];
+        var served = before;
+        targetBytes = Math.Max(targetBytes, Math.Min(backlogBytes, before.PendingWork));
         var taken = Seq<PeerTask>.Empty;
         long work = 0;
         var cap = Limits.OutstandingBytesPerPeerMax;
@@ -242,17 +304,18 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
             taken = taken.Add(next);
             work += next.Work;
         }
-        served = served with { LastServed = now };
-        return (this with { Peers = Peers.AddOrUpdate(servedPeer, served) }, new PoppedTasks(servedPeer, taken, served.PendingWork));
+        served = served with { LastServed = now, MarkedStarved = false };
+        return (queue.Put(best.Peer, before, served), new PoppedTasks(best.Peer, taken, served.PendingWork));
     }
 
     /// <summary>Marks active tasks as done, freeing the peer's active work; ids that are not active are ignored.</summary>
     public PeerTaskQueue TasksDone(PeerId peer, Seq<long> taskIds)
     {
-        if (Peers.Find(peer).Case is not PeerTracker tracker) return this;
+        if (Peers.Find(peer).Case is not PeerTracker before) return this;
+        var tracker = before;
         foreach (var id in taskIds)
             if (tracker.Active.Find(id).Case is PeerTask task) tracker = tracker.RemoveActive(task);
-        return this with { Peers = Peers.AddOrUpdate(peer, tracker) };
+        return Put(peer, before, tracker);
     }
 
     /// <summary>Removes the pending task for a CID (a cancel); an active task for it still completes.</summary>
@@ -260,11 +323,12 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
     {
         if (Peers.Find(peer).Case is not PeerTracker tracker || tracker.Pending.Find(cid).Case is not PeerTask task)
             return (this, Option<PeerTask>.None);
-        return (this with { Peers = Peers.AddOrUpdate(peer, tracker.RemovePending(task)) }, task);
+        return (Put(peer, tracker, tracker.RemovePending(task)), task);
     }
 
     /// <summary>Forgets a peer entirely (a disconnect): its pending and active tasks and when it was last served.</summary>
-    public PeerTaskQueue RemovePeer(PeerId peer) => this with { Peers = Peers.Remove(peer) };
+    public PeerTaskQueue RemovePeer(PeerId peer) =>
+        Peers.Find(peer).Case is PeerTracker tracker ? Put(peer, tracker, null) : this;
 
     /// <summary>True when peer <paramref name="a"/> should be served before <paramref name="b"/>; both must be eligible.</summary>
     public bool Better(PeerId a, PeerTracker ta, PeerId b, PeerTracker tb, long now)
@@ -277,25 +341,66 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
         var starvedA = ta.Starved(now, Limits.StarvationMs);
         var starvedB = tb.Starved(now, Limits.StarvationMs);
         if (starvedA != starvedB) return starvedA;
-        // 3. Fewer active tasks first.
-        if (ta.ActiveCount != tb.ActiveCount) return ta.ActiveCount < tb.ActiveCount;
-        // 4. More pending (capped) first.
-        var pendingA = Math.Min(ta.PendingCount, Limits.PendingTasksRankCap);
-        var pendingB = Math.Min(tb.PendingCount, Limits.PendingTasksRankCap);
-        if (pendingA != pendingB) return pendingA > pendingB;
-        // 5. Salted hash, then the ID bytes so the order stays total even on a hash collision.
-        var hashA = PeerHash(a);
-        var hashB = PeerHash(b);
-        return hashA != hashB ? hashA < hashB : a.CompareTo(b) < 0;
+        // 3-5. Fewer active tasks, more pending (capped), lower salted hash, lower ID.
+        return RankOf(a, ta with { Hash = PeerHash(a) }).CompareTo(RankOf(b, tb with { Hash = PeerHash(b) })) < 0;
     }
 
     /// <summary>The salted hash that breaks ties between peers.</summary>
     public ulong PeerHash(PeerId peer)
     {
         var h = Salt;
-        foreach (var b in peer.Bytes) h = Mix(h ^ b);
+        foreach (var b in peer.Bytes) h = SplitMix64.Mix(h ^ b);
         return h;
     }
+
+    /// <summary>Moves every peer unserved for over StarvationMs from Fresh to Starving (rule 2 at time <paramref name="now"/>).</summary>
+    private PeerTaskQueue MarkStarved(long now)
+    {
+        var queue = this;
+        while (queue.ByLastServed.Min.Case is ServedMark oldest && now - oldest.LastServed > Limits.StarvationMs)
+        {
+            var tracker = queue.Peers[oldest.Peer];
+            queue = queue.Put(oldest.Peer, tracker, tracker with { MarkedStarved = true });
+        }
+        return queue;
+    }
+
+    /// <summary>Replaces a peer's tracker (null removes it) and moves the peer between the scheduling sets to match.</summary>
+    private PeerTaskQueue Put(PeerId peer, PeerTracker? before, PeerTracker? after)
+    {
+        var fresh = Fresh;
+        var starving = Starving;
+        var byLastServed = ByLastServed;
+        var cap = Limits.OutstandingBytesPerPeerMax;
+        if (before is not null)
+        {
+            if (before.Eligible(cap))
+            {
+                if (before.MarkedStarved) starving = starving.Remove(RankOf(peer, before));
+                else fresh = fresh.Remove(RankOf(peer, before));
+            }
+            if (!before.MarkedStarved && before.LastServed.Case is long served) byLastServed = byLastServed.Remove(new ServedMark(served, peer));
+        }
+        if (after is not null)
+        {
+            if (after.Eligible(cap))
+            {
+                if (after.MarkedStarved) starving = starving.Add(RankOf(peer, after));
+                else fresh = fresh.Add(RankOf(peer, after));
+            }
+            if (!after.MarkedStarved && after.LastServed.Case is long served) byLastServed = byLastServed.Add(new ServedMark(served, peer));
+        }
+        return this with
+        {
+            Peers = after is null ? Peers.Remove(peer) : Peers.AddOrUpdate(peer, after),
+            Fresh = fresh,
+            Starving = starving,
+            ByLastServed = byLastServed,
+        };
+    }
+
+    private PeerRank RankOf(PeerId peer, PeerTracker tracker) =>
+        new(tracker.ActiveCount, Math.Min(tracker.PendingCount, Limits.PendingTasksRankCap), tracker.Hash, peer);
 
     private static bool AddsInformation(PeerTracker tracker, TaskRequest request)
     {
@@ -329,14 +434,5 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
         }
         data = data with { SendDontHave = data.SendDontHave || request.Data.SendDontHave };
         return existing with { Priority = Math.Max(existing.Priority, request.Priority), Work = work, Data = data };
-    }
-
-    // SplitMix64's finalizer (Steele, Lea, Flood 2014): a cheap, well-mixed 64-bit permutation.
-    private static ulong Mix(ulong z)
-    {
-        z += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
     }
 }

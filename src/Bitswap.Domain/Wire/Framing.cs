@@ -62,11 +62,29 @@ public static class Framing
     public static FrameStatus TryReadFrame(ref ReadOnlySequence<byte> buffer, int maxBytes, out ReadOnlySequence<byte> frame, out DecodeError? error)
     {
         frame = ReadOnlySequence<byte>.Empty;
-        error = null;
         Span<byte> head = stackalloc byte[Varint.MaxBytes];
         var available = (int)Math.Min(buffer.Length, Varint.MaxBytes);
         buffer.Slice(0, available).CopyTo(head);
-        var status = Varint.TryRead(head[..available], out var length, out var prefixLength);
+        var status = TryReadPrefix(head[..available], maxBytes, out var prefixLength, out var length, out error);
+        if (status != FrameStatus.Frame) return status;
+        if (buffer.Length - prefixLength < length) return FrameStatus.NeedMore;
+        frame = buffer.Slice(prefixLength, length);
+        buffer = buffer.Slice(frame.End);
+        return FrameStatus.Frame;
+    }
+
+    /// <summary>
+    /// Reads the length prefix at the front of <paramref name="head"/> (the first bytes of a frame; up to
+    /// <see cref="Varint.MaxBytes"/> are enough). <see cref="FrameStatus.Frame"/> means the prefix is whole and valid: the frame
+    /// has <paramref name="prefixLength"/> + <paramref name="length"/> bytes, which may not all be there yet.
+    /// <see cref="FrameStatus.NeedMore"/> means the prefix itself is incomplete; <see cref="FrameStatus.Error"/> as in
+    /// <see cref="TryReadFrame"/>. This is the one place a frame length is judged, for buffered and streaming readers alike.
+    /// </summary>
+    public static FrameStatus TryReadPrefix(ReadOnlySpan<byte> head, int maxBytes, out int prefixLength, out int length, out DecodeError? error)
+    {
+        length = 0;
+        error = null;
+        var status = Varint.TryRead(head[..Math.Min(head.Length, Varint.MaxBytes)], out var value, out prefixLength);
         switch (status)
         {
             case VarintStatus.Ok:
@@ -80,14 +98,12 @@ public static class Framing
             default:
                 throw new System.Diagnostics.UnreachableException($"varint status {status}");
         }
-        if (length > (ulong)Math.Max(maxBytes, 0))
+        if (value > (ulong)Math.Max(maxBytes, 0))
         {
-            error = new DecodeError(DecodeErrorKind.TooLarge, $"frame length {length} exceeds {maxBytes}");
+            error = new DecodeError(DecodeErrorKind.TooLarge, $"frame length {value} exceeds {maxBytes}");
             return FrameStatus.Error;
         }
-        if ((ulong)(buffer.Length - prefixLength) < length) return FrameStatus.NeedMore;
-        frame = buffer.Slice(prefixLength, (long)length);
-        buffer = buffer.Slice(frame.End);
+        length = (int)value;
         return FrameStatus.Frame;
     }
 }

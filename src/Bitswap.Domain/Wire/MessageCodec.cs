@@ -26,42 +26,114 @@ public static class MessageCodec
         ToProto(message, version).WriteTo(writer);
 
     /// <summary>
+    /// Bytes of <paramref name="message"/>'s frame (length prefix and protobuf) that are not block data: the size of the
+    /// framing buffer <see cref="WriteFrameSegments"/> needs.
+    /// </summary>
+    public static int FramingBytes(Message message, ProtocolVersion version)
+    {
+        var size = EncodedSize(message, version);
+        var data = 0;
+        foreach (var block in message.Blocks.Values) data += block.Data.Length;
+        return Varint.EncodedLength((ulong)size) + size - data;
+    }
+
+    /// <summary>
+    /// Lays out <paramref name="message"/>'s frame for a scatter-gather write without copying block data: the length prefix
+    /// and every protobuf byte that is not block data go into <paramref name="framing"/> (exactly
+    /// <see cref="FramingBytes"/> long), and <paramref name="segments"/> receives, in wire order, slices of it interleaved
+    /// with each block's own Data. Their concatenation equals the length prefix followed by <see cref="Encode"/>'s bytes.
+    /// Returns the encoded size (without the prefix), or <see cref="DecodeErrorKind.TooLarge"/> (nothing written) over
+    /// <paramref name="maxBytes"/>.
+    /// </summary>
+    public static Either<DecodeError, int> WriteFrameSegments(Message message, ProtocolVersion version, int maxBytes, Memory<byte> framing, ICollection<ReadOnlyMemory<byte>> segments)
+    {
+        ArgumentNullException.ThrowIfNull(segments);
+        var proto = ToProto(message, version);
+        var size = proto.CalculateSize();
+        if (size > maxBytes)
+            return new DecodeError(DecodeErrorKind.TooLarge, $"message of {size} bytes exceeds {maxBytes}; split it first");
+        if (framing.Length != FramingBytes(message, version))
+            throw new ArgumentException($"the framing buffer must be exactly {FramingBytes(message, version)} bytes", nameof(framing));
+
+        // Fields 1 (wantlist), then the blocks (2 or 3), then 4 (presences) and 5 (pendingBytes): Encode's order.
+        var head = new Pb.Message { Wantlist = proto.Wantlist };
+        var tail = new Pb.Message { PendingBytes = proto.PendingBytes };
+        tail.BlockPresences.AddRange(proto.BlockPresences);
+        var span = framing.Span;
+        var used = Varint.Write(span, (ulong)size);
+        var headSize = head.CalculateSize();
+        head.WriteTo(span.Slice(used, headSize));
+        used += headSize;
+        var segmentStart = 0;
+        foreach (var block in message.Blocks.Values)
+        {
+            var data = block.Data;
+            if (version == ProtocolVersion.V100)
+            {
+                span[used++] = 0x12; // field 2, length-delimited
+                used += Varint.Write(span[used..], (ulong)data.Length);
+            }
+            else
+            {
+                var prefix = block.Cid.Version == 0 ? V0Prefix : block.Cid.Prefix.Encode();
+                var dataField = data.Length == 0 ? 0 : 1 + Varint.EncodedLength((ulong)data.Length) + data.Length;
+                var inner = 1 + Varint.EncodedLength((ulong)prefix.Length) + prefix.Length + dataField;
+                span[used++] = 0x1a; // field 3, length-delimited
+                used += Varint.Write(span[used..], (ulong)inner);
+                span[used++] = 0x0a; // Block.prefix
+                used += Varint.Write(span[used..], (ulong)prefix.Length);
+                prefix.CopyTo(span[used..]);
+                used += prefix.Length;
+                if (data.Length == 0) continue; // proto3 leaves an empty bytes field out
+                span[used++] = 0x12; // Block.data
+                used += Varint.Write(span[used..], (ulong)data.Length);
+            }
+
+            segments.Add(framing[segmentStart..used]);
+            segmentStart = used;
+            if (data.Length > 0) segments.Add(data);
+        }
+
+        var tailSize = tail.CalculateSize();
+        tail.WriteTo(span.Slice(used, tailSize));
+        used += tailSize;
+        if (used > segmentStart) segments.Add(framing[segmentStart..used]);
+        return size;
+    }
+
+    /// <summary>
     /// Parses wire bytes received over <paramref name="version"/>. Never throws: every fault is a typed error naming where it was.
     /// Blocks are read from both field 2 (hashed as dag-pb sha2-256 CIDv0) and field 3 (CID from the prefix and the data's hash)
     /// whatever the version; what the version cannot carry (want-have, sendDontHave, presences, pendingBytes below 1.2.0) is dropped.
+    /// The blocks own a copy of their bytes; <see cref="DecodeSlices"/> decodes without copying.
     /// </summary>
-    public static Either<DecodeError, Message> Decode(ReadOnlySpan<byte> bytes, ProtocolVersion version, Limits limits)
-    {
-        if (bytes.Length > limits.MessageBytesMax)
-            return new DecodeError(DecodeErrorKind.TooLarge, $"message of {bytes.Length} bytes exceeds {limits.MessageBytesMax}");
-        Pb.Message proto;
-        try
-        {
-            proto = Pb.Message.Parser.ParseFrom(bytes);
-        }
-        catch (InvalidProtocolBufferException e)
-        {
-            return new DecodeError(DecodeErrorKind.BadProtobuf, e.Message);
-        }
-        return FromProto(proto, version, limits);
-    }
+    public static Either<DecodeError, Message> Decode(ReadOnlySpan<byte> bytes, ProtocolVersion version, Limits limits) =>
+        bytes.Length > limits.MessageBytesMax
+            ? TooLarge(bytes.Length, limits)
+            : DecodeSlices(bytes.ToArray(), version, limits);
 
     /// <summary>Parses wire bytes held in a (possibly segmented) sequence, as <see cref="Decode(ReadOnlySpan{byte}, ProtocolVersion, Limits)"/> does.</summary>
-    public static Either<DecodeError, Message> Decode(ReadOnlySequence<byte> bytes, ProtocolVersion version, Limits limits)
+    public static Either<DecodeError, Message> Decode(ReadOnlySequence<byte> bytes, ProtocolVersion version, Limits limits) =>
+        bytes.Length > limits.MessageBytesMax
+            ? TooLarge(bytes.Length, limits)
+            : DecodeSlices(bytes.ToArray(), version, limits);
+
+    /// <summary>
+    /// Parses wire bytes as <see cref="Decode(ReadOnlySpan{byte}, ProtocolVersion, Limits)"/> does, without copying block data:
+    /// every block's <see cref="Block.Data"/> is a slice of <paramref name="bytes"/>, so the caller must keep that memory
+    /// unchanged for as long as the blocks live. Each block is hashed exactly once, here, by its prefix; CIDs are copied.
+    /// </summary>
+    public static Either<DecodeError, Message> DecodeSlices(ReadOnlyMemory<byte> bytes, ProtocolVersion version, Limits limits)
     {
-        if (bytes.Length > limits.MessageBytesMax)
-            return new DecodeError(DecodeErrorKind.TooLarge, $"message of {bytes.Length} bytes exceeds {limits.MessageBytesMax}");
-        Pb.Message proto;
-        try
-        {
-            proto = Pb.Message.Parser.ParseFrom(bytes);
-        }
-        catch (InvalidProtocolBufferException e)
-        {
-            return new DecodeError(DecodeErrorKind.BadProtobuf, e.Message);
-        }
-        return FromProto(proto, version, limits);
+        if (bytes.Length > limits.MessageBytesMax) return TooLarge(bytes.Length, limits);
+        var parts = new WireParts();
+        return ParseMessage(bytes, parts) is { } malformed
+            ? new DecodeError(DecodeErrorKind.BadProtobuf, malformed)
+            : FromParts(parts, version, limits);
     }
+
+    private static DecodeError TooLarge(long length, Limits limits) =>
+        new(DecodeErrorKind.TooLarge, $"message of {length} bytes exceeds {limits.MessageBytesMax}");
 
     /// <summary>
     /// Splits <paramref name="message"/> into parts that each encode in <paramref name="version"/> to at most
@@ -178,26 +250,197 @@ public static class MessageCodec
         Type = type == PresenceType.Have ? Pb.Message.Types.BlockPresenceType.Have : Pb.Message.Types.BlockPresenceType.DontHave,
     };
 
-    private static Either<DecodeError, Message> FromProto(Pb.Message proto, ProtocolVersion version, Limits limits)
+    // The fields of message.proto as read off the wire, before any meaning is given to them.
+    private sealed class WireParts
+    {
+        public bool HasWantlist;
+        public bool Full;
+        public List<WireEntry> Entries { get; } = [];
+        public List<ReadOnlyMemory<byte>> RawBlocks { get; } = [];
+        public List<(ReadOnlyMemory<byte> Prefix, ReadOnlyMemory<byte> Data)> Payload { get; } = [];
+        public List<(ReadOnlyMemory<byte> Cid, int Type)> Presences { get; } = [];
+        public int PendingBytes;
+    }
+
+    private record struct WireEntry(ReadOnlyMemory<byte> Cid, int Priority, bool Cancel, int WantType, bool SendDontHave);
+
+    // Returns null when the bytes are a well-formed Message, else what Google.Protobuf would have complained about.
+    private static string? ParseMessage(ReadOnlyMemory<byte> bytes, WireParts parts)
+    {
+        var reader = new WireReader(bytes);
+        while (!reader.AtEnd)
+        {
+            if (!reader.TryReadTag(out var field, out var wireType, out var error)) return error;
+            switch ((field, wireType))
+            {
+                case (1, WireReader.LengthDelimited):
+                    if (!reader.TryReadBytes(out var wantlist, out error)) return error;
+                    parts.HasWantlist = true;
+                    if (ParseWantlist(wantlist, parts) is { } bad) return bad;
+                    break;
+                case (2, WireReader.LengthDelimited):
+                    if (!reader.TryReadBytes(out var raw, out error)) return error;
+                    parts.RawBlocks.Add(raw);
+                    break;
+                case (3, WireReader.LengthDelimited):
+                    if (!reader.TryReadBytes(out var block, out error)) return error;
+                    if (ParseBlock(block, parts) is { } badBlock) return badBlock;
+                    break;
+                case (4, WireReader.LengthDelimited):
+                    if (!reader.TryReadBytes(out var presence, out error)) return error;
+                    if (ParsePresence(presence, parts) is { } badPresence) return badPresence;
+                    break;
+                case (5, WireReader.Varint):
+                    if (!reader.TryReadVarint(out var pending, out error)) return error;
+                    parts.PendingBytes = (int)pending;
+                    break;
+                default:
+                    if (!reader.TrySkip(field, wireType, out error)) return error;
+                    break;
+            }
+        }
+
+        return null;
+    }
+
+    private static string? ParseWantlist(ReadOnlyMemory<byte> bytes, WireParts parts)
+    {
+        var reader = new WireReader(bytes);
+        while (!reader.AtEnd)
+        {
+            if (!reader.TryReadTag(out var field, out var wireType, out var error)) return error;
+            switch ((field, wireType))
+            {
+                case (1, WireReader.LengthDelimited):
+                    if (!reader.TryReadBytes(out var entry, out error)) return error;
+                    if (ParseEntry(entry, parts) is { } bad) return bad;
+                    break;
+                case (2, WireReader.Varint):
+                    if (!reader.TryReadVarint(out var full, out error)) return error;
+                    parts.Full = full != 0;
+                    break;
+                default:
+                    if (!reader.TrySkip(field, wireType, out error)) return error;
+                    break;
+            }
+        }
+
+        return null;
+    }
+
+    private static string? ParseEntry(ReadOnlyMemory<byte> bytes, WireParts parts)
+    {
+        var reader = new WireReader(bytes);
+        var entry = new WireEntry(ReadOnlyMemory<byte>.Empty, 0, false, 0, false);
+        while (!reader.AtEnd)
+        {
+            if (!reader.TryReadTag(out var field, out var wireType, out var error)) return error;
+            ulong value;
+            switch ((field, wireType))
+            {
+                case (1, WireReader.LengthDelimited):
+                    if (!reader.TryReadBytes(out var cid, out error)) return error;
+                    entry = entry with { Cid = cid };
+                    break;
+                case (2, WireReader.Varint):
+                    if (!reader.TryReadVarint(out value, out error)) return error;
+                    entry = entry with { Priority = (int)value };
+                    break;
+                case (3, WireReader.Varint):
+                    if (!reader.TryReadVarint(out value, out error)) return error;
+                    entry = entry with { Cancel = value != 0 };
+                    break;
+                case (4, WireReader.Varint):
+                    if (!reader.TryReadVarint(out value, out error)) return error;
+                    entry = entry with { WantType = (int)value };
+                    break;
+                case (5, WireReader.Varint):
+                    if (!reader.TryReadVarint(out value, out error)) return error;
+                    entry = entry with { SendDontHave = value != 0 };
+                    break;
+                default:
+                    if (!reader.TrySkip(field, wireType, out error)) return error;
+                    break;
+            }
+        }
+
+        parts.Entries.Add(entry);
+        return null;
+    }
+
+    private static string? ParseBlock(ReadOnlyMemory<byte> bytes, WireParts parts)
+    {
+        var reader = new WireReader(bytes);
+        var prefix = ReadOnlyMemory<byte>.Empty;
+        var data = ReadOnlyMemory<byte>.Empty;
+        while (!reader.AtEnd)
+        {
+            if (!reader.TryReadTag(out var field, out var wireType, out var error)) return error;
+            switch ((field, wireType))
+            {
+                case (1, WireReader.LengthDelimited):
+                    if (!reader.TryReadBytes(out prefix, out error)) return error;
+                    break;
+                case (2, WireReader.LengthDelimited):
+                    if (!reader.TryReadBytes(out data, out error)) return error;
+                    break;
+                default:
+                    if (!reader.TrySkip(field, wireType, out error)) return error;
+                    break;
+            }
+        }
+
+        parts.Payload.Add((prefix, data));
+        return null;
+    }
+
+    private static string? ParsePresence(ReadOnlyMemory<byte> bytes, WireParts parts)
+    {
+        var reader = new WireReader(bytes);
+        var cid = ReadOnlyMemory<byte>.Empty;
+        var type = 0;
+        while (!reader.AtEnd)
+        {
+            if (!reader.TryReadTag(out var field, out var wireType, out var error)) return error;
+            switch ((field, wireType))
+            {
+                case (1, WireReader.LengthDelimited):
+                    if (!reader.TryReadBytes(out cid, out error)) return error;
+                    break;
+                case (2, WireReader.Varint):
+                    if (!reader.TryReadVarint(out var value, out error)) return error;
+                    type = (int)value;
+                    break;
+                default:
+                    if (!reader.TrySkip(field, wireType, out error)) return error;
+                    break;
+            }
+        }
+
+        parts.Presences.Add((cid, type));
+        return null;
+    }
+
+    private static Either<DecodeError, Message> FromParts(WireParts parts, ProtocolVersion version, Limits limits)
     {
         var message = Message.Empty;
         var supportsHave = version.SupportsHave();
-        if (proto.Wantlist is { } wantlist)
+        if (parts.HasWantlist)
         {
-            message = message.WithFull(wantlist.Full);
-            for (var i = 0; i < wantlist.Entries.Count; i++)
+            message = message.WithFull(parts.Full);
+            for (var i = 0; i < parts.Entries.Count; i++)
             {
-                var pb = wantlist.Entries[i];
-                var cid = Cid.FromBytes(pb.Block.Span);
+                var pb = parts.Entries[i];
+                var cid = Cid.FromBytes(pb.Cid.Span);
                 if (cid.IsLeft) return Located(cid, DecodeErrorKind.BadCid, $"wantlist entry {i}");
                 var wantType = pb.WantType switch
                 {
-                    Pb.Message.Types.Wantlist.Types.WantType.Block => WantType.Block,
-                    Pb.Message.Types.Wantlist.Types.WantType.Have => WantType.Have,
+                    0 => WantType.Block,
+                    1 => WantType.Have,
                     _ => (WantType?)null,
                 };
                 if (wantType is not { } type)
-                    return new DecodeError(DecodeErrorKind.BadField, $"wantlist entry {i}: unknown want type {(int)pb.WantType}");
+                    return new DecodeError(DecodeErrorKind.BadField, $"wantlist entry {i}: unknown want type {pb.WantType}");
                 if (!supportsHave && type == WantType.Have && !pb.Cancel) continue;
                 var entry = pb.Cancel
                     ? WantlistEntry.CancelOf(Right(cid))
@@ -205,9 +448,9 @@ public static class MessageCodec
                 message = message.WithEntry(entry);
             }
         }
-        for (var i = 0; i < proto.Blocks.Count; i++)
+        for (var i = 0; i < parts.RawBlocks.Count; i++)
         {
-            var data = proto.Blocks[i].Memory;
+            var data = parts.RawBlocks[i];
             if (data.Length > limits.BlockBytesMax)
                 return new DecodeError(DecodeErrorKind.TooLarge, $"1.0.0 block {i}: {data.Length} bytes exceeds {limits.BlockBytesMax}");
             // bitswap 1.0.0 blocks are always dag-pb sha2-256 CIDv0 (spec; boxo message.go newMessageFromProto).
@@ -215,12 +458,11 @@ public static class MessageCodec
             if (cid.IsLeft) return Located(cid, DecodeErrorKind.BadPrefix, $"1.0.0 block {i}");
             message = message.WithBlock(Block.Trusted(Right(cid), data));
         }
-        for (var i = 0; i < proto.Payload.Count; i++)
+        for (var i = 0; i < parts.Payload.Count; i++)
         {
-            var pb = proto.Payload[i];
-            var prefix = CidPrefix.Decode(pb.Prefix.Span);
+            var (prefixBytes, data) = parts.Payload[i];
+            var prefix = CidPrefix.Decode(prefixBytes.Span);
             if (prefix.IsLeft) return Located(prefix, DecodeErrorKind.BadPrefix, $"block {i}");
-            var data = pb.Data.Memory;
             if (data.Length > limits.BlockBytesMax)
                 return new DecodeError(DecodeErrorKind.TooLarge, $"block {i}: {data.Length} bytes exceeds {limits.BlockBytesMax}");
             // Keep the hash's own kind (UnsupportedHash, UnknownHash, BadDigestLength): the prefix parsed, the data could not be hashed by it.
@@ -228,24 +470,24 @@ public static class MessageCodec
             if (cid.IsLeft) return Located(cid, null, $"block {i}");
             message = message.WithBlock(Block.Trusted(Right(cid), data));
         }
-        for (var i = 0; i < proto.BlockPresences.Count; i++)
+        for (var i = 0; i < parts.Presences.Count; i++)
         {
-            var pb = proto.BlockPresences[i];
-            var cid = Cid.FromBytes(pb.Cid.Span);
+            var (cidBytes, presenceType) = parts.Presences[i];
+            var cid = Cid.FromBytes(cidBytes.Span);
             if (cid.IsLeft) return Located(cid, DecodeErrorKind.BadCid, $"block presence {i}");
-            var presence = pb.Type switch
+            var presence = presenceType switch
             {
-                Pb.Message.Types.BlockPresenceType.Have => PresenceType.Have,
-                Pb.Message.Types.BlockPresenceType.DontHave => PresenceType.DontHave,
+                0 => PresenceType.Have,
+                1 => PresenceType.DontHave,
                 _ => (PresenceType?)null,
             };
             if (presence is not { } type)
-                return new DecodeError(DecodeErrorKind.BadField, $"block presence {i}: unknown presence type {(int)pb.Type}");
+                return new DecodeError(DecodeErrorKind.BadField, $"block presence {i}: unknown presence type {presenceType}");
             if (supportsHave) message = message.WithPresence(Right(cid), type);
         }
-        if (proto.PendingBytes < 0)
-            return new DecodeError(DecodeErrorKind.BadField, $"pendingBytes {proto.PendingBytes} is negative");
-        return supportsHave ? message.WithPendingBytes(proto.PendingBytes) : message;
+        if (parts.PendingBytes < 0)
+            return new DecodeError(DecodeErrorKind.BadField, $"pendingBytes {parts.PendingBytes} is negative");
+        return supportsHave ? message.WithPendingBytes(parts.PendingBytes) : message;
     }
 
     private static T Right<T>(Either<DecodeError, T> either) =>

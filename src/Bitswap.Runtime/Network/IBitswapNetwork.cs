@@ -12,15 +12,18 @@ public sealed record PeerUp(PeerId Peer, ProtocolVersion Version) : NetworkEvent
 /// <summary>A peer is gone.</summary>
 public sealed record PeerDown(PeerId Peer) : NetworkEvent(Peer);
 
-/// <summary>A whole message arrived from a peer, decoded with the version spoken on its stream.</summary>
+/// <summary>
+/// A whole message arrived from a peer, decoded with the version spoken on its stream. When <paramref name="Lease"/> is
+/// non-null, the Data of every block in <paramref name="Message"/> is a slice of pooled receive memory that stays valid
+/// only until the lease is disposed: the consumer owns the lease and must dispose it exactly once, after it has stored,
+/// copied or delivered the blocks (and must not touch their Data afterwards). A null lease (the virtual network) means
+/// the blocks own their bytes.
+/// </summary>
 /// <param name="Peer">The sender.</param>
 /// <param name="Version">The Bitswap version of the stream it came on.</param>
-/// <param name="Message">The decoded message; every block's hash was verified by the decoder.</param>
-/// <param name="WireBytes">Its encoded length.</param>
-/// <param name="Lease">
-/// When not null, the blocks' data lives in pooled memory that stays valid until the consumer disposes this lease,
-/// exactly once (the node does so after storing and delivering the blocks).
-/// </param>
+/// <param name="Message">The decoded message; each block was hashed once, by the transport, against its CID.</param>
+/// <param name="WireBytes">Encoded size without the length prefix.</param>
+/// <param name="Lease">Ownership of the pooled memory behind the blocks' Data, or null when there is none.</param>
 public sealed record MessageArrived(PeerId Peer, ProtocolVersion Version, Message Message, int WireBytes, IDisposable? Lease = null) : NetworkEvent(Peer);
 
 /// <summary>A peer sent something we could not decode; its stream was reset, other peers are unaffected (the seed's ReceiveError).</summary>
@@ -48,7 +51,13 @@ public interface IBitswapNetwork : IAsyncDisposable
     /// <summary>Peer and message events. Each subscriber sees events in order; the node posts them into its mailbox.</summary>
     IObservable<NetworkEvent> Events { get; }
 
-    /// <summary>Encodes the message for the version spoken with the peer and sends it; throws <see cref="NetworkException"/> on failure.</summary>
+    /// <summary>
+    /// Encodes the message for the version spoken with the peer and queues it for sending. Completes once the message is
+    /// handed to the peer's send queue (boxo semantics: not when the bytes reach the socket), waiting only while that
+    /// bounded queue is full; throws <see cref="NetworkException"/> when the peer is not connected, the message cannot be
+    /// encoded, or the queue stayed full past the send timeout (the stream is then reset). The blocks' Data must stay
+    /// unchanged until the bytes are written; blockstore memory is immutable, so that holds.
+    /// </summary>
     ValueTask SendAsync(PeerId peer, Message message, CancellationToken cancellationToken = default);
 
     /// <summary>Connects to a peer whose address is known to this network; throws <see cref="NetworkException"/> on failure.</summary>

@@ -26,9 +26,13 @@ public static class LogCodec
         SimulateDontHaves = config.SimulateDontHaves,
         LimitsJson = JsonSerializer.Serialize(config.Limits),
         HadRequestFilter = config.RequestFilter is not null,
+        Explain = config.Explain,
     };
 
-    /// <summary>The node identity and configuration a header describes (a request filter cannot be recorded: none).</summary>
+    /// <summary>
+    /// The node identity and configuration a header describes (a request filter cannot be recorded: none). Explain is on
+    /// whatever the recording node did, so a replay explains every decision.
+    /// </summary>
     public static (PeerId Self, NodeConfig Config) FromHeader(LogHeader header)
     {
         if (header.Format != FormatVersion)
@@ -37,7 +41,7 @@ public static class LogCodec
         }
 
         var limits = JsonSerializer.Deserialize<Limits>(header.LimitsJson) ?? Limits.Default;
-        var config = new NodeConfig(limits, header.Seed, header.ServerEnabled, header.SendDontHaves, header.SimulateDontHaves);
+        var config = new NodeConfig(limits, header.Seed, header.ServerEnabled, header.SendDontHaves, header.SimulateDontHaves, Explain: true);
         return (Peer(header.Self), config);
     }
 
@@ -134,7 +138,7 @@ public static class LogCodec
                 record.BlocksLoaded.Blocks.Select(FromRecord).Aggregate(Map<Cid, Block>.Empty, (map, b) => map.AddOrUpdate(b.Cid, b))),
             LogInput.InputOneofCase.BlocksAdded => new BlocksAdded(now, record.BlocksAdded.Blocks.Select(FromRecord).ToSeq()),
             LogInput.InputOneofCase.TimerFired => new TimerFired(now, new TimerId(
-                record.TimerFired.Name,
+                TimerId.KindOf(record.TimerFired.Name).IfNone(() => throw new InvalidDataException($"unknown timer {record.TimerFired.Name}")),
                 record.TimerFired.Key,
                 record.TimerFired.Peer.IsEmpty ? null : Peer(record.TimerFired.Peer))),
             LogInput.InputOneofCase.WantBlocks => new WantBlocks(now, record.WantBlocks.Session, record.WantBlocks.Cids.Select(Cid).ToSeq()),

@@ -54,6 +54,7 @@ public static class TraceFormat
         DeliverBlock e => $"DeliverBlock s{e.Session} {B(e.Block)} from {(e.From is null ? "local" : P(e.From))}",
         FindProviders e => $"FindProviders s{e.Session} {C(e.Cid)}",
         RejectWants e => $"RejectWants s{e.Session} [{string.Join(",", e.Cids.Select(C))}] \"{e.Reason}\"",
+        WantsEnded e => $"WantsEnded s{e.Session} [{string.Join(",", e.Cids.Select(C))}] {e.Reason}",
         Explain e => $"Explain {e.Subject} {(e.Cid is null ? "-" : C(e.Cid))} {(e.Peer is null ? "-" : P(e.Peer))} \"{e.Reason}\"",
         _ => throw new UnreachableException($"effect {effect.GetType().Name}"),
     };

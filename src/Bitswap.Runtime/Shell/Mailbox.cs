@@ -26,12 +26,16 @@ internal sealed class Mailbox : IDisposable
     private readonly Subject<Letter> _letters = new();
     private readonly object _gate = new();
     private readonly bool _mayWait;
+    private readonly object _bytesGate = new();
+    private readonly long _bytesMax;
+    private long _bytesHeld;
     private readonly CancellationTokenSource _closing = new();
     private bool _closed;
 
-    /// <summary>A mailbox with <paramref name="capacity"/> slots; <paramref name="mayWait"/> is false in virtual time.</summary>
-    public Mailbox(int capacity, bool mayWait)
+    /// <summary>A mailbox with <paramref name="capacity"/> slots and <paramref name="bytesMax"/> of received bytes; <paramref name="mayWait"/> is false in virtual time.</summary>
+    public Mailbox(int capacity, long bytesMax, bool mayWait)
     {
+        _bytesMax = Math.Max(1, bytesMax);
         _slots = new SemaphoreSlim(Math.Max(1, capacity), Math.Max(1, capacity));
         _mayWait = mayWait;
     }
@@ -62,6 +66,54 @@ internal sealed class Mailbox : IDisposable
         {
             // Closed while waiting: the letter will be refused by Push anyway.
             return false;
+        }
+    }
+
+    /// <summary>
+    /// Takes <paramref name="bytes"/> of the received-bytes budget, blocking the calling (network) thread while the
+    /// budget is spent: back-pressure on the transport. A message larger than the whole budget is let in when nothing
+    /// else is held. The bytes come back through the returned lease; null when the mailbox is closed.
+    /// </summary>
+    public IDisposable? ReserveBytes(long bytes)
+    {
+        lock (_bytesGate)
+        {
+            while (_bytesHeld > 0 && _bytesHeld + bytes > _bytesMax && _mayWait && !_closed)
+            {
+                Monitor.Wait(_bytesGate);
+            }
+
+            if (_closed)
+            {
+                return null;
+            }
+
+            _bytesHeld += bytes;
+        }
+
+        return new HeldBytes(this, bytes);
+    }
+
+    private void GiveBytes(long bytes)
+    {
+        lock (_bytesGate)
+        {
+            _bytesHeld -= bytes;
+            Monitor.PulseAll(_bytesGate);
+        }
+    }
+
+    /// <summary>Received bytes held for a letter; disposing gives them back (once).</summary>
+    private sealed class HeldBytes(Mailbox mailbox, long bytes) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                mailbox.GiveBytes(bytes);
+            }
         }
     }
 
@@ -151,6 +203,11 @@ internal sealed class Mailbox : IDisposable
 
             _closed = true;
             _closing.Cancel();
+            lock (_bytesGate)
+            {
+                Monitor.PulseAll(_bytesGate);
+            }
+
             if (last is { } letter)
             {
                 _letters.OnNext(letter);

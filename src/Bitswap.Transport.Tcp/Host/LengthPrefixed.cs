@@ -1,4 +1,5 @@
 using Bitswap.Domain.Multiformats;
+using Bitswap.Domain.Wire;
 
 namespace Bitswap.Transport.Tcp.Host;
 
@@ -12,19 +13,22 @@ public readonly record struct FrameRead(byte[]? Message, DecodeError? Error)
 }
 
 /// <summary>
-/// Reads uvarint length-prefixed messages from a stream (identify and Bitswap framing; writing uses the domain's
-/// <see cref="Bitswap.Domain.Wire.Framing"/>). Reads take exactly the bytes of one message, so nothing beyond it is consumed.
+/// Reads small uvarint length-prefixed messages (identify) from a stream, byte-exactly so nothing after the message is
+/// consumed. A thin stream wrapper over <see cref="Framing.TryReadPrefix"/>, the one place frame lengths are judged;
+/// Bitswap messages are framed on the Yamux read loop by <see cref="BitswapReceiver"/> instead.
 /// </summary>
 public static class LengthPrefixed
 {
     /// <summary>
-    /// Reads one message of at most <paramref name="maxBytes"/>. Returns null at a clean end of stream (before the first
-    /// length byte); a truncated message, a bad or oversized length is a typed error.
+    /// Reads one message of at most <paramref name="maxBytes"/>. Returns an empty read at a clean end of stream (before the
+    /// first length byte); a truncated message, a bad or oversized length is a typed error.
     /// </summary>
     public static async ValueTask<FrameRead> ReadAsync(Stream stream, int maxBytes, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(stream);
         var header = new byte[Varint.MaxBytes];
         var used = 0;
+        int prefixLength, length;
         while (true)
         {
             var n = await stream.ReadAsync(header.AsMemory(used, 1), cancellationToken).ConfigureAwait(false);
@@ -33,13 +37,12 @@ public static class LengthPrefixed
                     ? new FrameRead(null, null)
                     : new FrameRead(null, new DecodeError(DecodeErrorKind.Truncated, "stream ended inside a length prefix"));
             used++;
-            if ((header[used - 1] & 0x80) == 0) break;
-            if (used == Varint.MaxBytes) return new FrameRead(null, Varint.ErrorFor(VarintStatus.Overlong).At("length prefix"));
+            var status = Framing.TryReadPrefix(header.AsSpan(0, used), maxBytes, out prefixLength, out length, out var error);
+            if (status == FrameStatus.Error) return new FrameRead(null, error);
+            if (status == FrameStatus.Frame) break;
         }
-        var status = Varint.TryRead(header.AsSpan(0, used), out var length, out _);
-        if (status != VarintStatus.Ok) return new FrameRead(null, Varint.ErrorFor(status).At("length prefix"));
-        if (length > (ulong)maxBytes) return new FrameRead(null, new DecodeError(DecodeErrorKind.TooLarge, $"message of {length} bytes exceeds {maxBytes}"));
-        var body = new byte[(int)length];
+
+        var body = new byte[length];
         var read = 0;
         while (read < body.Length)
         {
@@ -47,6 +50,7 @@ public static class LengthPrefixed
             if (n == 0) return new FrameRead(null, new DecodeError(DecodeErrorKind.Truncated, $"stream ended after {read} of {body.Length} message bytes"));
             read += n;
         }
+
         return new FrameRead(body, null);
     }
 }

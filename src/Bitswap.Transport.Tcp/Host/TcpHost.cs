@@ -1,17 +1,13 @@
-using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
-using Bitswap.Domain;
 using Bitswap.Domain.Multiformats;
 using Bitswap.Domain.Wire;
 using Bitswap.Runtime.Network;
 using Bitswap.Transport.Tcp.Addressing;
-using Bitswap.Transport.Tcp.Host.Pb;
 using Bitswap.Transport.Tcp.Noise;
 using Bitswap.Transport.Tcp.Yamux;
-using Google.Protobuf;
 using Microsoft.Extensions.Logging;
 using MultistreamSelect = Bitswap.Transport.Tcp.Multistream.Multistream;
 using PeerIdentity = Bitswap.Transport.Tcp.Identity.Identity;
@@ -20,22 +16,23 @@ using MultistreamException = Bitswap.Transport.Tcp.Multistream.MultistreamExcept
 namespace Bitswap.Transport.Tcp.Host;
 
 /// <summary>
-/// A minimal libp2p host over TCP: it listens and dials, upgrades each connection (multistream-select → Noise XX →
-/// multistream-select → Yamux), answers identify and ping on every connection, and carries Bitswap messages. It is the
-/// Runtime's network port, so a Bitswap node runs over it exactly as over the virtual network.
+/// A minimal libp2p host over TCP and the Runtime's network port. This file keeps the connection registry, the events and
+/// the sending side; listening and dialing (TcpHost.Listener.cs), the upgrade (<see cref="Upgrader"/>), identify
+/// (<see cref="IdentifyService"/>), ping (<see cref="PingService"/>) and the Bitswap streams (<see cref="BitswapSender"/>,
+/// TcpHost.Streams.cs with <see cref="BitswapReceiver"/>) live in their own files.
 /// </summary>
-public sealed class TcpHost : IBitswapNetwork
+public sealed partial class TcpHost : IBitswapNetwork
 {
     /// <summary>The identify protocol id.</summary>
-    public const string IdentifyProtocol = "/ipfs/id/1.0.0";
+    public const string IdentifyProtocol = IdentifyService.Protocol;
     /// <summary>The identify push protocol id.</summary>
-    public const string IdentifyPushProtocol = "/ipfs/id/push/1.0.0";
+    public const string IdentifyPushProtocol = IdentifyService.PushProtocol;
     /// <summary>The ping protocol id.</summary>
-    public const string PingProtocol = "/ipfs/ping/1.0.0";
+    public const string PingProtocol = PingService.Protocol;
     /// <summary>The Noise security protocol id.</summary>
-    public const string NoiseProtocol = "/noise";
+    public const string NoiseProtocol = Upgrader.NoiseProtocol;
     /// <summary>The Yamux muxer protocol id.</summary>
-    public const string YamuxProtocol = "/yamux/1.0.0";
+    public const string YamuxProtocol = Upgrader.YamuxProtocol;
 
     private static readonly string[] InboundProtocols =
         [IdentifyProtocol, IdentifyPushProtocol, PingProtocol, .. Protocols.All];
@@ -48,6 +45,7 @@ public sealed class TcpHost : IBitswapNetwork
     private readonly Dictionary<PeerId, List<Connection>> _connections = [];
     private readonly Dictionary<PeerId, List<Multiaddr>> _addressBook = [];
     private readonly Dictionary<PeerId, ProtocolVersion> _bitswapPeers = [];
+    private readonly HashSet<PeerId> _listedByIdentify = [];
     private readonly HashSet<Task> _background = [];
     private readonly Subject<NetworkEvent> _events = new();
     private readonly object _gate = new();
@@ -67,6 +65,7 @@ public sealed class TcpHost : IBitswapNetwork
     /// <summary>Starts a host that listens on <see cref="TcpHostOptions.Listen"/>.</summary>
     public static Task<TcpHost> StartAsync(PeerIdentity identity, TcpHostOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
         var host = new TcpHost(options, identity);
         foreach (var address in options.Listen)
         {
@@ -109,70 +108,13 @@ public sealed class TcpHost : IBitswapNetwork
     /// <summary>Remembers an address for a peer so <see cref="ConnectAsync"/> can dial it.</summary>
     public void AddAddress(PeerId peer, Multiaddr address)
     {
+        ArgumentNullException.ThrowIfNull(address);
         lock (_gate)
         {
             if (!_addressBook.TryGetValue(peer, out var list)) _addressBook[peer] = list = [];
             var bare = address.WithoutPeer();
             if (!list.Contains(bare)) list.Add(bare);
         }
-    }
-
-    /// <inheritdoc />
-    public async ValueTask ConnectAsync(PeerId peer, CancellationToken cancellationToken = default)
-    {
-        if (PrimaryConnection(peer) is not null) return;
-        Multiaddr[] candidates;
-        lock (_gate) candidates = _addressBook.TryGetValue(peer, out var list) ? [.. list] : [];
-        if (candidates.Length == 0) throw new NetworkException($"no known address for {peer}");
-        Exception? last = null;
-        foreach (var address in candidates)
-        {
-            try
-            {
-                await DialAsync(address.WithPeer(peer), cancellationToken).ConfigureAwait(false);
-                return;
-            }
-            catch (NetworkException e)
-            {
-                last = e;
-            }
-        }
-        throw new NetworkException($"could not connect to {peer}", last);
-    }
-
-    /// <summary>
-    /// Dials a multiaddr (which should end in <c>/p2p/&lt;id&gt;</c>; the Noise handshake checks that the peer holds that
-    /// key) and returns the authenticated peer ID once the connection is open and identify has run.
-    /// </summary>
-    public async Task<PeerId> DialAsync(Multiaddr address, CancellationToken cancellationToken = default)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (!address.TryGetTcpEndpoint(out var endpoint) || endpoint is null)
-            throw new NetworkException($"cannot dial {address}: only /ip4 or /ip6 with /tcp is supported");
-        var expected = address.PeerId;
-        if (expected is not null && PrimaryConnection(expected) is { } existing) return existing.Remote;
-        if (!TryReserveConnectionSlot()) throw new NetworkException($"connection limit of {_options.Limits.ConnectionsMax} reached");
-        var lifecycle = new ConnectionLifecycle(outbound: true);
-        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token);
-        timeout.CancelAfter(TimeSpan.FromMilliseconds(_options.Limits.UpgradeTimeoutMs));
-        Connection connection;
-        try
-        {
-            await socket.ConnectAsync(endpoint, timeout.Token).ConfigureAwait(false);
-            lifecycle.TryFire(ConnectionTrigger.SocketUp);
-            connection = await UpgradeAsync(socket, lifecycle, outbound: true, expected, Multiaddr.FromEndpoint(endpoint), timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or NoiseException or YamuxException or MultistreamException)
-        {
-            ReleaseConnectionSlot();
-            lifecycle.TryFire(ConnectionTrigger.Terminated);
-            socket.Dispose();
-            throw new NetworkException($"dial {address} failed: {e.Message}", e);
-        }
-        AddAddress(connection.Remote, address);
-        await connection.Identified.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-        return connection.Remote;
     }
 
     /// <inheritdoc />
@@ -183,44 +125,23 @@ public sealed class TcpHost : IBitswapNetwork
         foreach (var c in toClose) await c.CloseAsync().ConfigureAwait(false);
     }
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Queues <paramref name="message"/> on the peer's long-lived Bitswap stream and returns once it is queued (see
+    /// <see cref="IBitswapNetwork.SendAsync"/>); the connection's <see cref="BitswapSender"/> encodes and writes it.
+    /// </summary>
     public async ValueTask SendAsync(PeerId peer, Message message, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(message);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var connection = PrimaryConnection(peer) ?? throw new NetworkException($"not connected to {peer}");
-        YamuxStream? stream = null;
-        try
-        {
-            using var negotiation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token);
-            negotiation.CancelAfter(TimeSpan.FromMilliseconds(_options.Limits.NegotiationTimeoutMs));
-            stream = await connection.Session.OpenStreamAsync(negotiation.Token).ConfigureAwait(false);
-            stream.MarkNegotiating();
-            var chosen = await MultistreamSelect.SelectAsync(stream, ProposalsFor(peer), negotiation.Token).ConfigureAwait(false);
-            stream.MarkOpen();
-            var version = Protocols.FromId(chosen) ?? ProtocolVersion.V120;
-            NoteBitswapPeer(peer, version, announce: false);
-            foreach (var part in MessageCodec.Split(message, version, _options.Limits.MessageBytesMax))
-            {
-                // Encode straight behind the length prefix: one buffer, one copy of each block.
-                var frame = new ArrayBufferWriter<byte>(MessageCodec.EncodedSize(part, version) + Varint.MaxBytes);
-                var written = Framing.WriteMessage(frame, part, version, _options.Limits.MessageBytesMax);
-                if (written.IsLeft) throw new NetworkException($"send to {peer} failed: {written.LeftToSeq().Head()}");
-                await stream.WriteAsync(frame.WrittenMemory, cancellationToken).ConfigureAwait(false);
-                Varint.TryRead(frame.WrittenSpan, out var payloadBytes, out _);
-                Interlocked.Increment(ref _messagesSent);
-                Interlocked.Add(ref _bytesSent, (long)payloadBytes);
-            }
-            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-            await stream.CloseWriteAsync().ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or OperationCanceledException or YamuxException or MultistreamException or ObjectDisposedException)
-        {
-            stream?.Reset();
-            throw new NetworkException($"send to {peer} failed: {e.Message}", e);
-        }
-        finally
-        {
-            if (stream is not null) await stream.DisposeAsync().ConfigureAwait(false);
-        }
+        var sender = connection.SenderOr(() => new BitswapSender(
+            connection.Session, peer, _options, _logger, ListedVersionOf, (p, v) => NoteBitswapPeer(p, v, announce: false), Track))
+            ?? throw new NetworkException($"the connection to {peer} is closing");
+        var version = VersionOf(peer) ?? ProtocolVersion.V120;
+        var size = MessageCodec.EncodedSize(message, version);
+        await sender.EnqueueAsync(message, size, cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _messagesSent);
+        Interlocked.Add(ref _bytesSent, size);
     }
 
     /// <summary>
@@ -242,16 +163,8 @@ public sealed class TcpHost : IBitswapNetwork
         var connection = PrimaryConnection(peer) ?? throw new NetworkException($"not connected to {peer}");
         await using var stream = await connection.Session.OpenStreamAsync(cancellationToken).ConfigureAwait(false);
         await MultistreamSelect.SelectAsync(stream, [PingProtocol], cancellationToken).ConfigureAwait(false);
-        var payload = new byte[32];
-        System.Security.Cryptography.RandomNumberGenerator.Fill(payload);
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        await stream.WriteAsync(payload, cancellationToken).ConfigureAwait(false);
-        var echo = new byte[32];
-        await stream.ReadExactlyAsync(echo, cancellationToken).ConfigureAwait(false);
-        var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
-        if (!echo.AsSpan().SequenceEqual(payload)) throw new NetworkException($"ping to {peer} echoed different bytes");
-        await stream.CloseWriteAsync().ConfigureAwait(false);
-        return elapsed;
+        return await PingService.RoundTripAsync(stream, cancellationToken).ConfigureAwait(false)
+            ?? throw new NetworkException($"ping to {peer} echoed different bytes");
     }
 
     private IReadOnlyList<string> ProposalsFor(PeerId peer)
@@ -262,96 +175,25 @@ public sealed class TcpHost : IBitswapNetwork
         return [known.Value.Id(), .. Protocols.All.Where(p => p != known.Value.Id())];
     }
 
+    // The version to speak, and whether identify listed it (then the sender negotiates optimistically).
+    private (ProtocolVersion? Version, bool Listed) ListedVersionOf(PeerId peer)
+    {
+        lock (_gate) return (_bitswapPeers.TryGetValue(peer, out var v) ? v : null, _listedByIdentify.Contains(peer));
+    }
+
     private Connection? PrimaryConnection(PeerId peer)
     {
         lock (_gate)
             return _connections.TryGetValue(peer, out var list) ? list.FirstOrDefault(c => c.Lifecycle.IsOpen) : null;
     }
 
-    private bool TryReserveConnectionSlot()
+    private void Register(Connection connection)
     {
-        if (Interlocked.Increment(ref _connectionCount) <= _options.Limits.ConnectionsMax) return true;
-        Interlocked.Decrement(ref _connectionCount);
-        return false;
-    }
-
-    private void ReleaseConnectionSlot() => Interlocked.Decrement(ref _connectionCount);
-
-    private async Task AcceptLoopAsync(TcpListener listener)
-    {
-        while (!_shutdown.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await listener.AcceptSocketAsync(_shutdown.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-            if (!TryReserveConnectionSlot())
-            {
-                _logger.LogWarning("refused inbound connection from {Remote}: limit of {Max} connections", socket.RemoteEndPoint, _options.Limits.ConnectionsMax);
-                socket.Dispose();
-                continue;
-            }
-            Track(AcceptOneAsync(socket));
-        }
-    }
-
-    private async Task AcceptOneAsync(Socket socket)
-    {
-        socket.NoDelay = true;
-        var lifecycle = new ConnectionLifecycle(outbound: false);
-        var remote = socket.RemoteEndPoint is IPEndPoint ep ? Multiaddr.FromEndpoint(ep) : TcpHostOptions.LoopbackAnyPort;
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token);
-        timeout.CancelAfter(TimeSpan.FromMilliseconds(_options.Limits.UpgradeTimeoutMs));
-        try
-        {
-            await UpgradeAsync(socket, lifecycle, outbound: false, expected: null, remote, timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or NoiseException or YamuxException or MultistreamException)
-        {
-            _logger.LogDebug("inbound upgrade from {Remote} failed: {Reason}", remote, e.Message);
-            ReleaseConnectionSlot();
-            lifecycle.TryFire(ConnectionTrigger.Terminated);
-            socket.Dispose();
-        }
-    }
-
-    private async Task<Connection> UpgradeAsync(Socket socket, ConnectionLifecycle lifecycle, bool outbound, PeerId? expected, Multiaddr remoteAddress, CancellationToken cancellationToken)
-    {
-        var raw = new NetworkStream(socket, ownsSocket: true);
-        SecureChannel channel;
-        if (outbound)
-        {
-            await MultistreamSelect.SelectAsync(raw, [NoiseProtocol], cancellationToken).ConfigureAwait(false);
-            channel = await NoiseHandshake.InitiatorAsync(raw, _identity, expected, cancellationToken).ConfigureAwait(false);
-            await MultistreamSelect.SelectAsync(channel.Stream, [YamuxProtocol], cancellationToken).ConfigureAwait(false);
-        }
-        else
-        {
-            if (await MultistreamSelect.HandleAsync(raw, p => p == NoiseProtocol, cancellationToken).ConfigureAwait(false) is null)
-                throw new IOException("peer closed during security negotiation");
-            channel = await NoiseHandshake.ResponderAsync(raw, _identity, cancellationToken).ConfigureAwait(false);
-            if (await MultistreamSelect.HandleAsync(channel.Stream, p => p == YamuxProtocol, cancellationToken).ConfigureAwait(false) is null)
-                throw new IOException("peer closed during muxer negotiation");
-        }
-        var session = new YamuxSession(channel.Stream, isClient: outbound, _options.Limits, _options.LoggerFactory.CreateLogger<YamuxSession>());
-        var connection = new Connection(channel.RemotePeer, remoteAddress, session, channel, lifecycle);
-        lifecycle.TryFire(ConnectionTrigger.Upgraded);
         lock (_gate)
         {
             if (!_connections.TryGetValue(connection.Remote, out var list)) _connections[connection.Remote] = list = [];
             list.Add(connection);
         }
-        session.Start();
-        _logger.LogInformation("connection {Direction} {Peer} at {Address} open", outbound ? "to" : "from", connection.Remote, remoteAddress);
-        Track(ServeStreamsAsync(connection));
-        Track(IdentifyAsync(connection));
-        Track(WatchAsync(connection));
-        return connection;
     }
 
     private async Task WatchAsync(Connection connection)
@@ -366,6 +208,7 @@ public sealed class TcpHost : IBitswapNetwork
         }
         connection.Lifecycle.TryFire(ConnectionTrigger.Terminated);
         connection.Identified.TrySetResult();
+        await connection.StopSenderAsync().ConfigureAwait(false);
         await connection.Channel.DisposeAsync().ConfigureAwait(false);
         ReleaseConnectionSlot();
         bool last;
@@ -377,116 +220,13 @@ public sealed class TcpHost : IBitswapNetwork
                 if (list.Count == 0) _connections.Remove(connection.Remote);
             }
             last = !_connections.ContainsKey(connection.Remote);
-            if (last) _bitswapPeers.Remove(connection.Remote);
+            if (last)
+            {
+                _bitswapPeers.Remove(connection.Remote);
+                _listedByIdentify.Remove(connection.Remote);
+            }
         }
         if (last) Emit(new PeerDown(connection.Remote));
-    }
-
-    private async Task ServeStreamsAsync(Connection connection)
-    {
-        while (!_shutdown.IsCancellationRequested)
-        {
-            YamuxStream stream;
-            try
-            {
-                stream = await connection.Session.AcceptStreamAsync(_shutdown.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is YamuxException or IOException or OperationCanceledException or ObjectDisposedException)
-            {
-                return;
-            }
-            Track(ServeStreamAsync(connection, stream));
-        }
-    }
-
-    private async Task ServeStreamAsync(Connection connection, YamuxStream stream)
-    {
-        await using var _ = stream.ConfigureAwait(false);
-        try
-        {
-            string? protocol;
-            using (var negotiation = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token))
-            {
-                negotiation.CancelAfter(TimeSpan.FromMilliseconds(_options.Limits.NegotiationTimeoutMs));
-                stream.MarkNegotiating();
-                protocol = await MultistreamSelect.HandleAsync(stream, p => InboundProtocols.Contains(p), negotiation.Token).ConfigureAwait(false);
-            }
-            if (protocol is null) return;
-            stream.MarkOpen();
-            switch (protocol)
-            {
-                case IdentifyProtocol:
-                    await stream.WriteAsync(Framing.Frame(BuildIdentify(connection).ToByteArray()), _shutdown.Token).ConfigureAwait(false);
-                    await stream.CloseWriteAsync().ConfigureAwait(false);
-                    break;
-                case IdentifyPushProtocol:
-                    await ReadIdentifyAsync(connection, stream, _shutdown.Token).ConfigureAwait(false);
-                    break;
-                case PingProtocol:
-                    await EchoPingsAsync(stream).ConfigureAwait(false);
-                    break;
-                default:
-                    await ReceiveBitswapAsync(connection, stream, Protocols.FromId(protocol) ?? ProtocolVersion.V100).ConfigureAwait(false);
-                    break;
-            }
-        }
-        catch (Exception e) when (e is YamuxException or IOException or OperationCanceledException or MultistreamException or ObjectDisposedException or InvalidProtocolBufferException)
-        {
-            _logger.LogDebug("stream {Id} from {Peer} ended: {Reason}", stream.Id, connection.Remote, e.Message);
-            stream.Reset();
-        }
-    }
-
-    private async Task EchoPingsAsync(YamuxStream stream)
-    {
-        var buffer = new byte[32];
-        while (true)
-        {
-            var read = 0;
-            while (read < buffer.Length)
-            {
-                var n = await stream.ReadAsync(buffer.AsMemory(read), _shutdown.Token).ConfigureAwait(false);
-                if (n == 0)
-                {
-                    await stream.CloseWriteAsync().ConfigureAwait(false);
-                    return;
-                }
-                read += n;
-            }
-            await stream.WriteAsync(buffer, _shutdown.Token).ConfigureAwait(false);
-            await stream.FlushAsync(_shutdown.Token).ConfigureAwait(false);
-        }
-    }
-
-    private async Task ReceiveBitswapAsync(Connection connection, YamuxStream stream, ProtocolVersion version)
-    {
-        NoteBitswapPeer(connection.Remote, version, announce: true);
-        while (true)
-        {
-            var frame = await LengthPrefixed.ReadAsync(stream, _options.Limits.MessageBytesMax, _shutdown.Token).ConfigureAwait(false);
-            if (frame.Error is { } error)
-            {
-                RejectStream(connection, stream, error);
-                return;
-            }
-            if (frame.Message is not { } bytes) return;
-            Interlocked.Increment(ref _messagesReceived);
-            Interlocked.Add(ref _bytesReceived, bytes.Length);
-            var decoded = MessageCodec.Decode(bytes, version, _options.Limits);
-            if (decoded.IsLeft)
-            {
-                RejectStream(connection, stream, decoded.LeftToSeq().Head());
-                return;
-            }
-            Emit(new MessageArrived(connection.Remote, version, decoded.RightToSeq().Head(), bytes.Length));
-        }
-    }
-
-    private void RejectStream(Connection connection, YamuxStream stream, DecodeError error)
-    {
-        _logger.LogWarning("bad bitswap message from {Peer}: {Error}; stream reset", connection.Remote, error);
-        stream.Reset();
-        Emit(new ReceiveFailed(connection.Remote, error));
     }
 
     private async Task IdentifyAsync(Connection connection)
@@ -500,7 +240,7 @@ public sealed class TcpHost : IBitswapNetwork
             await MultistreamSelect.SelectAsync(stream, [IdentifyProtocol], timeout.Token).ConfigureAwait(false);
             stream.MarkOpen();
             await stream.CloseWriteAsync().ConfigureAwait(false);
-            await ReadIdentifyAsync(connection, stream, timeout.Token).ConfigureAwait(false);
+            Learn(connection, await IdentifyService.ReadAsync(stream, connection.Remote, _options.IdentifyMessageBytesMax, timeout.Token).ConfigureAwait(false));
         }
         catch (Exception e)
         {
@@ -515,41 +255,13 @@ public sealed class TcpHost : IBitswapNetwork
         }
     }
 
-    private async Task ReadIdentifyAsync(Connection connection, YamuxStream stream, CancellationToken cancellationToken)
+    private void Learn(Connection connection, IdentifyService.Answer answer)
     {
-        var protocols = new List<string>();
-        for (var i = 0; i < 10; i++)
-        {
-            var frame = await LengthPrefixed.ReadAsync(stream, _options.Limits.IdentifyMessageBytesMax, cancellationToken).ConfigureAwait(false);
-            if (frame.Error is { } error) throw new IOException($"identify: {error}");
-            if (frame.Message is not { } bytes) break;
-            var message = Identify.Parser.ParseFrom(bytes);
-            if (message.HasPublicKey)
-            {
-                var claimed = PeerIdentity.PeerIdFromPublicKey(message.PublicKey.Span);
-                if (claimed.IsLeft || !claimed.RightToSeq().Head().Equals(connection.Remote))
-                    throw new IOException("identify public key does not match the connection's peer");
-            }
-            protocols.AddRange(message.Protocols);
-            foreach (var raw in message.ListenAddrs)
-                Multiaddr.FromBytes(raw.Span).IfRight(a => AddAddress(connection.Remote, a));
-        }
-        var best = Protocols.All.FirstOrDefault(protocols.Contains);
-        if (best is not null) NoteBitswapPeer(connection.Remote, Protocols.FromId(best)!.Value, announce: true);
-    }
-
-    private Identify BuildIdentify(Connection connection)
-    {
-        var identify = new Identify
-        {
-            ProtocolVersion = "ipfs/0.1.0",
-            AgentVersion = _options.AgentVersion,
-            PublicKey = ByteString.CopyFrom(_identity.PublicKeyProtobuf),
-            ObservedAddr = ByteString.CopyFrom(connection.RemoteAddress.ToBytes()),
-        };
-        identify.Protocols.Add(InboundProtocols);
-        foreach (var address in _listenAddresses) identify.ListenAddrs.Add(ByteString.CopyFrom(address.ToBytes()));
-        return identify;
+        foreach (var address in answer.ListenAddresses) AddAddress(connection.Remote, address);
+        var best = Protocols.All.FirstOrDefault(answer.Protocols.Contains);
+        if (best is null) return;
+        lock (_gate) _listedByIdentify.Add(connection.Remote);
+        NoteBitswapPeer(connection.Remote, Protocols.FromId(best)!.Value, announce: true);
     }
 
     private void NoteBitswapPeer(PeerId peer, ProtocolVersion version, bool announce)
@@ -589,6 +301,7 @@ public sealed class TcpHost : IBitswapNetwork
         foreach (var listener in _listeners) listener.Stop();
         Connection[] all;
         lock (_gate) all = _connections.Values.SelectMany(c => c).ToArray();
+        await Task.WhenAll(all.Select(c => c.StopSenderAsync().AsTask())).ConfigureAwait(false);
         foreach (var c in all) await c.CloseAsync().ConfigureAwait(false);
         await _shutdown.CancelAsync().ConfigureAwait(false);
         Task[] pending;
@@ -597,28 +310,5 @@ public sealed class TcpHost : IBitswapNetwork
         lock (_emitGate) _events.OnCompleted();
         _events.Dispose();
         _shutdown.Dispose();
-    }
-
-    private sealed class Connection(PeerId remote, Multiaddr remoteAddress, YamuxSession session, SecureChannel channel, ConnectionLifecycle lifecycle)
-    {
-        public PeerId Remote { get; } = remote;
-        public Multiaddr RemoteAddress { get; } = remoteAddress;
-        public YamuxSession Session { get; } = session;
-        public SecureChannel Channel { get; } = channel;
-        public ConnectionLifecycle Lifecycle { get; } = lifecycle;
-        public TaskCompletionSource Identified { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public async Task CloseAsync()
-        {
-            if (!Lifecycle.TryFire(ConnectionTrigger.Close)) return;
-            try
-            {
-                await Session.CloseAsync().ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is YamuxException or IOException or ObjectDisposedException)
-            {
-                // The session is already dead; WatchAsync finishes the bookkeeping.
-            }
-        }
     }
 }

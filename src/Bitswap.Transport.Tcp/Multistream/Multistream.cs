@@ -71,6 +71,32 @@ public static class Multistream
     }
 
     /// <summary>
+    /// The bytes a lazy (optimistic) initiator sends before its first data, without waiting: the header and one proposal
+    /// (go-multistream lazyClient; libp2p-reference.md §2). Confirm with <see cref="ReadLazyAnswerAsync"/>.
+    /// </summary>
+    public static byte[] LazyProposal(string protocol)
+    {
+        CheckProtocolName(protocol);
+        var buffer = new ArrayBufferWriter<byte>(64);
+        EncodeTo(buffer, Header);
+        EncodeTo(buffer, protocol);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Reads the responder's header and its answer to a <see cref="LazyProposal"/>; throws unless it echoed <paramref name="protocol"/>.</summary>
+    /// <exception cref="MultistreamException">A wrong header, <c>na</c>, another answer, or the stream closed.</exception>
+    public static async Task ReadLazyAnswerAsync(Stream stream, string protocol, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        var header = await ReadMessageAsync(stream, ct).ConfigureAwait(false)
+            ?? throw new MultistreamException("the stream closed before the responder's multistream header");
+        if (header != Header) throw new MultistreamException($"expected the header {Header}, got '{Printable(header)}'");
+        var answer = await ReadMessageAsync(stream, ct).ConfigureAwait(false)
+            ?? throw new MultistreamException($"the stream closed while {protocol} was proposed");
+        if (answer != protocol) throw new MultistreamException($"proposed {protocol}, the responder answered '{Printable(answer)}'");
+    }
+
+    /// <summary>
     /// Responder: sends the header, checks the initiator's, answers <c>na</c> to protocols <paramref name="supported"/>
     /// rejects (and to <c>ls</c>), echoes the first one it accepts and returns it; null when the initiator closes the
     /// stream cleanly between messages.

@@ -10,7 +10,7 @@ namespace Bitswap.Transport.Tcp.Noise;
 /// buffer when a whole frame fits. One reader and one writer may run concurrently. Any failure leaves the stream
 /// unusable: later calls throw <see cref="NoiseException"/> with <see cref="NoiseFailure.Unusable"/>.
 /// </summary>
-public sealed class NoiseStream : Stream
+public sealed class NoiseStream : Stream, IGatherWriter
 {
     /// <summary>Largest frame body (ciphertext + tag), fixed by the 2-byte length prefix.</summary>
     public const int FrameBytesMax = NoiseXxHandshake.MessageBytesMax;
@@ -18,8 +18,14 @@ public sealed class NoiseStream : Stream
     /// <summary>Most plaintext bytes in one frame (65535 − 16; js NOISE_MSG_MAX_LENGTH_BYTES_WITHOUT_TAG, go MaxPlaintextLength).</summary>
     public const int PlaintextBytesMax = FrameBytesMax - NoiseCipherState.TagBytes;
 
-    private const int LengthBytes = 2;
-    private const int FrameWithLengthBytesMax = LengthBytes + FrameBytesMax;
+    private const int LengthBytes = NoiseFrames.LengthBytes;
+    private const int FrameWithLengthBytesMax = NoiseFrames.FrameWithLengthBytesMax;
+
+    // Gathered segments up to this size are copied into one staged frame; larger ones are sealed straight from their memory.
+    private const int StageSegmentBytesMax = 2048;
+
+    // A sealed frame that only fills the end of a batch must carry at least this much plaintext, else the batch goes first.
+    private const int PartialFrameBytesMin = 4096;
 
     // Four full frames per transport read or write: big enough to batch syscalls, small enough to stay in the pool.
     private const int BufferBytes = 4 * FrameWithLengthBytesMax;
@@ -35,6 +41,7 @@ public sealed class NoiseStream : Stream
     private readonly bool _leaveOpen;
     private readonly byte[] _readBuffer;
     private readonly byte[] _writeBuffer;
+    private byte[]? _stage;
     private int _rawStart;
     private int _rawEnd;
     private int _plainStart;
@@ -203,6 +210,99 @@ public sealed class NoiseStream : Stream
         }
     }
 
+    /// <summary>
+    /// Writes the concatenation of <paramref name="segments"/> as Noise frames, encrypting each large segment straight from
+    /// its own memory into the pooled write buffer and staging small ones (headers, framing) into shared frames; the
+    /// buffer goes to the transport whenever it is full (about 256 KiB) and once at the end.
+    /// </summary>
+    public async ValueTask WriteGatherAsync(IReadOnlyList<ReadOnlyMemory<byte>> segments, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(segments);
+        Enter(ref _writeState);
+        try
+        {
+            _stage ??= new byte[PlaintextBytesMax];
+            var used = 0;
+            var staged = 0;
+            for (var i = 0; i < segments.Count; i++)
+            {
+                var segment = segments[i];
+                if (segment.Length <= StageSegmentBytesMax)
+                {
+                    if (staged + segment.Length > PlaintextBytesMax)
+                    {
+                        if (!TrySealStage(ref used, ref staged))
+                        {
+                            await _transport.WriteAsync(_writeBuffer.AsMemory(0, used), cancellationToken).ConfigureAwait(false);
+                            used = 0;
+                            TrySealStage(ref used, ref staged);
+                        }
+                    }
+
+                    segment.Span.CopyTo(_stage.AsSpan(staged));
+                    staged += segment.Length;
+                    continue;
+                }
+
+                if (staged > 0 && !TrySealStage(ref used, ref staged))
+                {
+                    await _transport.WriteAsync(_writeBuffer.AsMemory(0, used), cancellationToken).ConfigureAwait(false);
+                    used = 0;
+                    TrySealStage(ref used, ref staged);
+                }
+
+                while (!segment.IsEmpty)
+                {
+                    var sealedBytes = SealPart(ref segment, used);
+                    used += sealedBytes;
+                    if (sealedBytes == 0 || BufferBytes - used < LengthBytes + NoiseCipherState.TagBytes + PartialFrameBytesMin)
+                    {
+                        await _transport.WriteAsync(_writeBuffer.AsMemory(0, used), cancellationToken).ConfigureAwait(false);
+                        used = 0;
+                    }
+                }
+            }
+
+            if (staged > 0 && !TrySealStage(ref used, ref staged))
+            {
+                await _transport.WriteAsync(_writeBuffer.AsMemory(0, used), cancellationToken).ConfigureAwait(false);
+                used = 0;
+                TrySealStage(ref used, ref staged);
+            }
+
+            if (used > 0) await _transport.WriteAsync(_writeBuffer.AsMemory(0, used), cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            _broken = true;
+            throw;
+        }
+        finally
+        {
+            Exit(ref _writeState, _writeBuffer, _send);
+        }
+    }
+
+    // Seals the staged plaintext as one frame at `used`; false (nothing done) when the write buffer lacks room.
+    private bool TrySealStage(ref int used, ref int staged)
+    {
+        if (BufferBytes - used < LengthBytes + staged + NoiseCipherState.TagBytes) return false;
+        ReadOnlySpan<byte> plaintext = _stage.AsSpan(0, staged);
+        used += NoiseFrames.Seal(_send, ref plaintext, _writeBuffer.AsSpan(used, BufferBytes - used));
+        staged = 0;
+        return true;
+    }
+
+    // Seals as much of `segment` as fits after `used` (a last frame may be partial to fill the buffer); returns bytes written.
+    private int SealPart(ref ReadOnlyMemory<byte> segment, int used)
+    {
+        var span = segment.Span;
+        var before = span.Length;
+        var written = NoiseFrames.Seal(_send, ref span, _writeBuffer.AsSpan(used, BufferBytes - used), PartialFrameBytesMin);
+        segment = segment[(before - span.Length)..];
+        return written;
+    }
+
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
@@ -230,21 +330,7 @@ public sealed class NoiseStream : Stream
     }
 
     // Encrypts as many frames of `plaintext` as fit in the write buffer; returns the bytes to send.
-    private int Seal(ref ReadOnlySpan<byte> plaintext)
-    {
-        var used = 0;
-        while (!plaintext.IsEmpty)
-        {
-            var chunk = Math.Min(plaintext.Length, PlaintextBytesMax);
-            var frame = chunk + NoiseCipherState.TagBytes;
-            if (BufferBytes - used < LengthBytes + frame) break;
-            BinaryPrimitives.WriteUInt16BigEndian(_writeBuffer.AsSpan(used), (ushort)frame);
-            _send.Encrypt(ReadOnlySpan<byte>.Empty, plaintext[..chunk], _writeBuffer.AsSpan(used + LengthBytes, frame));
-            used += LengthBytes + frame;
-            plaintext = plaintext[chunk..];
-        }
-        return used;
-    }
+    private int Seal(ref ReadOnlySpan<byte> plaintext) => NoiseFrames.Seal(_send, ref plaintext, _writeBuffer.AsSpan(0, BufferBytes));
 
     private int Seal(ref ReadOnlyMemory<byte> plaintext)
     {

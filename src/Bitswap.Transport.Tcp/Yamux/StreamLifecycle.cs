@@ -53,19 +53,24 @@ public enum YamuxStreamTrigger
     RemoteReset,
 }
 
-/// <summary>The stream lifecycle as a Stateless machine (queued firing, no guards: every transition depends only on the trigger).</summary>
+/// <summary>
+/// The stream lifecycle. Its transitions are configured once, as a Stateless machine (queued firing, no guards: every
+/// transition depends only on the trigger); that machine is the source of the committed Mermaid diagram and, walked once
+/// per process, of a state × trigger table. Each stream then holds one enum and fires by a table lookup, instead of
+/// building a machine of its own (about 15 KB per stream).
+/// </summary>
 internal sealed class StreamLifecycle
 {
-    private readonly StateMachine<YamuxStreamState, YamuxStreamTrigger> machine;
+    private static readonly int StateCount = Enum.GetValues<YamuxStreamState>().Length;
+    private static readonly int TriggerCount = Enum.GetValues<YamuxStreamTrigger>().Length;
 
-    /// <summary>Creates a lifecycle in <see cref="YamuxStreamState.Opening"/>.</summary>
-    public StreamLifecycle()
-    {
-        machine = Build(YamuxStreamState.Opening);
-    }
+    // Next[state, trigger]; null where the machine does not permit the trigger (Stateless would throw).
+    private static readonly YamuxStreamState?[,] Next = Tabulate();
+
+    private YamuxStreamState state = YamuxStreamState.Opening;
 
     /// <summary>The current state.</summary>
-    public YamuxStreamState State => machine.State;
+    public YamuxStreamState State => state;
 
     /// <summary>Whether the stream has ended (both FINs or a reset).</summary>
     public bool IsTerminal => State is YamuxStreamState.Closed or YamuxStreamState.Reset;
@@ -77,15 +82,38 @@ internal sealed class StreamLifecycle
     public bool RemoteCanWrite => State is YamuxStreamState.Opening or YamuxStreamState.Negotiating or YamuxStreamState.Open or YamuxStreamState.HalfClosedLocal;
 
     /// <summary>Applies a trigger; triggers that do not apply in the current state are ignored by configuration.</summary>
-    public void Fire(YamuxStreamTrigger trigger) => machine.Fire(trigger);
+    public void Fire(YamuxStreamTrigger trigger) =>
+        state = Next[(int)state, (int)trigger]
+            ?? throw new InvalidOperationException($"No valid leaving transitions are permitted from state '{state}' for trigger '{trigger}'.");
 
     /// <summary>The machine's Mermaid state diagram (committed as StreamLifecycle.mmd).</summary>
     public static string MermaidGraph() => Stateless.Graph.MermaidGraph.Format(Build(YamuxStreamState.Opening).GetInfo());
 
-    private static StateMachine<YamuxStreamState, YamuxStreamTrigger> Build(YamuxStreamState initial)
+    // Fires every trigger from every state once on the configured machine, with the state held outside it.
+    private static YamuxStreamState?[,] Tabulate()
     {
-        var m = new StateMachine<YamuxStreamState, YamuxStreamTrigger>(initial, FiringMode.Queued);
+        var table = new YamuxStreamState?[StateCount, TriggerCount];
+        var current = YamuxStreamState.Opening;
+        var machine = Configure(new StateMachine<YamuxStreamState, YamuxStreamTrigger>(() => current, s => current = s, FiringMode.Queued));
+        foreach (var from in Enum.GetValues<YamuxStreamState>())
+        {
+            foreach (var trigger in Enum.GetValues<YamuxStreamTrigger>())
+            {
+                current = from;
+                if (!machine.CanFire(trigger)) continue;
+                machine.Fire(trigger);
+                table[(int)from, (int)trigger] = current;
+            }
+        }
 
+        return table;
+    }
+
+    private static StateMachine<YamuxStreamState, YamuxStreamTrigger> Build(YamuxStreamState initial) =>
+        Configure(new StateMachine<YamuxStreamState, YamuxStreamTrigger>(initial, FiringMode.Queued));
+
+    private static StateMachine<YamuxStreamState, YamuxStreamTrigger> Configure(StateMachine<YamuxStreamState, YamuxStreamTrigger> m)
+    {
         m.Configure(YamuxStreamState.Opening)
             .Permit(YamuxStreamTrigger.Acknowledged, YamuxStreamState.Open)
             .Permit(YamuxStreamTrigger.NegotiationStarted, YamuxStreamState.Negotiating)

@@ -7,8 +7,12 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Bitswap.Transport.Tcp.Yamux;
 
-/// <summary>A frame waiting for the writer loop; the payload, if any, is rented from the shared pool and returned after writing.</summary>
-internal readonly record struct OutboundFrame(YamuxFrameHeader Header, byte[]? Payload, int PayloadLength, bool HoldsDataSlot);
+/// <summary>
+/// A frame waiting for the writer loop. <paramref name="Payload"/> is sent as is; when <paramref name="Rented"/> is set the
+/// payload lives in that pooled array, returned after writing, else it is the writer's own memory (a block's Data), which
+/// is encrypted straight from where it is.
+/// </summary>
+internal readonly record struct OutboundFrame(YamuxFrameHeader Header, ReadOnlyMemory<byte> Payload, byte[]? Rented, bool HoldsDataSlot);
 
 /// <summary>
 /// One yamux session over a duplex transport (libp2p/specs yamux/README.md; behaviour of js-libp2p-yamux and go-yamux, see
@@ -17,8 +21,11 @@ internal readonly record struct OutboundFrame(YamuxFrameHeader Header, byte[]? P
 /// </summary>
 public sealed class YamuxSession : IAsyncDisposable
 {
-    /// <summary>Largest Data frame payload we send (js-libp2p-yamux maxMessageSize: 64 KiB).</summary>
-    internal const int DataFramePayloadMax = 64 * 1024;
+    /// <summary>
+    /// Largest Data frame payload we send: one Noise frame's plaintext (65535 − 16), just under js-libp2p-yamux's 64 KiB
+    /// maxMessageSize, so a frame costs one header frame and one payload frame to encrypt.
+    /// </summary>
+    internal const int DataFramePayloadMax = Noise.NoiseFrames.PlaintextBytesMax;
 
     // Data frames, stream openings and ping requests wait for one of these slots, which is what back-pressures writers.
     // Control frames share the same FIFO (a FIN must never overtake its stream's data), so the slot count also bounds how
@@ -31,13 +38,19 @@ public sealed class YamuxSession : IAsyncDisposable
 
     private const int PingsInFlightMax = 16;
     private const int ReadBufferBytes = 64 * 1024;
+    // One writer batch: frames until this much payload is gathered (the Noise layer cuts ~256 KiB socket writes), and
+    // at most this many frames, whose headers share one scratch buffer.
     private const int WriteBatchBytes = 256 * 1024;
-    private const int PayloadCopyBytesMax = DataFramePayloadMax;
+    private const int WriteBatchFramesMax = 512;
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(2);
 
     private readonly Stream transport;
     private readonly bool isClient;
-    private readonly Limits limits;
+
+    // A Noise channel buffers and decrypts whole frames itself: read from it exactly what is needed, so a Data frame's
+    // payload is decrypted straight into its destination instead of through our read buffer.
+    private readonly bool transportBuffers;
+    private readonly Host.TcpHostOptions limits;
     private readonly ILogger logger;
     private readonly object gate = new();
     private readonly Dictionary<uint, YamuxStream> streams = [];
@@ -69,14 +82,15 @@ public sealed class YamuxSession : IAsyncDisposable
     /// <summary>Creates a session; call <see cref="Start"/> to run it.</summary>
     /// <param name="transport">The duplex byte stream (the Noise channel in production); the session owns and disposes it.</param>
     /// <param name="isClient">True for the connection's dialer, which uses odd stream IDs.</param>
-    /// <param name="limits">Stream counts, windows and keepalive timing.</param>
+    /// <param name="limits">Stream counts, windows and keepalive timing (the yamux part of the host options).</param>
     /// <param name="logger">Diagnostics sink.</param>
-    public YamuxSession(Stream transport, bool isClient, Limits limits, ILogger? logger = null)
+    public YamuxSession(Stream transport, bool isClient, Host.TcpHostOptions limits, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(transport);
         ArgumentNullException.ThrowIfNull(limits);
         this.transport = transport;
         this.isClient = isClient;
+        transportBuffers = transport is Noise.NoiseStream;
         this.limits = limits;
         this.logger = logger ?? NullLogger.Instance;
         nextStreamId = isClient ? 1u : 2u;
@@ -125,7 +139,7 @@ public sealed class YamuxSession : IAsyncDisposable
     /// <summary>The last round-trip time measured by a ping, or zero before the first pong.</summary>
     public TimeSpan RoundTripTime => Stopwatch.GetElapsedTime(0, Volatile.Read(ref rttStopwatchTicks));
 
-    internal Limits Limits => limits;
+    internal Host.TcpHostOptions Limits => limits;
 
     internal long RttStopwatchTicks => Volatile.Read(ref rttStopwatchTicks);
 
@@ -175,7 +189,7 @@ public sealed class YamuxSession : IAsyncDisposable
             {
                 stream = new YamuxStream(this, nextStreamId, isInbound: false);
                 var syn = new YamuxFrameHeader(YamuxFrameType.WindowUpdate, YamuxFrameFlags.Syn, nextStreamId, 0);
-                if (outbound.Writer.TryWrite(new OutboundFrame(syn, null, 0, HoldsDataSlot: true)))
+                if (outbound.Writer.TryWrite(new OutboundFrame(syn, ReadOnlyMemory<byte>.Empty, null, HoldsDataSlot: true)))
                 {
                     streams[nextStreamId] = stream;
                     outboundCount++;
@@ -240,7 +254,7 @@ public sealed class YamuxSession : IAsyncDisposable
             await dataSlots.WaitAsync(ct).ConfigureAwait(false);
             pending.SentAt = Stopwatch.GetTimestamp();
             var ping = new YamuxFrameHeader(YamuxFrameType.Ping, YamuxFrameFlags.Syn, 0, id);
-            if (!outbound.Writer.TryWrite(new OutboundFrame(ping, null, 0, HoldsDataSlot: true)))
+            if (!outbound.Writer.TryWrite(new OutboundFrame(ping, ReadOnlyMemory<byte>.Empty, null, HoldsDataSlot: true)))
             {
                 dataSlots.Release();
                 throw new YamuxException(YamuxErrorKind.SessionClosed, "the session is closed");
@@ -299,8 +313,8 @@ public sealed class YamuxSession : IAsyncDisposable
     internal void ReleaseDataSlot() => dataSlots.Release();
 
     /// <summary>Queues a Data frame that holds a data slot; false if the session is closed (the caller keeps the slot and buffer).</summary>
-    internal bool TryEnqueueData(YamuxFrameHeader header, byte[] payload, int length) =>
-        outbound.Writer.TryWrite(new OutboundFrame(header, payload, length, HoldsDataSlot: true));
+    internal bool TryEnqueueData(YamuxFrameHeader header, ReadOnlyMemory<byte> payload, byte[]? rented) =>
+        outbound.Writer.TryWrite(new OutboundFrame(header, payload, rented, HoldsDataSlot: true));
 
     /// <summary>Queues a frame without waiting; ends the session if the peer has let too many control frames pile up.</summary>
     internal bool TrySendControl(YamuxFrameHeader header)
@@ -312,7 +326,7 @@ public sealed class YamuxSession : IAsyncDisposable
             return false;
         }
 
-        if (!outbound.Writer.TryWrite(new OutboundFrame(header, null, 0, HoldsDataSlot: false)))
+        if (!outbound.Writer.TryWrite(new OutboundFrame(header, ReadOnlyMemory<byte>.Empty, null, HoldsDataSlot: false)))
         {
             Interlocked.Decrement(ref pendingControlFrames);
             return false;
@@ -345,7 +359,7 @@ public sealed class YamuxSession : IAsyncDisposable
     private void EnqueueUnchecked(YamuxFrameHeader header)
     {
         Interlocked.Increment(ref pendingControlFrames);
-        if (!outbound.Writer.TryWrite(new OutboundFrame(header, null, 0, HoldsDataSlot: false)))
+        if (!outbound.Writer.TryWrite(new OutboundFrame(header, ReadOnlyMemory<byte>.Empty, null, HoldsDataSlot: false)))
         {
             Interlocked.Decrement(ref pendingControlFrames);
         }
@@ -469,21 +483,42 @@ public sealed class YamuxSession : IAsyncDisposable
             {
                 var length = (int)header.Length;
                 stream.ConsumeReceiveCredit(length);
-                var payload = ArrayPool<byte>.Shared.Rent(length);
-                try
+                if (stream.Receiver is { } receiver)
                 {
-                    if (await ReadFullyAsync(payload.AsMemory(0, length), ct).ConfigureAwait(false) < length)
+                    // Straight into the receiver's memory: no copy through the stream buffer, no hop to a reader task.
+                    var left = length;
+                    while (left > 0)
                     {
-                        throw Protocol("transport ended inside a data frame");
-                    }
-                }
-                catch
-                {
-                    ArrayPool<byte>.Shared.Return(payload);
-                    throw;
-                }
+                        var memory = receiver.GetReceiveMemory(left);
+                        if (await ReadFullyAsync(memory, ct).ConfigureAwait(false) < memory.Length)
+                        {
+                            throw Protocol("transport ended inside a data frame");
+                        }
 
-                stream.OnData(payload, length);
+                        receiver.OnReceived(memory.Length);
+                        left -= memory.Length;
+                    }
+
+                    stream.OnReceiverConsumed();
+                }
+                else
+                {
+                    var payload = ArrayPool<byte>.Shared.Rent(length);
+                    try
+                    {
+                        if (await ReadFullyAsync(payload.AsMemory(0, length), ct).ConfigureAwait(false) < length)
+                        {
+                            throw Protocol("transport ended inside a data frame");
+                        }
+                    }
+                    catch
+                    {
+                        ArrayPool<byte>.Shared.Return(payload);
+                        throw;
+                    }
+
+                    stream.OnData(payload, length);
+                }
             }
         }
         else if (!header.Has(YamuxFrameFlags.Rst))
@@ -633,7 +668,7 @@ public sealed class YamuxSession : IAsyncDisposable
                 continue;
             }
 
-            if (destination.Length - total >= ReadBufferBytes)
+            if (transportBuffers || destination.Length - total >= ReadBufferBytes)
             {
                 var direct = await transport.ReadAsync(destination[total..], ct).ConfigureAwait(false);
                 if (direct == 0)
@@ -663,49 +698,62 @@ public sealed class YamuxSession : IAsyncDisposable
         await Task.Yield();
         var ct = lifetime.Token;
         var reader = outbound.Reader;
-        var batch = ArrayPool<byte>.Shared.Rent(WriteBatchBytes);
+        var gather = transport as Noise.IGatherWriter;
+        var headers = ArrayPool<byte>.Shared.Rent(WriteBatchFramesMax * YamuxFrameHeader.Size);
+        var joined = gather is null ? ArrayPool<byte>.Shared.Rent(WriteBatchBytes + DataFramePayloadMax + YamuxFrameHeader.Size) : null;
+        var segments = new List<ReadOnlyMemory<byte>>(2 * WriteBatchFramesMax);
+        var taken = new List<OutboundFrame>(WriteBatchFramesMax);
         try
         {
             while (await reader.WaitToReadAsync(ct).ConfigureAwait(false))
             {
-                var used = 0;
-                while (reader.TryRead(out var frame))
+                var payloadBytes = 0;
+                while (taken.Count < WriteBatchFramesMax && payloadBytes < WriteBatchBytes && reader.TryRead(out var frame))
                 {
-                    try
+                    taken.Add(frame);
+                    var header = headers.AsMemory(YamuxFrameHeader.Size * (taken.Count - 1), YamuxFrameHeader.Size);
+                    frame.Header.WriteTo(header.Span);
+                    segments.Add(header);
+                    if (!frame.Payload.IsEmpty)
                     {
-                        var copied = frame.PayloadLength <= PayloadCopyBytesMax ? frame.PayloadLength : 0;
-                        if (used + YamuxFrameHeader.Size + copied > batch.Length)
+                        segments.Add(frame.Payload);
+                        payloadBytes += frame.Payload.Length;
+                    }
+                }
+
+                try
+                {
+                    if (gather is not null)
+                    {
+                        await gather.WriteGatherAsync(segments, ct).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        var used = 0;
+                        foreach (var segment in segments)
                         {
-                            await transport.WriteAsync(batch.AsMemory(0, used), ct).ConfigureAwait(false);
-                            used = 0;
+                            segment.Span.CopyTo(joined.AsSpan(used));
+                            used += segment.Length;
                         }
 
-                        frame.Header.WriteTo(batch.AsSpan(used));
-                        used += YamuxFrameHeader.Size;
-                        if (copied > 0)
-                        {
-                            frame.Payload.AsSpan(0, copied).CopyTo(batch.AsSpan(used));
-                            used += copied;
-                        }
-                        else if (frame.PayloadLength > 0)
-                        {
-                            await transport.WriteAsync(batch.AsMemory(0, used), ct).ConfigureAwait(false);
-                            used = 0;
-                            await transport.WriteAsync(frame.Payload.AsMemory(0, frame.PayloadLength), ct).ConfigureAwait(false);
-                        }
+                        await transport.WriteAsync(joined.AsMemory(0, used), ct).ConfigureAwait(false);
                     }
-                    finally
+                }
+                finally
+                {
+                    foreach (var frame in taken)
                     {
                         Release(frame);
                     }
+
+                    taken.Clear();
+                    segments.Clear();
                 }
 
-                if (used > 0)
+                if (!reader.TryPeek(out _))
                 {
-                    await transport.WriteAsync(batch.AsMemory(0, used), ct).ConfigureAwait(false);
+                    await transport.FlushAsync(ct).ConfigureAwait(false);
                 }
-
-                await transport.FlushAsync(ct).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -719,7 +767,12 @@ public sealed class YamuxSession : IAsyncDisposable
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(batch);
+            ArrayPool<byte>.Shared.Return(headers);
+            if (joined is not null)
+            {
+                ArrayPool<byte>.Shared.Return(joined);
+            }
+
             outbound.Writer.TryComplete();
             while (reader.TryRead(out var frame))
             {
@@ -730,9 +783,9 @@ public sealed class YamuxSession : IAsyncDisposable
 
     private void Release(OutboundFrame frame)
     {
-        if (frame.Payload is not null)
+        if (frame.Rented is not null)
         {
-            ArrayPool<byte>.Shared.Return(frame.Payload);
+            ArrayPool<byte>.Shared.Return(frame.Rented);
         }
 
         if (frame.HoldsDataSlot)

@@ -27,6 +27,8 @@ public sealed class YamuxStream : Stream
     private YamuxException? writeFailure;
     private TaskCompletionSource? readSignal;
     private TaskCompletionSource? writeSignal;
+    private IYamuxReceiver? receiver;
+    private bool receiverEnded;
 
     internal YamuxStream(YamuxSession session, uint id, bool isInbound)
     {
@@ -72,7 +74,7 @@ public sealed class YamuxStream : Stream
         }
     }
 
-    /// <summary>The current receive window size (grows by auto-tuning up to <c>Limits.YamuxWindowBytesMax</c>).</summary>
+    /// <summary>The current receive window size (grows by auto-tuning up to <c>TcpHostOptions.YamuxWindowBytesMax</c>).</summary>
     public int ReceiveWindow
     {
         get
@@ -111,6 +113,34 @@ public sealed class YamuxStream : Stream
 
     /// <summary>Records that the host finished multistream-select on the stream.</summary>
     public void MarkOpen() => Fire(YamuxStreamTrigger.NegotiationFinished);
+
+    /// <summary>
+    /// Hands every later incoming byte to <paramref name="target"/> on the session's read loop (bytes already buffered go
+    /// first, from this call), opens the receive window to its maximum since the receiver consumes at once, and ends the
+    /// stream's own reads. Call at most once, after protocol negotiation.
+    /// </summary>
+    public void AttachReceiver(IYamuxReceiver target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        lock (sync)
+        {
+            if (receiver is not null) throw new InvalidOperationException($"stream {Id} already has a receiver");
+            receiver = target;
+            while (received.Count > 0)
+            {
+                var segment = received.Dequeue();
+                var length = receivedLengths.Dequeue();
+                Feed(target, segment.AsSpan(headOffset, length - headOffset));
+                headOffset = 0;
+                ArrayPool<byte>.Shared.Return(segment);
+            }
+
+            bufferedBytes = 0;
+            receiveWindow = windowMax;
+            GrantWindowLocked();
+            if (readFailure is not null || !lifecycle.RemoteCanWrite) EndReceiverLocked(readFailure);
+        }
+    }
 
     /// <summary>Sends FIN: we will write no more; reading continues until the peer's FIN.</summary>
     public Task CloseWriteAsync()
@@ -153,6 +183,7 @@ public sealed class YamuxStream : Stream
             writeFailure ??= failure;
             lifecycle.Fire(YamuxStreamTrigger.LocalReset);
             ReleaseBuffersLocked();
+            EndReceiverLocked(failure);
             SignalLocked();
         }
 
@@ -224,7 +255,7 @@ public sealed class YamuxStream : Stream
             var payload = ArrayPool<byte>.Shared.Rent(chunk);
             buffer[..chunk].CopyTo(payload);
             session.AcquireDataSlot();
-            EnqueueData(payload, chunk);
+            EnqueueData(payload.AsMemory(0, chunk), payload);
             buffer = buffer[chunk..];
         }
     }
@@ -272,8 +303,53 @@ public sealed class YamuxStream : Stream
                 throw;
             }
 
-            EnqueueData(payload, chunk);
+            EnqueueData(payload.AsMemory(0, chunk), payload);
             buffer = buffer[chunk..];
+        }
+    }
+
+    /// <summary>
+    /// Sends <paramref name="data"/> like <see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/> but without
+    /// copying it: the frames point at the caller's memory, which must stay unchanged until the session has written them
+    /// (immutable block data does). Completes once every byte is queued to the session within the send window.
+    /// </summary>
+    public async ValueTask WriteUncopiedAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+    {
+        while (!data.IsEmpty)
+        {
+            int chunk;
+            Task? waiter = null;
+            lock (sync)
+            {
+                if (!TryReserveLocked(data.Length, out chunk))
+                {
+                    writeSignal ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    waiter = writeSignal.Task;
+                }
+            }
+
+            if (waiter is not null)
+            {
+                await waiter.WaitAsync(cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            try
+            {
+                await session.AcquireDataSlotAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                lock (sync)
+                {
+                    sendWindow += chunk;
+                }
+
+                throw;
+            }
+
+            EnqueueData(data[..chunk], null);
+            data = data[chunk..];
         }
     }
 
@@ -321,6 +397,7 @@ public sealed class YamuxStream : Stream
                 readFailure ??= new YamuxException(YamuxErrorKind.StreamClosed, $"stream {Id} is disposed");
                 writeFailure ??= readFailure;
                 ReleaseBuffersLocked();
+                EndReceiverLocked(readFailure);
                 GrantWindowLocked();
                 SignalLocked();
                 finished = lifecycle.IsTerminal;
@@ -348,6 +425,46 @@ public sealed class YamuxStream : Stream
     }
 
     internal void OnAcknowledged() => Fire(YamuxStreamTrigger.Acknowledged);
+
+    /// <summary>The attached receiver, if any; the read loop then reads payloads straight into it.</summary>
+    internal IYamuxReceiver? Receiver
+    {
+        get
+        {
+            lock (sync)
+            {
+                return receiverEnded ? null : receiver;
+            }
+        }
+    }
+
+    /// <summary>After the read loop gave a Data frame's payload to the receiver: return its window to the peer.</summary>
+    internal void OnReceiverConsumed()
+    {
+        lock (sync)
+        {
+            GrantWindowLocked();
+        }
+    }
+
+    private static void Feed(IYamuxReceiver target, ReadOnlySpan<byte> bytes)
+    {
+        while (!bytes.IsEmpty)
+        {
+            var memory = target.GetReceiveMemory(bytes.Length);
+            var n = Math.Min(memory.Length, bytes.Length);
+            bytes[..n].CopyTo(memory.Span);
+            target.OnReceived(n);
+            bytes = bytes[n..];
+        }
+    }
+
+    private void EndReceiverLocked(YamuxException? failure)
+    {
+        if (receiver is null || receiverEnded) return;
+        receiverEnded = true;
+        receiver.OnEnded(failure);
+    }
 
     /// <summary>Charges an incoming Data frame to the receive window; exceeding it is a protocol error (js: ReceiveWindowExceededError).</summary>
     internal void ConsumeReceiveCredit(int length)
@@ -378,6 +495,15 @@ public sealed class YamuxStream : Stream
                 return;
             }
 
+            if (receiver is not null)
+            {
+                // The receiver was attached after the read loop chose the buffered path for this frame.
+                if (!receiverEnded) Feed(receiver, payload.AsSpan(0, length));
+                ArrayPool<byte>.Shared.Return(payload);
+                GrantWindowLocked();
+                return;
+            }
+
             received.Enqueue(payload);
             receivedLengths.Enqueue(length);
             bufferedBytes += length;
@@ -401,6 +527,7 @@ public sealed class YamuxStream : Stream
         {
             lifecycle.Fire(YamuxStreamTrigger.RemoteFin);
             finished = lifecycle.IsTerminal;
+            EndReceiverLocked(null);
             SignalLocked();
         }
 
@@ -419,6 +546,7 @@ public sealed class YamuxStream : Stream
             writeFailure ??= failure;
             lifecycle.Fire(YamuxStreamTrigger.RemoteReset);
             ReleaseBuffersLocked();
+            EndReceiverLocked(failure);
             SignalLocked();
         }
 
@@ -439,6 +567,7 @@ public sealed class YamuxStream : Stream
             }
 
             lifecycle.Fire(YamuxStreamTrigger.LocalReset);
+            EndReceiverLocked(failure);
             SignalLocked();
         }
     }
@@ -560,8 +689,8 @@ public sealed class YamuxStream : Stream
         return true;
     }
 
-    /// <summary>Queues a Data frame whose window and data slot are already reserved.</summary>
-    private void EnqueueData(byte[] payload, int length)
+    /// <summary>Queues a Data frame whose window and data slot are already reserved; <paramref name="rented"/> goes back to the pool after writing.</summary>
+    private void EnqueueData(ReadOnlyMemory<byte> payload, byte[]? rented)
     {
         YamuxException? failure;
         lock (sync)
@@ -569,8 +698,8 @@ public sealed class YamuxStream : Stream
             failure = writeFailure ?? (lifecycle.CanWrite ? null : new YamuxException(YamuxErrorKind.StreamClosed, $"stream {Id} is closed for writing"));
             if (failure is null)
             {
-                var header = StampAck(new YamuxFrameHeader(YamuxFrameType.Data, YamuxFrameFlags.None, Id, (uint)length));
-                if (session.TryEnqueueData(header, payload, length))
+                var header = StampAck(new YamuxFrameHeader(YamuxFrameType.Data, YamuxFrameFlags.None, Id, (uint)payload.Length));
+                if (session.TryEnqueueData(header, payload, rented))
                 {
                     return;
                 }
@@ -580,7 +709,11 @@ public sealed class YamuxStream : Stream
         }
 
         session.ReleaseDataSlot();
-        ArrayPool<byte>.Shared.Return(payload);
+        if (rented is not null)
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+
         throw failure;
     }
 

@@ -49,6 +49,47 @@ public sealed class CliTests
         Assert.Equal(blocks, summary["blocks"]!.GetValue<int>());
         Assert.True(summary["bytes"]!.GetValue<long>() > original.Length);
         Assert.True(summary.ContainsKey("ms") && summary.ContainsKey("MBps"));
+        Assert.True(summary["dialMs"]!.GetValue<double>() <= summary["firstBlockMs"]!.GetValue<double>());
+        Assert.True(summary["firstBlockMs"]!.GetValue<double>() <= summary["ms"]!.GetValue<long>() + 1);
+        Assert.Equal(0, await server.StopAsync());
+    }
+
+    [Fact]
+    public async Task A_scratch_folder_left_by_a_killed_command_is_removed_by_the_next_one()
+    {
+        using var temp = CliRun.Temp();
+        var root = temp["tmp"];
+        using var gone = System.Diagnostics.Process.Start("true")!;
+        await gone.WaitForExitAsync();
+        var stale = Directory.CreateDirectory(Path.Combine(root, $"get-{gone.Id}-0123456789abcdef"));
+        await File.WriteAllBytesAsync(Path.Combine(stale.FullName, "leftover"), new byte[4096]);
+        var live = Directory.CreateDirectory(Path.Combine(root, $"get-{Environment.ProcessId}-fedcba9876543210"));
+
+        var fresh = BitswapHome.NewScratch("get", root);
+
+        Assert.False(stale.Exists || Directory.Exists(stale.FullName), "the dead command's folder is gone");
+        Assert.True(Directory.Exists(live.FullName), "a running command's folder stays");
+        Assert.StartsWith($"get-{Environment.ProcessId}-", fresh.Name);
+    }
+
+    [Fact]
+    public async Task Get_places_a_chunk_that_repeats_in_the_file_at_every_offset_it_covers()
+    {
+        // Zeros, then random bytes, then zeros again: with 64 KiB chunks the zero chunk is one CID under many links,
+        // and several of its places are only learnt after it arrived.
+        using var temp = CliRun.Temp();
+        var original = new byte[1024 * 1024 + 70_000];
+        Content(300_000, seed: 9).CopyTo(original, 400_000);
+        await File.WriteAllBytesAsync(temp["zeros.bin"], original);
+        var added = await CliRun.RunAsync("add", temp["zeros.bin"], "--repo", temp["served"], "--chunk-size", "65536", "--max-links", "4");
+        Assert.Equal(0, added.ExitCode);
+        var root = Assert.Single(added.Lines);
+        await using var server = await CliServer.StartAsync("--repo", temp["served"], "--key", temp["server.key"]);
+
+        var got = await CliRun.RunAsync("get", root, "--peer", server.Address, "-o", temp["out.bin"], "--timeout", "30");
+
+        Assert.True(got.ExitCode == 0, got.Stderr);
+        Assert.Equal(original, await File.ReadAllBytesAsync(temp["out.bin"]));
         Assert.Equal(0, await server.StopAsync());
     }
 

@@ -3,7 +3,8 @@
 // stdin: one JSON command per line. Diagnostics go to stderr only. Errors are answers, never crashes.
 import './promise-with-resolvers.mjs'
 import { createReadStream } from 'node:fs'
-import { open, readFile } from 'node:fs/promises'
+import { open, readFile, readdir } from 'node:fs/promises'
+import { basename, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { withBitswap } from '@helia/bitswap'
 import { car } from '@helia/car'
@@ -159,6 +160,23 @@ const handlers = {
   async import (cmd) {
     const cid = await fs.addByteStream(createReadStream(cmd.path), importOptions(cmd))
     return { cid: cid.toString() }
+  },
+  // A folder tree through @helia/unixfs addAll (ipfs-unixfs-importer) with the profile's options; hidden names skipped.
+  async importDir (cmd) {
+    const top = basename(cmd.path)
+    async function * walk (dir, rel) {
+      const entries = (await readdir(dir, { withFileTypes: true })).filter(e => !e.name.startsWith('.'))
+      if (entries.length === 0) yield { path: rel }
+      for (const e of entries) {
+        if (e.isDirectory()) yield * walk(join(dir, e.name), `${rel}/${e.name}`)
+        else yield { path: `${rel}/${e.name}`, content: createReadStream(join(dir, e.name)) }
+      }
+    }
+    let root
+    for await (const entry of fs.addAll(walk(cmd.path, top), { ...importOptions(cmd), profile: cmd.profile ?? 'unixfs-v1-2025' })) {
+      if (entry.path === top) root = entry.cid
+    }
+    return { cid: root.toString() }
   },
   async cat (cmd) {
     const chunks = []

@@ -1,3 +1,4 @@
+using Bitswap.Transport.Tcp.Host;
 using System.Text;
 using Bitswap.Domain;
 using Bitswap.Transport.Tcp.Yamux;
@@ -12,7 +13,7 @@ public sealed class YamuxHostilePeerTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
-    private static readonly Limits Quiet = Limits.Default with { YamuxKeepAliveIntervalMs = 0 };
+    private static readonly TcpHostOptions Quiet = TcpHostOptions.Default with { YamuxKeepAliveIntervalMs = 0 };
 
     private static YamuxFrameHeader Frame(YamuxFrameType type, YamuxFrameFlags flags, uint stream, uint length) => new(type, flags, stream, length);
 
@@ -21,7 +22,7 @@ public sealed class YamuxHostilePeerTests
     {
         var (session, peer) = Start();
         await using var _ = peer;
-        var window = Limits.Default.YamuxInitialWindowBytes;
+        var window = TcpHostOptions.Default.YamuxInitialWindowBytes;
 
         await peer.SendAsync(Frame(YamuxFrameType.WindowUpdate, YamuxFrameFlags.Syn, 1, 0));
         await peer.SendAsync(Frame(YamuxFrameType.Data, YamuxFrameFlags.None, 1, (uint)window), new byte[window]);
@@ -39,7 +40,7 @@ public sealed class YamuxHostilePeerTests
     {
         var (session, peer) = Start();
         await using var _ = peer;
-        var window = Limits.Default.YamuxInitialWindowBytes;
+        var window = TcpHostOptions.Default.YamuxInitialWindowBytes;
         await peer.SendAsync(Frame(YamuxFrameType.WindowUpdate, YamuxFrameFlags.Syn, 1, 0));
         await peer.SendAsync(Frame(YamuxFrameType.Data, YamuxFrameFlags.None, 1, (uint)window), new byte[window]);
 
@@ -60,8 +61,8 @@ public sealed class YamuxHostilePeerTests
     [Fact]
     public async Task Receive_window_doubles_when_updates_come_within_four_round_trips_up_to_the_maximum()
     {
-        var window = Limits.Default.YamuxInitialWindowBytes;
-        var limits = Limits.Default with { YamuxWindowBytesMax = 2 * window };
+        var window = TcpHostOptions.Default.YamuxInitialWindowBytes;
+        var limits = TcpHostOptions.Default with { YamuxWindowBytesMax = 2 * window };
         var (session, peer) = Start(limits);
         await using var _ = peer;
         var ping = await peer.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping, Patience);
@@ -260,14 +261,14 @@ public sealed class YamuxHostilePeerTests
         await peer.SendAsync(Frame(YamuxFrameType.Ping, YamuxFrameFlags.Syn, 0, 9));
         await peer.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Ping, Patience);
 
-        Assert.Equal(Limits.Default.YamuxInitialWindowBytes + 5000L, stream.SendWindow);
+        Assert.Equal(TcpHostOptions.Default.YamuxInitialWindowBytes + 5000L, stream.SendWindow);
         await session.CloseAsync();
     }
 
     [Fact]
     public async Task An_unanswered_keepalive_ping_ends_the_session()
     {
-        var limits = Limits.Default with { YamuxKeepAliveIntervalMs = 50, YamuxPingTimeoutMs = 100 };
+        var limits = TcpHostOptions.Default with { YamuxKeepAliveIntervalMs = 50, YamuxPingTimeoutMs = 100 };
         var (session, peer) = Start(limits);
         await using var _ = peer;
 
@@ -342,7 +343,7 @@ public sealed class YamuxHostilePeerTests
         }
     }
 
-    private static (YamuxSession Session, RawPeer Peer) Start(Limits? limits = null)
+    private static (YamuxSession Session, RawPeer Peer) Start(TcpHostOptions? limits = null)
     {
         var (left, right) = PipeStreams.CreatePair();
         var session = new YamuxSession(left, isClient: false, limits ?? Quiet);

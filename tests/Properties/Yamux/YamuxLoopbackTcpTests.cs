@@ -1,3 +1,4 @@
+using Bitswap.Transport.Tcp.Host;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -20,8 +21,8 @@ public sealed class YamuxLoopbackTcpTests
         await dialer.ConnectAsync(IPAddress.Loopback, ((IPEndPoint)listener.LocalEndpoint).Port);
         using var accepted = await accepting;
 
-        var client = new YamuxSession(dialer.GetStream(), isClient: true, Limits.Default);
-        var server = new YamuxSession(accepted.GetStream(), isClient: false, Limits.Default);
+        var client = new YamuxSession(dialer.GetStream(), isClient: true, TcpHostOptions.Default);
+        var server = new YamuxSession(accepted.GetStream(), isClient: false, TcpHostOptions.Default);
         client.Start();
         server.Start();
         var echo = Task.Run(async () =>

@@ -1,3 +1,4 @@
+using Bitswap.Transport.Tcp.Host;
 using System.Security.Cryptography;
 using System.Text;
 using Bitswap.Domain;
@@ -24,6 +25,26 @@ public sealed class YamuxSessionTests
         Assert.True(accepted.IsInbound);
         Assert.False(opened.IsInbound);
         Assert.Equal("hi", Encoding.ASCII.GetString(await ReadExactlyAsync(accepted, 2)));
+    }
+
+    [Fact]
+    public async Task An_attached_receiver_gets_every_byte_in_order_from_before_and_after_it_was_attached_then_the_end()
+    {
+        await using var pair = SessionPair.Start();
+        var stream = await pair.Client.OpenStreamAsync(Timeout());
+        var payload = RandomNumberGenerator.GetBytes(3 * 1024 * 1024);
+        await stream.WriteAsync(payload.AsMemory(0, 100_000));
+        var accepted = await pair.Server.AcceptStreamAsync(Timeout());
+        await Task.Delay(50);
+        var receiver = new CollectingReceiver();
+
+        accepted.AttachReceiver(receiver);
+        // 3 MiB is far past the initial 256 KiB window: only the window the attach grants lets it through.
+        await stream.WriteUncopiedAsync(payload.AsMemory(100_000)).AsTask().WaitAsync(Patience);
+        await stream.CloseWriteAsync();
+
+        Assert.Null(await receiver.Ended.Task.WaitAsync(Patience));
+        Assert.Equal(payload, receiver.Bytes.ToArray());
     }
 
     [Fact]
@@ -82,7 +103,7 @@ public sealed class YamuxSessionTests
     [Fact]
     public async Task Eight_MiB_each_way_never_exceeds_the_send_window()
     {
-        var audit = new WindowAudit(Limits.Default.YamuxInitialWindowBytes);
+        var audit = new WindowAudit(TcpHostOptions.Default.YamuxInitialWindowBytes);
         await using var pair = SessionPair.Start(audit: audit);
         const int size = 8 * 1024 * 1024;
         var upload = RandomNumberGenerator.GetBytes(size);
@@ -178,7 +199,7 @@ public sealed class YamuxSessionTests
     {
         await using var pair = SessionPair.Start();
         var client = await pair.Client.OpenStreamAsync(Timeout());
-        var blocked = client.WriteAsync(new byte[Limits.Default.YamuxInitialWindowBytes + 1]).AsTask();
+        var blocked = client.WriteAsync(new byte[TcpHostOptions.Default.YamuxInitialWindowBytes + 1]).AsTask();
         var server = await pair.Server.AcceptStreamAsync(Timeout());
         await Eventually(() => client.SendWindow == 0);
         Assert.False(blocked.IsCompleted);
@@ -225,7 +246,7 @@ public sealed class YamuxSessionTests
     [Fact]
     public async Task Inbound_streams_beyond_the_limit_are_reset()
     {
-        var limits = Limits.Default with { InboundStreamsPerConnectionMax = 2 };
+        var limits = TcpHostOptions.Default with { InboundStreamsPerConnectionMax = 2 };
         await using var pair = SessionPair.Start(serverLimits: limits);
         var streams = new List<YamuxStream>();
         for (var i = 0; i < 3; i++)
@@ -355,6 +376,21 @@ public sealed class YamuxSessionTests
 }
 
 /// <summary>A started client and server session over one in-memory pipe.</summary>
+internal sealed class CollectingReceiver : IYamuxReceiver
+{
+    private readonly byte[] _scratch = new byte[7_000];
+
+    public MemoryStream Bytes { get; } = new();
+
+    public TaskCompletionSource<YamuxException?> Ended { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Memory<byte> GetReceiveMemory(int available) => _scratch.AsMemory(0, Math.Min(available, _scratch.Length));
+
+    public void OnReceived(int count) => Bytes.Write(_scratch, 0, count);
+
+    public void OnEnded(YamuxException? failure) => Ended.TrySetResult(failure);
+}
+
 internal sealed class SessionPair : IAsyncDisposable
 {
     private SessionPair(YamuxSession client, YamuxSession server)
@@ -367,14 +403,14 @@ internal sealed class SessionPair : IAsyncDisposable
 
     public YamuxSession Server { get; }
 
-    public static SessionPair Start(Limits? clientLimits = null, Limits? serverLimits = null, WindowAudit? audit = null)
+    public static SessionPair Start(TcpHostOptions? clientLimits = null, TcpHostOptions? serverLimits = null, WindowAudit? audit = null)
     {
         var (left, right) = PipeStreams.CreatePair();
         Stream clientTransport = audit is null ? left : audit.Tap(left, "client", "server");
         Stream serverTransport = audit is null ? right : audit.Tap(right, "server", "client");
         var pair = new SessionPair(
-            new YamuxSession(clientTransport, isClient: true, clientLimits ?? Limits.Default),
-            new YamuxSession(serverTransport, isClient: false, serverLimits ?? Limits.Default));
+            new YamuxSession(clientTransport, isClient: true, clientLimits ?? TcpHostOptions.Default),
+            new YamuxSession(serverTransport, isClient: false, serverLimits ?? TcpHostOptions.Default));
         pair.Client.Start();
         pair.Server.Start();
         return pair;

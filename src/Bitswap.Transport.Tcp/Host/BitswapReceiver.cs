@@ -1,0 +1,192 @@
+using System.Buffers;
+using Bitswap.Domain;
+using Bitswap.Domain.Multiformats;
+using Bitswap.Domain.Wire;
+using Bitswap.Transport.Tcp.Yamux;
+
+namespace Bitswap.Transport.Tcp.Host;
+
+/// <summary>
+/// Reads length-prefixed Bitswap messages off one inbound stream, on the session's read loop. Bytes land in a pooled buffer
+/// that grows as they arrive (never to what a prefix merely announces: at most four times what was received, or 256 KiB), each whole message
+/// is framed by <see cref="Framing.TryReadPrefix"/>, decoded in place by <see cref="MessageCodec.DecodeSlices"/> (blocks
+/// are slices of the buffer, hashed once there, cache-hot) and handed over with the buffer as its lease.
+/// </summary>
+internal sealed class BitswapReceiver : IYamuxReceiver
+{
+    private const int InitialBytes = 16 * 1024;
+    private const int ReserveFloorBytes = 256 * 1024;
+
+    private static readonly byte[] Discard = new byte[InitialBytes];
+
+    private readonly int _messageBytesMax;
+    private readonly Action<Message, int, IDisposable?> _arrived;
+    private readonly Action<DecodeError> _failed;
+    private readonly Func<ReadOnlyMemory<byte>, LanguageExt.Either<DecodeError, Message>> _decode;
+    private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ReceiveAllowance _allowance;
+    private byte[]? _buffer;
+    private long _held;
+    private int _filled;
+    private int _frameBytes = -1;
+    private int _prefixBytes;
+    private bool _dead;
+
+    /// <summary>Creates a receiver; <paramref name="arrived"/> and <paramref name="failed"/> run on the session's read loop.</summary>
+    public BitswapReceiver(ProtocolVersion version, Limits limits, ReceiveAllowance allowance, Action<Message, int, IDisposable?> arrived, Action<DecodeError> failed)
+    {
+        _allowance = allowance;
+        _messageBytesMax = limits.MessageBytesMax;
+        _arrived = arrived;
+        _failed = failed;
+        _decode = bytes => MessageCodec.DecodeSlices(bytes, version, limits);
+    }
+
+    /// <summary>Completes when the peer finished the stream (true) or it died or carried a bad message (false).</summary>
+    public Task Ended => _ended.Task;
+
+    /// <summary>Whether the stream ended because of a bad message or a reset.</summary>
+    public bool Failed { get; private set; }
+
+    /// <inheritdoc />
+    public Memory<byte> GetReceiveMemory(int available)
+    {
+        if (_dead)
+        {
+            // Drain what the peer already sent into shared scratch (its contents are never read); the stream is being reset.
+            return Discard.AsMemory(0, Math.Min(available, Discard.Length));
+        }
+
+        // Before the prefix is known, read no more than a prefix can be; after, no more than the message lacks.
+        var wanted = _frameBytes < 0 ? Math.Min(available, Varint.MaxBytes) : Math.Min(available, _frameBytes - _filled);
+        if (!Reserve(_filled + wanted))
+        {
+            Fail(new DecodeError(DecodeErrorKind.TooLarge, "the connection holds too many partly received messages"));
+            return Discard.AsMemory(0, Math.Min(available, Discard.Length));
+        }
+
+        return _buffer.AsMemory(_filled, wanted);
+    }
+
+    /// <inheritdoc />
+    public void OnReceived(int count)
+    {
+        if (_dead) return;
+        _filled += count;
+        while (!_dead && _buffer is not null)
+        {
+            if (_frameBytes < 0)
+            {
+                var status = Framing.TryReadPrefix(_buffer.AsSpan(0, _filled), _messageBytesMax, out _prefixBytes, out var length, out var error);
+                if (status == FrameStatus.NeedMore) return;
+                if (status == FrameStatus.Error)
+                {
+                    Fail(error!);
+                    return;
+                }
+
+                _frameBytes = _prefixBytes + length;
+            }
+
+            if (_filled < _frameBytes) return;
+            Complete();
+        }
+    }
+
+    /// <inheritdoc />
+    public void OnEnded(YamuxException? failure)
+    {
+        if (!_dead && failure is null && (_filled > 0 || _frameBytes >= 0))
+        {
+            Fail(new DecodeError(DecodeErrorKind.Truncated, $"stream ended after {_filled} bytes of a message"));
+        }
+
+        Failed |= failure is not null;
+        _dead = true;
+        if (_buffer is { } buffer)
+        {
+            _buffer = null;
+            ReceiveBuffers.Return(buffer);
+        }
+
+        _allowance.Give(_held);
+        _held = 0;
+
+        _ended.TrySetResult();
+    }
+
+    // A whole message is at the front of the buffer: decode it in place and hand the buffer over with it.
+    private void Complete()
+    {
+        var buffer = _buffer!;
+        var frameBytes = _frameBytes;
+        var excess = _filled - frameBytes;
+        byte[]? next = null;
+        if (excess > 0)
+        {
+            next = ReceiveBuffers.Rent(Math.Max(InitialBytes, excess));
+            buffer.AsSpan(frameBytes, excess).CopyTo(next);
+        }
+
+        _buffer = next;
+        _allowance.Give(_held - (next?.Length ?? 0));
+        _held = next?.Length ?? 0;
+        _filled = Math.Max(excess, 0);
+        _frameBytes = -1;
+        var wire = buffer.AsMemory(_prefixBytes, frameBytes - _prefixBytes);
+        var decoded = _decode(wire);
+        if (decoded.IsLeft)
+        {
+            ReceiveBuffers.Return(buffer);
+            Fail(decoded.Match(_ => throw new System.Diagnostics.UnreachableException(), e => e));
+            return;
+        }
+
+        var message = decoded.Match(m => m, _ => throw new System.Diagnostics.UnreachableException());
+        if (message.Blocks.Count == 0)
+        {
+            // Nothing points into the buffer (CIDs are copied): reuse it at once.
+            ReceiveBuffers.Return(buffer);
+            _arrived(message, wire.Length, null);
+        }
+        else
+        {
+            _arrived(message, wire.Length, new PooledLease(buffer));
+        }
+    }
+
+    // Grows the buffer to hold `needed` bytes: straight to the whole message when it is at most four times what has
+    // arrived (or 256 KiB), else to four times what arrived. A prefix announcing 4 MiB thus reserves 256 KiB until the
+    // bytes come, and a 1 MiB message is copied once, at 256 KiB.
+    private bool Reserve(int needed)
+    {
+        if (_buffer is not null && _buffer.Length >= needed) return true;
+        var allowed = Math.Max(4L * needed, ReserveFloorBytes);
+        var target = _frameBytes < 0 ? Math.Max(needed, InitialBytes)
+            : _frameBytes <= allowed ? _frameBytes
+            : (int)allowed;
+        var grown = ReceiveBuffers.Rent(target);
+        if (!_allowance.TryTake(grown.Length - _held))
+        {
+            ReceiveBuffers.Return(grown);
+            return false;
+        }
+
+        _held = grown.Length;
+        if (_buffer is { } old)
+        {
+            old.AsSpan(0, _filled).CopyTo(grown);
+            ReceiveBuffers.Return(old);
+        }
+
+        _buffer = grown;
+        return true;
+    }
+
+    private void Fail(DecodeError error)
+    {
+        _dead = true;
+        Failed = true;
+        _failed(error);
+    }
+}

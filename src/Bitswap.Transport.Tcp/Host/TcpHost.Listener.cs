@@ -1,0 +1,141 @@
+using System.Net;
+using System.Net.Sockets;
+using Bitswap.Domain.Multiformats;
+using Bitswap.Runtime.Network;
+using Bitswap.Transport.Tcp.Addressing;
+using Bitswap.Transport.Tcp.Noise;
+using Bitswap.Transport.Tcp.Yamux;
+using Microsoft.Extensions.Logging;
+using MultistreamException = Bitswap.Transport.Tcp.Multistream.MultistreamException;
+
+namespace Bitswap.Transport.Tcp.Host;
+
+/// <summary>Listening, dialing and bringing a connection up: the connection-slot bound, the upgrade and the session start.</summary>
+public sealed partial class TcpHost
+{
+    /// <inheritdoc />
+    public async ValueTask ConnectAsync(PeerId peer, CancellationToken cancellationToken = default)
+    {
+        if (PrimaryConnection(peer) is not null) return;
+        Multiaddr[] candidates;
+        lock (_gate) candidates = _addressBook.TryGetValue(peer, out var list) ? [.. list] : [];
+        if (candidates.Length == 0) throw new NetworkException($"no known address for {peer}");
+        Exception? last = null;
+        foreach (var address in candidates)
+        {
+            try
+            {
+                await DialAsync(address.WithPeer(peer), cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (NetworkException e)
+            {
+                last = e;
+            }
+        }
+        throw new NetworkException($"could not connect to {peer}", last);
+    }
+
+    /// <summary>
+    /// Dials a multiaddr (which should end in <c>/p2p/&lt;id&gt;</c>; the Noise handshake checks that the peer holds that
+    /// key) and returns the authenticated peer ID once the connection is open and identify has run.
+    /// </summary>
+    public async Task<PeerId> DialAsync(Multiaddr address, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!address.TryGetTcpEndpoint(out var endpoint) || endpoint is null)
+            throw new NetworkException($"cannot dial {address}: only /ip4 or /ip6 with /tcp is supported");
+        var expected = address.PeerId;
+        if (expected is not null && PrimaryConnection(expected) is { } existing) return existing.Remote;
+        if (!TryReserveConnectionSlot()) throw new NetworkException($"connection limit of {_options.ConnectionsMax} reached");
+        var lifecycle = new ConnectionLifecycle(outbound: true);
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token);
+        timeout.CancelAfter(TimeSpan.FromMilliseconds(_options.UpgradeTimeoutMs));
+        Connection connection;
+        try
+        {
+            await socket.ConnectAsync(endpoint, timeout.Token).ConfigureAwait(false);
+            lifecycle.TryFire(ConnectionTrigger.SocketUp);
+            connection = await UpgradeAsync(socket, lifecycle, outbound: true, expected, Multiaddr.FromEndpoint(endpoint), timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or NoiseException or YamuxException or MultistreamException)
+        {
+            ReleaseConnectionSlot();
+            lifecycle.TryFire(ConnectionTrigger.Terminated);
+            socket.Dispose();
+            throw new NetworkException($"dial {address} failed: {e.Message}", e);
+        }
+        AddAddress(connection.Remote, address);
+        await connection.Identified.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return connection.Remote;
+    }
+
+    private bool TryReserveConnectionSlot()
+    {
+        if (Interlocked.Increment(ref _connectionCount) <= _options.ConnectionsMax) return true;
+        Interlocked.Decrement(ref _connectionCount);
+        return false;
+    }
+
+    private void ReleaseConnectionSlot() => Interlocked.Decrement(ref _connectionCount);
+
+    private async Task AcceptLoopAsync(TcpListener listener)
+    {
+        while (!_shutdown.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listener.AcceptSocketAsync(_shutdown.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+            if (!TryReserveConnectionSlot())
+            {
+                _logger.LogWarning("refused inbound connection from {Remote}: limit of {Max} connections", socket.RemoteEndPoint, _options.ConnectionsMax);
+                socket.Dispose();
+                continue;
+            }
+            Track(AcceptOneAsync(socket));
+        }
+    }
+
+    private async Task AcceptOneAsync(Socket socket)
+    {
+        socket.NoDelay = true;
+        var lifecycle = new ConnectionLifecycle(outbound: false);
+        var remote = socket.RemoteEndPoint is IPEndPoint ep ? Multiaddr.FromEndpoint(ep) : TcpHostOptions.LoopbackAnyPort;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token);
+        timeout.CancelAfter(TimeSpan.FromMilliseconds(_options.UpgradeTimeoutMs));
+        try
+        {
+            await UpgradeAsync(socket, lifecycle, outbound: false, expected: null, remote, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or NoiseException or YamuxException or MultistreamException)
+        {
+            _logger.LogDebug("inbound upgrade from {Remote} failed: {Reason}", remote, e.Message);
+            ReleaseConnectionSlot();
+            lifecycle.TryFire(ConnectionTrigger.Terminated);
+            socket.Dispose();
+        }
+    }
+
+    private async Task<Connection> UpgradeAsync(Socket socket, ConnectionLifecycle lifecycle, bool outbound, PeerId? expected, Multiaddr remoteAddress, CancellationToken cancellationToken)
+    {
+        var channel = await Upgrader.UpgradeAsync(socket, _identity, outbound, expected, cancellationToken).ConfigureAwait(false);
+        var session = new YamuxSession(channel.Stream, isClient: outbound, _options, _options.LoggerFactory.CreateLogger<YamuxSession>());
+        var connection = new Connection(channel.RemotePeer, remoteAddress, session, channel, lifecycle, _options.ReceiveBytesPerConnectionMax);
+        lifecycle.TryFire(ConnectionTrigger.Upgraded);
+        Register(connection);
+        session.Start();
+        _logger.LogInformation("connection {Direction} {Peer} at {Address} open", outbound ? "to" : "from", connection.Remote, remoteAddress);
+        Track(ServeStreamsAsync(connection));
+        Track(IdentifyAsync(connection));
+        Track(WatchAsync(connection));
+        return connection;
+    }
+}
