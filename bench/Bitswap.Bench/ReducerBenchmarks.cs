@@ -22,6 +22,9 @@ public sealed class ReducerWorkloads
     /// <summary>CIDs the client workload's session wants.</summary>
     public const int ClientWants = 1000;
 
+    /// <summary>Blocks the client-receive workload's session gets from one peer.</summary>
+    public const int ClientBlocks = 1024;
+
     /// <summary>Connected peers in the client and node workloads.</summary>
     public const int PeerCount = 10;
 
@@ -49,6 +52,8 @@ public sealed class ReducerWorkloads
     private readonly Block[] _nodeRemote;
     private readonly Block[] _nodeLate;
     private readonly Message[] _nodePeerWants;
+    private readonly Block[] _clientBlocks;
+    private readonly Message[] _clientPayloads;
     private readonly Map<Cid, int>[] _nodePeerSizes;
 
     /// <summary>Generates the blocks and prebuilds the incoming messages (building them is the peer's cost, not ours).</summary>
@@ -60,6 +65,9 @@ public sealed class ReducerWorkloads
         _serverSizes = ReducerFixtures.LocalSizes(serverBlocks.Select(b => b.Cid), _serverStore);
 
         _clientCids = ReducerFixtures.Blocks(ClientWants, 64, 2).Select(b => b.Cid).ToSeq().Strict();
+        _clientBlocks = ReducerFixtures.Blocks(ClientBlocks, BlockBytes, 8);
+        // The peer answers in messages of 64 blocks (256 KiB), as a server filling messages under backlog does.
+        _clientPayloads = [.. _clientBlocks.Chunk(64).Select(chunk => chunk.Aggregate(Message.Empty, (m, b) => m.WithBlock(b)))];
 
         var local = ReducerFixtures.Blocks(NodeLocalBlocks, BlockBytes, 3);
         _nodeStore = local.ToDictionary(b => b.Cid);
@@ -106,6 +114,29 @@ public sealed class ReducerWorkloads
         driver.Post(new WantBlocks(driver.Now, 1, _clientCids));
         driver.Settle();
         driver.Advance(SendDebounceMs);
+        return driver;
+    }
+
+    /// <summary>
+    /// The client receiving: one peer connects, a session wants 1024 blocks, the peer joins by a HAVE for the first, then
+    /// sends all of them in messages of 64; each wanted block is delivered and cancelled elsewhere.
+    /// </summary>
+    public ReducerDriver<ClientState> ClientReceive()
+    {
+        var driver = new ReducerDriver<ClientState>(ClientState.Create(Self, new ClientConfig(Limits.Default, 1)), Client.Handle, new Dictionary<Cid, Block>());
+        driver.Post(new PeerConnected(driver.Now, _peers[0], ProtocolVersion.V120));
+        driver.Post(new WantBlocks(driver.Now, 1, _clientBlocks.Select(b => b.Cid).ToSeq()));
+        driver.Settle();
+        driver.Advance(SendDebounceMs);
+        driver.Post(new MessageReceived(driver.Now, _peers[0], Message.Empty.WithPresence(_clientBlocks[0].Cid, PresenceType.Have), Map<Cid, int>.Empty));
+        driver.Settle();
+        foreach (var payload in _clientPayloads)
+        {
+            driver.Advance(1);
+            driver.Post(new MessageReceived(driver.Now, _peers[0], payload, Map<Cid, int>.Empty));
+            driver.Settle();
+        }
+
         return driver;
     }
 
@@ -165,6 +196,8 @@ public sealed class ReducerWorkloads
         Require(engine.BlocksSent == ServerWants, $"engine sent {engine.BlocksSent} of {ServerWants} blocks");
         var client = ClientWant();
         Require(client.MessagesSent >= PeerCount, $"client sent {client.MessagesSent} messages to {PeerCount} peers");
+        var receive = ClientReceive();
+        Require(receive.BlocksDelivered == ClientBlocks, $"client delivered {receive.BlocksDelivered} of {ClientBlocks} blocks");
         var node = NodeMixed();
         Require(node.BlocksDelivered == NodeRemoteBlocks, $"node delivered {node.BlocksDelivered} of {NodeRemoteBlocks} blocks");
         Require(node.BlocksSent == NodeLocalBlocks + NodeLateBlocks, $"node served {node.BlocksSent} of {NodeLocalBlocks + NodeLateBlocks} blocks");
@@ -185,6 +218,7 @@ public sealed class ReducerWorkloads
         nameof(ReducerBenchmarks.EngineServe1024WantBlocks) => EngineServe().Inputs,
         nameof(ReducerBenchmarks.ClientWant1000Cids10Peers) => ClientWant().Inputs,
         nameof(ReducerBenchmarks.NodeMixedStream) => NodeMixed().Inputs,
+        nameof(ReducerBenchmarks.ClientReceive1024Blocks) => ClientReceive().Inputs,
         _ => 0,
     };
 }
@@ -214,6 +248,10 @@ public class ReducerBenchmarks
     /// <summary>Client.Handle: WantBlocks of 1000 CIDs in one session with 10 connected peers, through to SendMessage and its ack.</summary>
     [Benchmark]
     public int ClientWant1000Cids10Peers() => _workloads.ClientWant().Inputs;
+
+    /// <summary>Client.Handle: 1024 wanted blocks arriving from one peer, 64 per message, each delivered.</summary>
+    [Benchmark]
+    public int ClientReceive1024Blocks() => _workloads.ClientReceive().Inputs;
 
     /// <summary>Node.Handle: a mixed stream of connects, wants, serves, presences, blocks, adds, timers and disconnects.</summary>
     [Benchmark]

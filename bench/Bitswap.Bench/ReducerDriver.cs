@@ -74,16 +74,17 @@ public sealed class ReducerDriver<TState>(TState state, Func<TState, Input, Step
         {
             if (_loads.TryDequeue(out var load))
             {
-                var blocks = Map<Cid, Block>.Empty;
+                // Built in one bulk pass, as a shell answering a load would, so the figures are the reducer's.
+                var found = new Dictionary<Cid, Block>();
                 foreach (var cid in load.Cids)
                 {
                     if (store.TryGetValue(cid, out var block))
                     {
-                        blocks = blocks.AddOrUpdate(cid, block);
+                        found[cid] = block;
                     }
                 }
 
-                Post(new BlocksLoaded(Now, load.Envelope, load.Peer, blocks));
+                Post(new BlocksLoaded(Now, load.Envelope, load.Peer, Map<Cid, Block>.Empty.AddRange(found.Select(kv => (kv.Key, kv.Value)))));
                 continue;
             }
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using Bitswap.Runtime.Testing;
+using Bitswap.Testing;
 
 namespace Bitswap.Bench;
 

@@ -52,7 +52,7 @@ public static class ServeManyRun
             var start = p * 97 % catalogSize;
             var window = Enumerable.Range(0, wants).Select(i => catalog[(start + i) % catalogSize]).ToArray();
             var entries = window.Select((b, i) => WantlistEntry.WantBlock(b.Cid, wants - i, sendDontHave: true));
-            var sizes = window.Aggregate(Map<Cid, int>.Empty, (m, b) => m.AddOrUpdate(b.Cid, b.Size));
+            var sizes = Map<Cid, int>.Empty.AddRange(window.DistinctBy(b => b.Cid).Select(b => (b.Cid, b.Size)));
             messages[p] = new MessageReceived(0, peerIds[p], Message.Empty.WithEntries(entries), sizes);
         }
 
@@ -102,13 +102,13 @@ public static class ServeManyRun
             now++;
             if (loads.TryDequeue(out var load))
             {
-                var blocks = Map<Cid, Block>.Empty;
+                var found = new Dictionary<Cid, Block>();
                 foreach (var cid in load.Cids)
                 {
-                    if (store.TryGetValue(cid, out var block)) blocks = blocks.AddOrUpdate(cid, block);
+                    if (store.TryGetValue(cid, out var block)) found[cid] = block;
                 }
 
-                Post(new BlocksLoaded(now, load.Envelope, load.Peer, blocks));
+                Post(new BlocksLoaded(now, load.Envelope, load.Peer, Map<Cid, Block>.Empty.AddRange(found.Select(kv => (kv.Key, kv.Value)))));
                 continue;
             }
 

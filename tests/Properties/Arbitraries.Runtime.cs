@@ -1,4 +1,4 @@
-using Bitswap.Runtime.Testing;
+using Bitswap.Testing;
 using FsCheck;
 using FsCheck.Fluent;
 

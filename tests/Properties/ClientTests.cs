@@ -47,6 +47,44 @@ public class ClientTests
         driver.Advance(50);
     }
 
+    // ---- wants ended by the session (the API fails their waiters from WantsEnded) ----
+
+    [Fact]
+    public void Cancel_and_close_end_every_cid_the_session_still_wanted()
+    {
+        var d = NewDriver();
+        d.Connect(A);
+        d.Want(1, Cids(0, 1, 2, 3));
+        d.Advance(50);
+        d.ReceiveBlocks(A, [BlockOf(0)]);
+
+        // CID 0 was delivered and CID 9 never wanted: neither is listed.
+        var cancelled = Of<WantsEnded>(d.Cancel(1, Cids(1, 0, 9))).Single();
+        Assert.Equal((1L, WantEndReason.Cancelled), (cancelled.Session, cancelled.Reason));
+        Assert.Equal(Cids(1), cancelled.Cids);
+
+        var closed = Of<WantsEnded>(d.Apply(new CloseSession(d.Now, 1))).Single();
+        Assert.Equal((1L, WantEndReason.SessionClosed), (closed.Session, closed.Reason));
+        Assert.Equal(Cids(2, 3).OrderBy(c => c), closed.Cids.OrderBy(c => c));
+        Assert.Empty(Of<WantsEnded>(d.Apply(new CloseSession(d.Now, 1))));
+    }
+
+    // ---- DONT_HAVE timeout: a healthy peer working through a large batch is neither timed out nor pruned ----
+
+    [Fact]
+    public void A_large_want_block_batch_to_a_healthy_peer_is_not_timed_out_or_pruned()
+    {
+        var d = NewDriver();
+        d.Connect(A);
+        JoinByBlock(d, A, 255, [.. Enumerable.Range(0, 255)]);
+        // A answered its first block within 50 ms, yet 255 want-blocks take the peer time: nothing expires in 2 s.
+        d.Advance(2_000);
+
+        Assert.DoesNotContain(d.Effects.OfType<Explain>(), e => e.Subject == "dont-have-simulated");
+        Assert.True(InSession(d, 1, A));
+        Assert.Equal(255, d.EntriesTo(A).Count(e => e.WantType == WantType.Block && !e.Cancel));
+    }
+
     // ---- §7 item 2: cancel on receipt ----
 
     [Fact]

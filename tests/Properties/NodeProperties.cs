@@ -3,7 +3,7 @@ using Bitswap.Domain;
 using Bitswap.Domain.Multiformats;
 using Bitswap.Domain.Wire;
 using Bitswap.Runtime.Recording;
-using Bitswap.Runtime.Testing;
+using Bitswap.Testing;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;

@@ -163,7 +163,7 @@ public class PeerTaskQueueModelProperties
                     case QueueDoneOp done:
                     {
                         var peer = ServerWorld.Peers[done.Peer];
-                        var ids = queue.TrackerOf(peer).Active.Keys.Take(done.Count).ToList();
+                        var ids = queue.TrackerOf(peer).ActiveTasks.Map(t => t.Id).Take(done.Count).ToList();
                         queue = queue.TasksDone(peer, ids.ToSeq());
                         model.Done(peer, ids);
                         break;
@@ -195,7 +195,7 @@ public class PeerTaskQueueModelProperties
                     var tracker = queue.TrackerOf(peer);
                     if (!tracker.Order.Values.Select(t => t.Id).SequenceEqual(model.PendingIds(peer)))
                         return false.Label($"step {step} {op}: pending of {peer.Short} differ");
-                    if (!tracker.Active.Keys.SequenceEqual(model.ActiveIds(peer)))
+                    if (!tracker.ActiveTasks.Map(t => t.Id).SequenceEqual(model.ActiveIds(peer)))
                         return false.Label($"step {step} {op}: active of {peer.Short} differ");
                     if (tracker.PendingWork != model.PendingWork(peer))
                         return false.Label($"step {step} {op}: pending work of {peer.Short} differs");

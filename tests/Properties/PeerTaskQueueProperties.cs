@@ -36,7 +36,7 @@ public static class QueueRun
                     break;
                 case QueueDoneOp done:
                     var peer = ServerWorld.Peers[done.Peer];
-                    queue = queue.TasksDone(peer, queue.TrackerOf(peer).Active.Keys.Take(done.Count).ToSeq());
+                    queue = queue.TasksDone(peer, queue.TrackerOf(peer).ActiveTasks.Map(t => t.Id).Take(done.Count).ToSeq());
                     break;
                 case QueueCancelOp cancel:
                     (queue, var task) = queue.Remove(ServerWorld.Peers[cancel.Peer], ServerWorld.Blocks[cancel.Cid].Cid);

@@ -1,6 +1,6 @@
 using Bitswap.Runtime;
 using Bitswap.Runtime.Recording;
-using Bitswap.Runtime.Testing;
+using Bitswap.Testing;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;

@@ -6,7 +6,7 @@ using Bitswap.Domain.Wire;
 using Bitswap.Runtime;
 using Bitswap.Runtime.Blockstores;
 using Bitswap.Runtime.Network;
-using Bitswap.Runtime.Testing;
+using Bitswap.Testing;
 using Xunit;
 using Xunit.Abstractions;
 

@@ -1,4 +1,4 @@
-using Bitswap.Runtime.Testing;
+using Bitswap.Testing;
 using Xunit;
 using Xunit.Abstractions;
 

@@ -1,5 +1,5 @@
 using Bitswap.Runtime;
-using Bitswap.Runtime.Testing;
+using Bitswap.Testing;
 using Xunit;
 using Xunit.Abstractions;
 

@@ -3,7 +3,7 @@ using Bitswap.Domain;
 using Bitswap.Domain.Wire;
 using Bitswap.Runtime;
 using Bitswap.Runtime.Network;
-using Bitswap.Runtime.Testing;
+using Bitswap.Testing;
 using Xunit.Abstractions;
 
 namespace Bitswap.Tests.Scenarios;

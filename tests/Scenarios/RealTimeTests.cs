@@ -1,7 +1,7 @@
 using System.Reactive.Concurrency;
 using Bitswap.Runtime;
 using Bitswap.Runtime.Network;
-using Bitswap.Runtime.Testing;
+using Bitswap.Testing;
 using Xunit;
 
 namespace Bitswap.Tests.Scenarios;

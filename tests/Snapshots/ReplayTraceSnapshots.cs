@@ -1,7 +1,7 @@
 using Bitswap.Domain.Wire;
 using Bitswap.Runtime;
 using Bitswap.Runtime.Recording;
-using Bitswap.Runtime.Testing;
+using Bitswap.Testing;
 using Snapshooter.Xunit;
 using Xunit;
 

@@ -30,7 +30,7 @@ public sealed record ClientState
     public Map<long, Session> Sessions { get; init; } = Map<long, Session>.Empty;
 
     /// <summary>For every wanted CID, the sessions wanting it.</summary>
-    public HashMap<Cid, Set<long>> Interest { get; init; } = HashMap<Cid, Set<long>>.Empty;
+    public Map<Cid, Set<long>> Interest { get; init; } = Map<Cid, Set<long>>.Empty;
 
     /// <summary>CIDs broadcast as want-have to every peer (a newly connected peer gets them all).</summary>
     public Set<Cid> Broadcasts { get; init; } = Set<Cid>.Empty;
@@ -168,6 +168,9 @@ public static class Client
         var accepted = Seq<Cid>.Empty;
         var refused = Seq<Cid>.Empty;
         var interest = turn.State.Interest;
+        // Immutable, so every CID only this session wants shares one set.
+        var justThis = Set<long>.Empty.Add(want.Session);
+        var fresh = new List<(Cid, Set<long>)>();
         foreach (var cid in want.Cids)
         {
             if (!seen.Add(cid) || session.Wants.ContainsKey(cid)) continue;
@@ -177,8 +180,11 @@ public static class Client
                 continue;
             }
             accepted = accepted.Add(cid);
-            interest = interest.AddOrUpdate(cid, s => s.Add(want.Session), () => Set<long>.Empty.Add(want.Session));
+            if (turn.State.Interest.IsEmpty) fresh.Add((cid, justThis));
+            else interest = interest.AddOrUpdate(cid, s => s.AddOrUpdate(want.Session), () => justThis);
         }
+        // Into an empty interest map: one bulk pass.
+        if (fresh.Count > 0) interest = Map<Cid, Set<long>>.Empty.AddRange(fresh);
         if (!refused.IsEmpty)
             turn.Emit(new RejectWants(want.Session, refused, $"the client already holds {limits.ClientWantsMax} wants"));
         turn.State = turn.State with { Interest = interest, TotalWants = turn.State.TotalWants + accepted.Count };
@@ -239,7 +245,7 @@ public static class Client
         {
             if (peer == answered)
             {
-                turn.SetPeer(peer, cids.Fold(queue, (q, c) => q.Forget(c)));
+                turn.SetPeer(peer, queue.ForgetAll(cids));
                 continue;
             }
             var (cancelled, explains) = queue.Cancel(cids);
@@ -335,23 +341,18 @@ public static class Client
         turn.State = s with { Presences = presences };
 
         bool IsConnected(PeerId p) => turn.State.Peers.ContainsKey(p);
-        var recent = turn.State.Recent;
         foreach (var id in sessionIds)
         {
             if (turn.State.Sessions.Find(id).Case is not Session session) continue;
             var mine = wantedBlocks.Filter(session.Wants.ContainsKey);
             var step = session.Update(peer, mine, wantedHaves, wantedDontHaves, now, turn.Limits, IsConnected);
             turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(id, step.State) };
-            foreach (var cid in mine)
-            {
-                turn.Emit(new DeliverBlock(id, blocks[cid], peer));
-                recent = recent.Add(cid, Set<long>.Empty.Add(id), sessions => sessions.AddOrUpdate(id));
-            }
+            foreach (var cid in mine) turn.Emit(new DeliverBlock(id, blocks[cid], peer));
             ApplyOrders(turn, step.Effects);
         }
         var totalWants = turn.State.TotalWants;
         foreach (var cid in wantedBlocks) totalWants -= turn.State.Interest.Find(cid).Map(x => x.Count).IfNone(0);
-        turn.State = turn.State with { TotalWants = totalWants, Recent = recent };
+        turn.State = turn.State with { TotalWants = totalWants };
         return wantedBlocks;
     }
 
@@ -384,7 +385,8 @@ public static class Client
                     if (sessions.Find(id).Case is Session session) sessions = sessions.SetItem(id, session.CountDuplicate());
                 continue;
             }
-            recent = recent.Add(block.Cid, Set<long>.Empty, kept => kept);
+            // Remembered with the sessions that want it now: routing delivers it to exactly those.
+            recent = recent.Add(block.Cid, s.Interest.Find(block.Cid).IfNone(Set<long>.Empty), kept => kept);
         }
         turn.State = s with
         {

@@ -217,6 +217,21 @@ public sealed record PeerWants(
     public PeerWants Forget(Cid cid) =>
         this with { Pending = Pending.Remove(cid), Sent = Sent.Remove(cid), AwaitingBlock = AwaitingBlock.Remove(cid) };
 
+    /// <summary><see cref="Forget(Cid)"/> for several CIDs, with one copy of the queue.</summary>
+    public PeerWants ForgetAll(Seq<Cid> cids)
+    {
+        var pending = Pending;
+        var sent = Sent;
+        var awaiting = AwaitingBlock;
+        foreach (var cid in cids)
+        {
+            pending = pending.Remove(cid);
+            sent = sent.Remove(cid);
+            awaiting = awaiting.Remove(cid);
+        }
+        return this with { Pending = pending, Sent = sent, AwaitingBlock = awaiting };
+    }
+
     /// <summary>
     /// The peer answered (block, HAVE or DONT_HAVE) for these CIDs: the first answer clears the want's timestamp (no rebroadcast)
     /// and gives a latency sample; the DONT_HAVE timeout stops for them.
@@ -271,17 +286,28 @@ public sealed record PeerWants(
         var pending = Pending;
         var cancels = PendingCancels;
         var sent = Sent;
+        var drained = taken.Count == PendingCount;
+        var newlySent = new List<(Cid, SentWant)>();
         foreach (var entry in taken)
         {
             if (entry.Cancel)
             {
-                cancels = cancels.Remove(entry.Cid);
+                if (!drained) cancels = cancels.Remove(entry.Cid);
                 continue;
             }
-            var broadcast = pending.Find(entry.Cid).Exists(p => p.Broadcast);
-            pending = pending.Remove(entry.Cid);
-            sent = sent.AddOrUpdate(entry.Cid, new SentWant(entry, broadcast, now));
+            var broadcast = Pending.Find(entry.Cid).Exists(p => p.Broadcast);
+            if (!drained) pending = pending.Remove(entry.Cid);
+            newlySent.Add((entry.Cid, new SentWant(entry, broadcast, now)));
         }
+        // A drained queue starts empty again, and a first message builds Sent in one bulk pass: far fewer allocations
+        // than removing and adding entry by entry.
+        if (drained)
+        {
+            pending = Map<Cid, PendingWant>.Empty;
+            cancels = Map<Cid, SentWant>.Empty;
+        }
+        if (sent.IsEmpty) sent = Map<Cid, SentWant>.Empty.AddRange(newlySent);
+        else foreach (var (cid, want) in newlySent) sent = sent.AddOrUpdate(cid, want);
         var message = Message.Empty.WithEntries(taken);
         return (this with { Pending = pending, PendingCancels = cancels, Sent = sent, InFlight = new InFlightEnvelope(envelope, message), LastSentAt = now }, message);
     }
@@ -294,12 +320,16 @@ public sealed record PeerWants(
     {
         if (InFlight is not { } inFlight || inFlight.Envelope != envelope) return this;
         var awaiting = AwaitingBlock;
+        var started = new List<(Cid, long)>();
         foreach (var entry in inFlight.Message.Wantlist.Values)
         {
             if (entry.Cancel || entry.WantType != WantType.Block) continue;
             if (Sent.Find(entry.Cid).Exists(s => !s.Broadcast && s.Entry.WantType == WantType.Block && s.SentAt is not null))
-                awaiting = awaiting.AddOrUpdate(entry.Cid, now);
+                started.Add((entry.Cid, now));
         }
+        // Into an idle timeout list, one bulk pass.
+        if (awaiting.IsEmpty) awaiting = Map<Cid, long>.Empty.AddRange(started);
+        else foreach (var (cid, at) in started) awaiting = awaiting.AddOrUpdate(cid, at);
         return this with { InFlight = null, RetryNotBefore = null, AwaitingBlock = awaiting };
     }
 

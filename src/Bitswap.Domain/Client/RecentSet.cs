@@ -6,14 +6,13 @@ namespace Bitswap.Domain;
 /// </summary>
 /// <typeparam name="TKey">The remembered key (a CID).</typeparam>
 /// <typeparam name="TValue">What is remembered with it.</typeparam>
-/// <param name="Entries">Keys with their arrival number and value.</param>
-/// <param name="Order">Keys by arrival number, oldest first.</param>
-/// <param name="Next">The next arrival number.</param>
+/// <param name="Entries">Keys with their values.</param>
+/// <param name="Order">The same keys, oldest first (appending and dropping the head are cheap on a sequence).</param>
 /// <param name="Capacity">Keys kept at most.</param>
-public sealed record RecentSet<TKey, TValue>(HashMap<TKey, (long Arrival, TValue Value)> Entries, Map<long, TKey> Order, long Next, int Capacity)
+public sealed record RecentSet<TKey, TValue>(HashMap<TKey, TValue> Entries, Seq<TKey> Order, int Capacity)
 {
     /// <summary>An empty set keeping at most <paramref name="capacity"/> keys.</summary>
-    public static RecentSet<TKey, TValue> Create(int capacity) => new(HashMap<TKey, (long, TValue)>.Empty, Map<long, TKey>.Empty, 0, capacity);
+    public static RecentSet<TKey, TValue> Create(int capacity) => new(HashMap<TKey, TValue>.Empty, Seq<TKey>.Empty, capacity);
 
     /// <summary>Number of keys remembered.</summary>
     public int Count => Entries.Count;
@@ -22,20 +21,19 @@ public sealed record RecentSet<TKey, TValue>(HashMap<TKey, (long Arrival, TValue
     public bool Contains(TKey key) => Entries.ContainsKey(key);
 
     /// <summary>The value remembered with a key, if any.</summary>
-    public Option<TValue> Find(TKey key) => Entries.Find(key).Map(e => e.Value);
+    public Option<TValue> Find(TKey key) => Entries.Find(key);
 
-    /// <summary>Remembers a key; a known key keeps its arrival and takes <paramref name="merge"/> of its old value.</summary>
+    /// <summary>Remembers a key; a known key keeps its place and takes <paramref name="merge"/> of its old value.</summary>
     public RecentSet<TKey, TValue> Add(TKey key, TValue value, Func<TValue, TValue> merge)
     {
-        if (Entries.Find(key).Case is ValueTuple<long, TValue> known)
-            return this with { Entries = Entries.SetItem(key, (known.Item1, merge(known.Item2))) };
-        var entries = Entries.Add(key, (Next, value));
-        var order = Order.Add(Next, key);
-        while (order.Count > Capacity && order.Min.Case is ValueTuple<long, TKey> oldest)
+        if (Entries.Find(key).Case is TValue known) return this with { Entries = Entries.SetItem(key, merge(known)) };
+        var entries = Entries.Add(key, value);
+        var order = Order.Add(key);
+        while (order.Count > Capacity)
         {
-            order = order.Remove(oldest.Item1);
-            entries = entries.Remove(oldest.Item2);
+            entries = entries.Remove(order.Head);
+            order = order.Tail;
         }
-        return new RecentSet<TKey, TValue>(entries, order, Next + 1, Capacity);
+        return this with { Entries = entries, Order = order };
     }
 }

@@ -33,7 +33,7 @@ public sealed record Session
     public required long Id { get; init; }
 
     /// <summary>Wanted CIDs.</summary>
-    public HashMap<Cid, SessionWant> Wants { get; init; } = HashMap<Cid, SessionWant>.Empty;
+    public Map<Cid, SessionWant> Wants { get; init; } = Map<Cid, SessionWant>.Empty;
 
     /// <summary>Wanted CIDs by <see cref="SessionWant.Order"/>.</summary>
     public Map<long, Cid> Queue { get; init; } = Map<long, Cid>.Empty;
@@ -71,6 +71,13 @@ public sealed record Session
     /// <summary>When the armed idle tick fires, if armed.</summary>
     public long? TickDeadline { get; init; }
 
+    /// <summary>
+    /// The deadline the session-tick timer is armed for, if armed. A block pushes <see cref="TickDeadline"/> later without
+    /// arming again; a firing before the deadline re-arms once for it. So a busy session arms about one timer per tick
+    /// period, not one per message of blocks.
+    /// </summary>
+    public long? TickArmedFor { get; init; }
+
     /// <summary>Sum of want-to-block latencies of wanted blocks.</summary>
     public long LatencyTotalMs { get; init; }
 
@@ -100,13 +107,33 @@ public sealed record Session
         var queue = Queue;
         var toFetch = ToFetch;
         var order = NextOrder;
-        foreach (var cid in cids)
+        if (Wants.IsEmpty)
         {
-            if (wants.ContainsKey(cid)) continue;
-            wants = wants.Add(cid, new SessionWant(order, null, null));
-            queue = queue.Add(order, cid);
-            toFetch = toFetch.Add(order, cid);
-            order++;
+            // A session's first wants: built in one bulk pass (a node per want instead of a path per want). None is live
+            // yet, so the to-fetch queue is the want order itself.
+            var fresh = new List<(Cid, SessionWant)>();
+            var ordered = new List<(long, Cid)>();
+            var seen = new System.Collections.Generic.HashSet<Cid>();
+            foreach (var cid in cids)
+            {
+                if (!seen.Add(cid)) continue;
+                fresh.Add((cid, new SessionWant(order, null, null)));
+                ordered.Add((order++, cid));
+            }
+            wants = Map<Cid, SessionWant>.Empty.AddRange(fresh);
+            queue = Map<long, Cid>.Empty.AddRange(ordered);
+            toFetch = queue;
+        }
+        else
+        {
+            foreach (var cid in cids)
+            {
+                if (wants.ContainsKey(cid)) continue;
+                wants = wants.Add(cid, new SessionWant(order, null, null));
+                queue = queue.Add(order, cid);
+                toFetch = toFetch.Add(order, cid);
+                order++;
+            }
         }
         var session = this with { Wants = wants, Queue = queue, ToFetch = toFetch, NextOrder = order };
         var orders = Seq<SessionOrder>.Empty;
@@ -176,17 +203,26 @@ public sealed record Session
             session = session with { DontHaveStreaks = session.DontHaveStreaks.Remove(from) };
         }
 
-        foreach (var cid in wantedBlocks)
-        {
-            var want = session.Wants.Find(cid).IfNone(() => throw new System.Diagnostics.UnreachableException("filtered above"));
-            if (want.LiveSince is { } since)
-                session = session with { LatencyTotalMs = session.LatencyTotalMs + Math.Max(0, now - since), LatencySamples = session.LatencySamples + 1 };
-            session = session with { FirstDeliveries = session.FirstDeliveries.AddOrUpdate(from, n => n + 1, 1) };
-            (session, _) = session.Unwant(Seq1(cid));
-        }
         if (!wantedBlocks.IsEmpty)
         {
-            session = session with { ConsecutiveTicks = 0, TickDeadline = null };
+            // The message's blocks together: latencies summed, first deliveries counted, wants dropped in one pass.
+            long latency = 0;
+            long samples = 0;
+            foreach (var cid in wantedBlocks)
+            {
+                if (session.Wants.Find(cid).Case is not SessionWant { LiveSince: { } since }) continue;
+                latency += Math.Max(0, now - since);
+                samples++;
+            }
+            (session, _) = session.Unwant(wantedBlocks);
+            session = session with
+            {
+                LatencyTotalMs = session.LatencyTotalMs + latency,
+                LatencySamples = session.LatencySamples + samples,
+                FirstDeliveries = session.FirstDeliveries.AddOrUpdate(from, n => n + wantedBlocks.Count, wantedBlocks.Count),
+                ConsecutiveTicks = 0,
+                TickDeadline = null,
+            };
             if (!session.Wants.IsEmpty) (session, orders) = session.ArmTick(now, limits, orders);
         }
 
@@ -248,8 +284,17 @@ public sealed record Session
     /// </summary>
     public Step<Session, SessionOrder> Tick(long now, Limits limits)
     {
-        if (TickDeadline is not { } deadline || now < deadline) return Step<Session, SessionOrder>.Quiet(this);
-        var session = this with { TickDeadline = null };
+        // A firing before the armed deadline is stale (a shell that does not move re-armed timers): ignore it.
+        if (TickArmedFor is { } armed && now < armed) return Step<Session, SessionOrder>.Quiet(this);
+        var fired = this with { TickArmedFor = null };
+        if (fired.TickDeadline is not { } deadline) return Step<Session, SessionOrder>.Quiet(fired);
+        if (now < deadline)
+        {
+            // Blocks arrived since the timer was armed and moved the deadline: wait for it.
+            var rearmed = fired with { TickArmedFor = deadline };
+            return new Step<Session, SessionOrder>(rearmed, Seq<SessionOrder>.Empty.Add(new EmitOrder(new ArmTimer(new TimerId(TimerKind.SessionTick, Id), deadline))));
+        }
+        var session = fired with { TickDeadline = null };
         var orders = Seq<SessionOrder>.Empty;
         var live = session.Queue.Values.Filter(c => session.Wants.Find(c).Exists(w => w.LiveSince is not null))
             .Take(limits.BroadcastLiveWantsMax).ToSeq();
@@ -405,7 +450,9 @@ public sealed record Session
         // boxo resetIdleTick: the provider-search delay until latency is known, then 500 ms + 3 × average latency; × (1 + ticks).
         var baseDelay = LatencySamples == 0 ? limits.ProviderSearchDelayMs : limits.BaseTickDelayMs + 3 * (LatencyTotalMs / LatencySamples);
         var deadline = now + baseDelay * (1 + ConsecutiveTicks);
-        return (this with { TickDeadline = deadline }, orders.Add(new EmitOrder(new ArmTimer(new TimerId(TimerKind.SessionTick, Id), deadline))));
+        // An armed timer that fires no later than the new deadline will re-arm itself for it (see Tick).
+        if (TickArmedFor is { } armed && armed <= deadline) return (this with { TickDeadline = deadline }, orders);
+        return (this with { TickDeadline = deadline, TickArmedFor = deadline }, orders.Add(new EmitOrder(new ArmTimer(new TimerId(TimerKind.SessionTick, Id), deadline))));
     }
 
     private static Seq<Cid> Seq1(Cid cid) => Seq<Cid>.Empty.Add(cid);

@@ -186,6 +186,10 @@ public static class Engine
         // index are local to this step.
         var requests = new List<TaskRequest?>();
         var requested = new Dictionary<Cid, int>();
+        // Into an empty wantlist with room for the whole message, every want is simply added (no eviction, no refusal,
+        // and the message's CIDs are distinct), so the new wants are collected and the list built in one bulk pass.
+        var fresh = wantlist.Count == 0 && message.Wantlist.Count <= limits.WantlistEntriesPerPeerMax ? new List<PeerWant>() : null;
+        var justThisPeer = Set<PeerId>.Empty.Add(peer);
         foreach (var entry in message.Wantlist.Values)
         {
             var cid = entry.Cid;
@@ -211,6 +215,14 @@ public static class Engine
             }
 
             var size = LocalSize(input.LocalSizes, cid, limits);
+            if (fresh is not null)
+            {
+                var want = new PeerWant(entry, size);
+                fresh.Add(want);
+                wanters = AddWanter(wanters, cid, peer, justThisPeer);
+                if (TaskFor(want, state.Config) is { } freshRequest) requests.Add(freshRequest);
+                continue;
+            }
             var result = wantlist.Want(entry, size, limits.WantlistEntriesPerPeerMax);
             if (result.Outcome == WantOutcome.Refused)
             {
@@ -225,7 +237,7 @@ public static class Engine
                 if (state.Config.Explain) effects = effects.Add(new Explain("want-evicted", victim.Entry.Cid, peer, "wantlist full: evicted for a new want"));
             }
             wantlist = result.Wantlist;
-            wanters = AddWanter(wanters, cid, peer);
+            wanters = AddWanter(wanters, cid, peer, justThisPeer);
             if (TaskFor(wantlist.Entries[cid], state.Config) is { } request)
             {
                 if (requested.TryGetValue(cid, out var earlier)) requests[earlier] = null;
@@ -234,6 +246,7 @@ public static class Engine
             }
         }
 
+        if (fresh is not null) wantlist = PeerWantlist.Of(fresh);
         queue = PushTasks(state.Config, queue, peer, requests.OfType<TaskRequest>(), ref effects);
         next = next with { Wantlists = next.Wantlists.AddOrUpdate(peer, wantlist), Wanters = wanters, Queue = queue };
         return Dispatch(next, input.Now, effects);
@@ -289,7 +302,7 @@ public static class Engine
         var next = state with
         {
             InFlight = state.InFlight.Remove(envelope.Id.Sequence),
-            Queue = state.Queue.TasksDone(peer, envelope.Tasks.Map(t => t.Id)),
+            Queue = state.Queue.TasksDone(peer, envelope.Tasks),
             BlocksSent = state.BlocksSent + message.Blocks.Count,
             DataSent = state.DataSent + message.Blocks.Values.Sum(b => (long)b.Size),
         };
@@ -329,7 +342,7 @@ public static class Engine
         var next = state with
         {
             InFlight = state.InFlight.Remove(envelope.Id.Sequence),
-            Queue = state.Queue.TasksDone(envelope.Peer, envelope.Tasks.Map(t => t.Id)),
+            Queue = state.Queue.TasksDone(envelope.Peer, envelope.Tasks),
         };
         var effects = state.Config.Explain
             ? Seq.create<Effect>(new Explain("send-failed", null, envelope.Peer, $"envelope {envelope.Id}: {input.Reason}; wants kept"))
@@ -376,7 +389,7 @@ public static class Engine
             state = built;
             if (message.IsEmpty)
             {
-                state = state with { Queue = state.Queue.TasksDone(work.Peer, work.Tasks.Map(t => t.Id)) };
+                state = state with { Queue = state.Queue.TasksDone(work.Peer, work.Tasks) };
                 continue;
             }
             state = state with { InFlight = state.InFlight.AddOrUpdate(id.Sequence, envelope with { Message = message }) };
@@ -393,7 +406,7 @@ public static class Engine
             var done = state with
             {
                 InFlight = state.InFlight.Remove(envelope.Id.Sequence),
-                Queue = state.Queue.TasksDone(envelope.Peer, envelope.Tasks.Map(t => t.Id)),
+                Queue = state.Queue.TasksDone(envelope.Peer, envelope.Tasks),
             };
             return Dispatch(done, now, effects);
         }
@@ -409,8 +422,12 @@ public static class Engine
     private static (EngineState State, Message Message, Seq<Effect> Effects) Build(EngineState state, ServerEnvelope envelope, Map<Cid, Block> loaded)
     {
         var limits = state.Config.Limits;
+        var explain = state.Config.Explain;
         var peer = envelope.Peer;
-        var message = Message.Empty;
+        // Collected locally and turned into one message at the end (one bulk build instead of a message per block).
+        var blocks = new List<Block>();
+        var presences = new List<(Cid, PresenceType)>();
+        var withBlock = new System.Collections.Generic.HashSet<Cid>();
         var effects = Seq<Effect>.Empty;
         var wantlists = state.Wantlists;
         var deferred = Seq<PeerTask>.Empty;
@@ -427,41 +444,44 @@ public static class Engine
                     {
                         // Sizes can differ from what the shell reported when the want arrived. A block that fits an
                         // empty message waits for the next envelope; one that never fits is skipped, keeping the want.
-                        if (message.IsEmpty)
+                        if (blocks.Count == 0 && presences.Count == 0)
                         {
-                            if (state.Config.Explain) effects = effects.Add(new Explain("block-too-large", task.Cid, peer, "block does not fit in MessageBytesMax; want kept"));
+                            if (explain) effects = effects.Add(new Explain("block-too-large", task.Cid, peer, "block does not fit in MessageBytesMax; want kept"));
                             continue;
                         }
                         deferred = deferred.Add(task);
-                        if (state.Config.Explain) effects = effects.Add(new Explain("block-deferred", task.Cid, peer, "message full; re-queued for the next envelope"));
+                        if (explain) effects = effects.Add(new Explain("block-deferred", task.Cid, peer, "message full; re-queued for the next envelope"));
                         continue;
                     }
-                    message = message.WithBlock(block);
+                    blocks.Add(block);
+                    withBlock.Add(block.Cid);
                     size += blockBytes;
                     continue;
                 }
-                if (state.Config.Explain) effects = effects.Add(new Explain("block-vanished", task.Cid, peer, "block no longer in the blockstore"));
+                if (explain) effects = effects.Add(new Explain("block-vanished", task.Cid, peer, "block no longer in the blockstore"));
                 if (wantlists.Find(peer).Case is PeerWantlist wl) wantlists = wantlists.AddOrUpdate(peer, wl.WithBlockSize(task.Cid, 0));
                 if (!(data.SendDontHave && state.Config.SendDontHaves)) continue;
                 data = data with { HaveBlock = false };
             }
-            if (message.Blocks.ContainsKey(task.Cid)) continue;
+            if (withBlock.Contains(task.Cid)) continue;
             if (size + PresenceWork(task.Cid) > limits.MessageBytesMax)
             {
                 deferred = deferred.Add(task);
                 continue;
             }
-            message = message.WithPresence(task.Cid, data.HaveBlock ? PresenceType.Have : PresenceType.DontHave);
+            presences.Add((task.Cid, data.HaveBlock ? PresenceType.Have : PresenceType.DontHave));
             size += PresenceWork(task.Cid);
         }
-        if (!message.IsEmpty) message = message.WithPendingBytes((int)Math.Min(envelope.PendingWork, int.MaxValue));
+        var message = blocks.Count == 0 && presences.Count == 0
+            ? Message.Empty
+            : Message.Of(blocks, presences, (int)Math.Min(envelope.PendingWork, int.MaxValue));
         var queue = state.Queue;
         if (!deferred.IsEmpty)
         {
             // The deferred tasks leave this envelope and go back to the queue as new pending work, unless the peer
             // cancelled the want meanwhile (a cancel only lets already-active work complete).
             var stillWanted = wantlists.Find(peer).IfNone(PeerWantlist.Empty);
-            queue = queue.TasksDone(peer, deferred.Map(t => t.Id));
+            queue = queue.TasksDone(peer, deferred);
             queue = queue.PushAll(peer, deferred.Filter(t => stillWanted.Contains(t.Cid)).Map(t => new TaskRequest(t.Cid, t.Priority, t.Work, t.Data)), null);
         }
         return (state with { Wantlists = wantlists, Queue = queue }, message, effects);
@@ -499,8 +519,9 @@ public static class Engine
         return queue;
     }
 
-    private static Map<Cid, Set<PeerId>> AddWanter(Map<Cid, Set<PeerId>> wanters, Cid cid, PeerId peer) =>
-        wanters.AddOrUpdate(cid, peers => peers.AddOrUpdate(peer), Set<PeerId>.Empty.Add(peer));
+    /// <summary>Records that <paramref name="peer"/> wants <paramref name="cid"/>; a CID only it wants shares <paramref name="justThisPeer"/>.</summary>
+    private static Map<Cid, Set<PeerId>> AddWanter(Map<Cid, Set<PeerId>> wanters, Cid cid, PeerId peer, Set<PeerId> justThisPeer) =>
+        wanters.AddOrUpdate(cid, peers => peers.AddOrUpdate(peer), justThisPeer);
 
     private static Map<Cid, Set<PeerId>> RemoveWanter(Map<Cid, Set<PeerId>> wanters, Cid cid, PeerId peer)
     {

@@ -26,12 +26,12 @@ using Bitswap.Domain.Multiformats;
 
 namespace Bitswap.Domain;
 
-/// <summary>What a server task will send (boxo decision TaskData).</summary>
+/// <summary>What a server task will send (boxo decision TaskData); a value, so a queued task carries no second object.</summary>
 /// <param name="SendBlock">True to send the block itself (a want-block, or a want-have for a small block).</param>
 /// <param name="SendDontHave">True when the peer asked for DONT_HAVE replies.</param>
 /// <param name="BlockSize">Size of the block when held, else 0.</param>
 /// <param name="HaveBlock">True when we hold the block (otherwise the task is a DONT_HAVE).</param>
-public sealed record TaskData(bool SendBlock, bool SendDontHave, int BlockSize, bool HaveBlock);
+public readonly record struct TaskData(bool SendBlock, bool SendDontHave, int BlockSize, bool HaveBlock);
 
 /// <summary>A request to queue work for a peer about one CID.</summary>
 /// <param name="Cid">The block the task is about (its topic).</param>
@@ -77,23 +77,23 @@ public enum PushOutcome
 /// <summary>One peer's queue: pending tasks by CID and in pop order, active tasks, and when it was last served.</summary>
 /// <param name="Pending">Pending tasks by CID (one per CID: pushes for the same CID merge).</param>
 /// <param name="Order">Pending tasks in pop order.</param>
-/// <param name="Active">Popped, not yet done tasks by id.</param>
-/// <param name="ActiveByCid">Ids of active tasks per CID, to decide whether a new task adds information.</param>
+/// <param name="Active">Popped, not yet done tasks by CID (usually one each), to complete them and to decide whether a new task adds information.</param>
+/// <param name="ActiveCount">Number of active tasks.</param>
 /// <param name="PendingWork">Sum of pending work in bytes.</param>
 /// <param name="ActiveWork">Sum of active work in bytes.</param>
 /// <param name="LastServed">When a pop last took tasks from this peer.</param>
 public sealed record PeerTracker(
-    HashMap<Cid, PeerTask> Pending,
+    Map<Cid, PeerTask> Pending,
     Map<PendingKey, PeerTask> Order,
-    Map<long, PeerTask> Active,
-    HashMap<Cid, Set<long>> ActiveByCid,
+    HashMap<Cid, Seq<PeerTask>> Active,
+    int ActiveCount,
     long PendingWork,
     long ActiveWork,
     Option<long> LastServed)
 {
     /// <summary>A peer with no tasks, never served.</summary>
     public static readonly PeerTracker Empty = new(
-        HashMap<Cid, PeerTask>.Empty, Map<PendingKey, PeerTask>.Empty, Map<long, PeerTask>.Empty, HashMap<Cid, Set<long>>.Empty, 0, 0, Option<long>.None);
+        Map<Cid, PeerTask>.Empty, Map<PendingKey, PeerTask>.Empty, HashMap<Cid, Seq<PeerTask>>.Empty, 0, 0, 0, Option<long>.None);
 
     /// <summary>The salted hash of the peer ID that breaks ties (rule 5), computed once when the tracker is created.</summary>
     public ulong Hash { get; init; }
@@ -104,15 +104,15 @@ public sealed record PeerTracker(
     /// <summary>Number of pending tasks.</summary>
     public int PendingCount => Pending.Count;
 
-    /// <summary>Number of active tasks.</summary>
-    public int ActiveCount => Active.Count;
+    /// <summary>The active tasks, oldest first (walks them all: for tests and inspection).</summary>
+    public Seq<PeerTask> ActiveTasks => Active.Values.SelectMany(tasks => tasks).OrderBy(t => t.Id).ToSeq();
 
     /// <summary>The next task a pop would take.</summary>
     public Option<PeerTask> NextTask => Order.Min.Map(first => first.Value);
 
     /// <summary>True when the peer has a pending task that fits under the outstanding-bytes cap (or nothing is active).</summary>
     public bool Eligible(long outstandingMax) =>
-        NextTask.Case is PeerTask next && (Active.IsEmpty || outstandingMax <= 0 || ActiveWork + next.Work <= outstandingMax);
+        NextTask.Case is PeerTask next && (ActiveCount == 0 || outstandingMax <= 0 || ActiveWork + next.Work <= outstandingMax);
 
     /// <summary>True when the peer was never served, or not for longer than <paramref name="starvationMs"/>.</summary>
     public bool Starved(long now, long starvationMs) =>
@@ -134,18 +134,20 @@ public sealed record PeerTracker(
 
     internal PeerTracker AddActive(PeerTask task) => this with
     {
-        Active = Active.AddOrUpdate(task.Id, task),
-        ActiveByCid = ActiveByCid.AddOrUpdate(task.Cid, ids => ids.Add(task.Id), () => Set<long>.Empty.Add(task.Id)),
+        Active = Active.AddOrUpdate(task.Cid, tasks => tasks.Add(task), () => Seq<PeerTask>.Empty.Add(task)),
+        ActiveCount = ActiveCount + 1,
         ActiveWork = ActiveWork + task.Work,
     };
 
+    /// <summary>Completes an active task; one that is not active (already done) changes nothing.</summary>
     internal PeerTracker RemoveActive(PeerTask task)
     {
-        var ids = ActiveByCid.Find(task.Cid).IfNone(Set<long>.Empty).Remove(task.Id);
+        if (Active.Find(task.Cid).Case is not Seq<PeerTask> tasks || !tasks.Exists(t => t.Id == task.Id)) return this;
+        var rest = tasks.Filter(t => t.Id != task.Id);
         return this with
         {
-            Active = Active.Remove(task.Id),
-            ActiveByCid = ids.IsEmpty ? ActiveByCid.Remove(task.Cid) : ActiveByCid.AddOrUpdate(task.Cid, ids),
+            Active = rest.IsEmpty ? Active.Remove(task.Cid) : Active.SetItem(task.Cid, rest),
+            ActiveCount = ActiveCount - 1,
             ActiveWork = ActiveWork - task.Work,
         };
     }
@@ -250,6 +252,19 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
         var before = Peers.Find(peer).Case as PeerTracker;
         var tracker = before ?? PeerTracker.Empty with { Hash = PeerHash(peer) };
         var nextId = NextTaskId;
+        if (tracker.Pending.IsEmpty && tracker.ActiveCount == 0 && FreshTasks(requests, ref nextId) is { } fresh)
+        {
+            // An idle peer's tasks for distinct CIDs, within the cap: every request is queued as is, so both indexes are
+            // built in one bulk pass (a node per task instead of a path per task).
+            foreach (var task in fresh) outcomes?.Add((new TaskRequest(task.Cid, task.Priority, task.Work, task.Data), PushOutcome.Queued));
+            tracker = tracker with
+            {
+                Pending = Map<Cid, PeerTask>.Empty.AddRange(fresh.Select(t => (t.Cid, t))),
+                Order = Map<PendingKey, PeerTask>.Empty.AddRange(fresh.Select(t => (new PendingKey(t.Priority, t.Id), t))),
+                PendingWork = fresh.Sum(t => (long)t.Work),
+            };
+            return (this with { NextTaskId = nextId }).Put(peer, before, tracker);
+        }
         foreach (var request in requests)
         {
             PushOutcome outcome;
@@ -298,7 +313,7 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
         var cap = Limits.OutstandingBytesPerPeerMax;
         while (served.NextTask.Case is PeerTask next && (taken.IsEmpty || work < targetBytes))
         {
-            var fits = served.Active.IsEmpty || cap <= 0 || served.ActiveWork + next.Work <= cap;
+            var fits = served.ActiveCount == 0 || cap <= 0 || served.ActiveWork + next.Work <= cap;
             if (!fits) break;
             served = served.RemovePending(next).AddActive(next);
             taken = taken.Add(next);
@@ -308,14 +323,20 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
         return (queue.Put(best.Peer, before, served), new PoppedTasks(best.Peer, taken, served.PendingWork));
     }
 
-    /// <summary>Marks active tasks as done, freeing the peer's active work; ids that are not active are ignored.</summary>
-    public PeerTaskQueue TasksDone(PeerId peer, Seq<long> taskIds)
+    /// <summary>Marks active tasks as done, freeing the peer's active work; tasks that are not active are ignored.</summary>
+    public PeerTaskQueue TasksDone(PeerId peer, Seq<PeerTask> tasks)
     {
         if (Peers.Find(peer).Case is not PeerTracker before) return this;
         var tracker = before;
-        foreach (var id in taskIds)
-            if (tracker.Active.Find(id).Case is PeerTask task) tracker = tracker.RemoveActive(task);
+        foreach (var task in tasks) tracker = tracker.RemoveActive(task);
         return Put(peer, before, tracker);
+    }
+
+    /// <summary>Marks active tasks as done by id (walks the peer's active tasks: for tests; the engine passes the tasks).</summary>
+    public PeerTaskQueue TasksDone(PeerId peer, Seq<long> taskIds)
+    {
+        var ids = taskIds.ToHashSet();
+        return TasksDone(peer, TrackerOf(peer).ActiveTasks.Filter(t => ids.Contains(t.Id)));
     }
 
     /// <summary>Removes the pending task for a CID (a cancel); an active task for it still completes.</summary>
@@ -351,6 +372,22 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
         var h = Salt;
         foreach (var b in peer.Bytes) h = SplitMix64.Mix(h ^ b);
         return h;
+    }
+
+    /// <summary>The requests as new tasks when their CIDs are distinct and within the pending cap; else null (ids untouched).</summary>
+    private List<PeerTask>? FreshTasks(IEnumerable<TaskRequest> requests, ref long nextId)
+    {
+        var tasks = new List<PeerTask>();
+        var cids = new System.Collections.Generic.HashSet<Cid>();
+        var id = nextId;
+        foreach (var request in requests)
+        {
+            if (!cids.Add(request.Cid) || tasks.Count >= Limits.PendingTasksPerPeerMax) return null;
+            tasks.Add(new PeerTask(id++, request.Cid, request.Priority, request.Work, request.Data));
+        }
+        if (tasks.Count == 0) return null;
+        nextId = id;
+        return tasks;
     }
 
     /// <summary>Moves every peer unserved for over StarvationMs from Fresh to Starving (rule 2 at time <paramref name="now"/>).</summary>
@@ -404,12 +441,12 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
 
     private static bool AddsInformation(PeerTracker tracker, TaskRequest request)
     {
-        if (tracker.ActiveByCid.Find(request.Cid).Case is not Set<long> ids) return true;
+        if (tracker.Active.Find(request.Cid).Case is not Seq<PeerTask> active) return true;
         var activeSendsBlock = false;
         var activeHasSize = false;
-        foreach (var id in ids)
+        foreach (var task in active)
         {
-            var data = tracker.Active[id].Data;
+            var data = task.Data;
             activeSendsBlock |= data.SendBlock;
             activeHasSize |= data.HaveBlock;
         }

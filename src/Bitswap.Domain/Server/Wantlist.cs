@@ -49,17 +49,25 @@ public readonly record struct EvictionKey(bool Held, int Priority, Cid Cid) : IC
 }
 
 /// <summary>
-/// What one peer wants from us, keyed by CID, with an eviction index for the overflow policy. Both indexes are always
-/// updated together (boxo's peer ledger clears only one side of its two-way index on a full wantlist; this one cannot
-/// drift because every change goes through <see cref="Want"/>, <see cref="Cancel"/>, <see cref="Clear"/> or
-/// <see cref="WithBlockSize"/>).
+/// What one peer wants from us, keyed by CID, with an eviction index for the overflow policy. The index is built the first
+/// time the list is full and a new want arrives (most peers never fill their list, so most never pay for it); from then on
+/// both indexes are updated together (boxo's peer ledger clears only one side of its two-way index on a full wantlist;
+/// this one cannot drift because every change goes through <see cref="Want"/>, <see cref="Cancel"/>, <see cref="Clear"/>
+/// or <see cref="WithBlockSize"/>).
 /// </summary>
 /// <param name="Entries">Wants by CID.</param>
-/// <param name="Eviction">The same wants ordered by <see cref="EvictionKey"/>.</param>
+/// <param name="Eviction">The same wants ordered by <see cref="EvictionKey"/>, once <see cref="Indexed"/>; empty before.</param>
 public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> Eviction)
 {
     /// <summary>A wantlist with nothing in it.</summary>
     public static readonly PeerWantlist Empty = new(Map<Cid, PeerWant>.Empty, Set<EvictionKey>.Empty);
+
+    /// <summary>True once the eviction index is kept (the list was full when a new want arrived).</summary>
+    public bool Indexed { get; init; }
+
+    /// <summary>A wantlist of these wants (distinct CIDs, never a cancel), built in one bulk pass.</summary>
+    public static PeerWantlist Of(IEnumerable<PeerWant> wants) =>
+        Empty with { Entries = Map<Cid, PeerWant>.Empty.AddRange(wants.Select(w => (w.Entry.Cid, w))) };
 
     /// <summary>Number of wants.</summary>
     public int Count => Entries.Count;
@@ -71,7 +79,7 @@ public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> E
     public bool Contains(Cid cid) => Entries.ContainsKey(cid);
 
     /// <summary>The wants as wire entries, sorted by CID.</summary>
-    public Seq<WantlistEntry> ToEntries() => Entries.Values.Select(w => w.Entry).ToSeq();
+    public Seq<WantlistEntry> ToEntries() => Entries.Values.Select(w => w.Entry).OrderBy(e => e.Cid).ToSeq();
 
     /// <summary>Forgets every want (a full wantlist or a disconnect), clearing every index.</summary>
     public PeerWantlist Clear() => Empty;
@@ -85,7 +93,7 @@ public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> E
     /// </summary>
     public WantResult Want(WantlistEntry entry, int blockSize, int capacity)
     {
-        var wanted = entry with { Cancel = false };
+        var wanted = entry.Cancel ? entry with { Cancel = false } : entry;
         var size = Math.Max(0, blockSize);
         var existing = Entries.Find(entry.Cid);
         if (existing.Case is PeerWant current)
@@ -98,22 +106,23 @@ public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> E
 
         if (Count < capacity)
             return new WantResult(Put(new PeerWant(wanted, size)), WantOutcome.Added, Option<PeerWant>.None);
-        if (Eviction.IsEmpty)
+        if (Entries.IsEmpty)
             return new WantResult(this, WantOutcome.Refused, Option<PeerWant>.None);
 
-        var lowest = Eviction.Min.Case is EvictionKey key ? key : throw new System.Diagnostics.UnreachableException("a non-empty set has a minimum");
+        var indexed = Indexed ? this : WithIndex();
+        var lowest = indexed.Eviction.Min.Case is EvictionKey key ? key : throw new System.Diagnostics.UnreachableException("a non-empty set has a minimum");
         var victimAllowed = !lowest.Held || lowest.Priority <= wanted.Priority;
         if (!victimAllowed)
-            return new WantResult(this, WantOutcome.Refused, Option<PeerWant>.None);
+            return new WantResult(indexed, WantOutcome.Refused, Option<PeerWant>.None);
 
         var victim = Entries[lowest.Cid];
-        return new WantResult(Cancel(lowest.Cid).Put(new PeerWant(wanted, size)), WantOutcome.Added, victim);
+        return new WantResult(indexed.Cancel(lowest.Cid).Put(new PeerWant(wanted, size)), WantOutcome.Added, victim);
     }
 
     /// <summary>Removes the want for a CID (a cancel); a CID not wanted changes nothing.</summary>
     public PeerWantlist Cancel(Cid cid) =>
         Entries.Find(cid).Case is PeerWant current
-            ? new PeerWantlist(Entries.Remove(cid), Eviction.Remove(KeyOf(current)))
+            ? this with { Entries = Entries.Remove(cid), Eviction = Indexed ? Eviction.Remove(KeyOf(current)) : Eviction }
             : this;
 
     /// <summary>Records what we now know about our copy of the block (0 when it vanished); a CID not wanted changes nothing.</summary>
@@ -123,13 +132,19 @@ public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> E
             : this;
 
     /// <summary>True when both indexes hold exactly the same wants (checked by the tests).</summary>
-    public bool IndexesAgree =>
-        Entries.Count == Eviction.Count && Entries.Values.All(w => Eviction.Contains(KeyOf(w)));
+    public bool IndexesAgree => Indexed
+        ? Entries.Count == Eviction.Count && Entries.Values.All(w => Eviction.Contains(KeyOf(w)))
+        : Eviction.IsEmpty;
+
+    /// <summary>The same list with its eviction index built in one bulk pass.</summary>
+    private PeerWantlist WithIndex() =>
+        this with { Eviction = Set<EvictionKey>.Empty.AddRange(Entries.Values.Select(KeyOf)), Indexed = true };
 
     private PeerWantlist Put(PeerWant want)
     {
+        if (!Indexed) return this with { Entries = Entries.AddOrUpdate(want.Entry.Cid, want) };
         var withoutOld = Entries.Find(want.Entry.Cid).Case is PeerWant old ? Eviction.Remove(KeyOf(old)) : Eviction;
-        return new PeerWantlist(Entries.AddOrUpdate(want.Entry.Cid, want), withoutOld.Add(KeyOf(want)));
+        return this with { Entries = Entries.AddOrUpdate(want.Entry.Cid, want), Eviction = withoutOld.Add(KeyOf(want)) };
     }
 
     private static EvictionKey KeyOf(PeerWant want) => new(want.Held, want.Entry.Priority, want.Entry.Cid);

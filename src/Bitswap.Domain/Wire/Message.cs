@@ -82,8 +82,35 @@ public sealed record Message(
         this with { Wantlist = Wantlist.AddOrUpdate(entry.Cid, existing => existing.MergeWith(entry), entry) };
 
     /// <summary>Adds several entries in order.</summary>
-    public Message WithEntries(IEnumerable<WantlistEntry> entries) =>
-        this with { Wantlist = entries.Aggregate(Wantlist, (map, e) => map.AddOrUpdate(e.Cid, existing => existing.MergeWith(e), e)) };
+    public Message WithEntries(IEnumerable<WantlistEntry> entries)
+    {
+        if (!Wantlist.IsEmpty)
+            return this with { Wantlist = entries.Aggregate(Wantlist, (map, e) => map.AddOrUpdate(e.Cid, existing => existing.MergeWith(e), e)) };
+        // Into an empty wantlist: merge locally, then build the map in one bulk pass, which allocates a node per entry
+        // instead of a path per entry.
+        var merged = new Dictionary<Cid, WantlistEntry>();
+        foreach (var e in entries) merged[e.Cid] = merged.TryGetValue(e.Cid, out var existing) ? existing.MergeWith(e) : e;
+        return this with { Wantlist = Map<Cid, WantlistEntry>.Empty.AddRange(merged.Select(kv => (kv.Key, kv.Value))) };
+    }
+
+    /// <summary>
+    /// A message of blocks and presences built in one bulk pass. A later block for a CID replaces an earlier one; a presence
+    /// for a CID whose block is included is left out, as <see cref="WithBlock"/> and <see cref="WithPresence"/> would.
+    /// </summary>
+    public static Message Of(IEnumerable<Block> blocks, IEnumerable<(Cid Cid, PresenceType Type)> presences, int pendingBytes)
+    {
+        var byCid = new Dictionary<Cid, Block>();
+        foreach (var block in blocks) byCid[block.Cid] = block;
+        var kinds = new Dictionary<Cid, PresenceType>();
+        foreach (var (cid, type) in presences)
+            if (!byCid.ContainsKey(cid)) kinds[cid] = type;
+        return new Message(
+            Map<Cid, WantlistEntry>.Empty,
+            false,
+            Map<Cid, Block>.Empty.AddRange(byCid.Select(kv => (kv.Key, kv.Value))),
+            Map<Cid, PresenceType>.Empty.AddRange(kinds.Select(kv => (kv.Key, kv.Value))),
+            pendingBytes);
+    }
 
     /// <summary>Adds a block; it removes any presence for the same CID.</summary>
     public Message WithBlock(Block block) =>

@@ -1,6 +1,6 @@
 using System.Reactive.Concurrency;
 
-namespace Bitswap.Runtime.Testing;
+namespace Bitswap.Testing;
 
 /// <summary>A <see cref="HistoricalScheduler"/> that can tell when its next action is due, so a run can jump from action to action.</summary>
 public sealed class SimulationScheduler : HistoricalScheduler

@@ -1,9 +1,11 @@
 using Bitswap.Domain;
 using Bitswap.Runtime.Network;
 
-namespace Bitswap.Runtime.Testing;
+using Bitswap.Runtime;
 
-/// <summary>How blocks are spread over the seeds (boxo benchmarks_test.go distributions).</summary>
+namespace Bitswap.Testing;
+
+/// <summary>How blocks are spread over the seeding nodes (boxo benchmarks_test.go distributions).</summary>
 public enum Distribution
 {
     /// <summary>Every seed holds every block.</summary>
@@ -27,7 +29,7 @@ public enum FetchPattern
 /// <param name="Name">Its name in the result table, e.g. "3Nodes-AllToAll-OneAtATime".</param>
 /// <param name="Nodes">Nodes in all, seeds plus the fetcher.</param>
 /// <param name="Blocks">Blocks to fetch: block 0 is 800 B, the rest 8000 B (boxo).</param>
-/// <param name="Distribution">How the seeds hold the blocks.</param>
+/// <param name="Distribution">How the seeding nodes hold the blocks.</param>
 /// <param name="Pattern">How the fetcher asks.</param>
 /// <param name="Latency">Fixed one-way delay of every link.</param>
 /// <param name="Seed">Seed of the block data, the distribution, the network and the nodes.</param>
@@ -72,7 +74,7 @@ public static class ScenarioRunner
         })];
     }
 
-    /// <summary>Runs a scenario; throws <see cref="InvalidOperationException"/> (naming the seed) when a block is missing or corrupt.</summary>
+    /// <summary>Runs a scenario; throws <see cref="InvalidOperationException"/> (naming the random seed) when a block is missing or corrupt.</summary>
     public static async Task<ScenarioResult> RunAsync(FetchScenario scenario, Func<int, BitswapOptions>? options = null)
     {
         var scheduler = new SimulationScheduler();

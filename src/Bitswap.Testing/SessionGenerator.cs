@@ -5,7 +5,9 @@ using Bitswap.Domain.Wire;
 using Bitswap.Runtime.Blockstores;
 using Bitswap.Runtime.Network;
 
-namespace Bitswap.Runtime.Testing;
+using Bitswap.Runtime;
+
+namespace Bitswap.Testing;
 
 /// <summary>One simulated Bitswap node (boxo testinstance.Instance): its identity, node, blockstore and network port.</summary>
 public sealed class Instance : IAsyncDisposable
@@ -30,7 +32,7 @@ public sealed class Instance : IAsyncDisposable
     /// <summary>Its port on the virtual network (boxo Adapter).</summary>
     public IBitswapNetwork Network { get; }
 
-    /// <summary>Closes the node (the seed's Exchange.Close); the network port stays joined.</summary>
+    /// <summary>Closes the node (boxo's Exchange.Close); the network port stays joined.</summary>
     public ValueTask CloseAsync() => Node.DisposeAsync();
 
     /// <inheritdoc />
@@ -90,7 +92,7 @@ public sealed class SessionGenerator : IAsyncDisposable
         return new PeerId(Multihash.Compute(MultihashCode.Sha2_256, label).Match(h => h, e => throw new InvalidOperationException(e.ToString())));
     }
 
-    /// <summary>Makes the next instance (the seed's Next); it is joined to the network but connected to no one.</summary>
+    /// <summary>Makes the next instance (boxo testinstance's Next); it is joined to the network but connected to no one.</summary>
     public Instance Next()
     {
         var index = _instances.Count;
@@ -109,7 +111,7 @@ public sealed class SessionGenerator : IAsyncDisposable
         return instance;
     }
 
-    /// <summary>Makes <paramref name="count"/> instances and connects every pair (the seed's Instances and ConnectInstances).</summary>
+    /// <summary>Makes <paramref name="count"/> instances and connects every pair (boxo testinstance's Instances and ConnectInstances).</summary>
     public IReadOnlyList<Instance> Instances(int count)
     {
         var made = Enumerable.Range(0, count).Select(_ => Next()).ToList();
@@ -124,7 +126,7 @@ public sealed class SessionGenerator : IAsyncDisposable
         return made;
     }
 
-    /// <summary>Closes every instance (the seed's Close).</summary>
+    /// <summary>Closes every instance (boxo testinstance's Close).</summary>
     public async ValueTask CloseAsync()
     {
         foreach (var instance in _instances)

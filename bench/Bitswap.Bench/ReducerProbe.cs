@@ -1,0 +1,44 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Bitswap.Bench;
+
+/// <summary>
+/// The <c>reducers-quick</c> mode: the three reducer workloads of <see cref="ReducerBenchmarks"/>, timed with a stopwatch
+/// and measured with the thread's allocation counter, for quick feedback while tuning (BenchmarkDotNet gives the figures to report).
+/// </summary>
+public static class ReducerProbe
+{
+    /// <summary>Runs each workload a few times after a warm-up and prints its best time and its allocation per run.</summary>
+    public static int Run(IReadOnlyList<string> args)
+    {
+        var runs = args.Count == 2 && args[0] == "--runs" ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10;
+        var workloads = new ReducerWorkloads();
+        workloads.Validate();
+        Measure("engine serve 1024 want-blocks (per block served)", () => workloads.EngineServe().Inputs, ReducerWorkloads.ServerWants, runs);
+        Measure("client want 1000 CIDs, 10 peers (per CID wanted)", () => workloads.ClientWant().Inputs, ReducerWorkloads.ClientWants, runs);
+        Measure("client receive 1024 blocks (per block delivered)", () => workloads.ClientReceive().Inputs, ReducerWorkloads.ClientBlocks, runs);
+        Measure("node mixed stream (per input)", () => workloads.NodeMixed().Inputs, 0, runs);
+        return 0;
+    }
+
+    private static void Measure(string name, Func<int> run, int units, int runs)
+    {
+        run();
+        var best = TimeSpan.MaxValue;
+        long allocated = 0;
+        var inputs = 0;
+        for (var i = 0; i < runs; i++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            var clock = Stopwatch.StartNew();
+            inputs = run();
+            clock.Stop();
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            if (clock.Elapsed < best) best = clock.Elapsed;
+        }
+        var per = units > 0 ? units : inputs;
+        Console.WriteLine(FormattableString.Invariant(
+            $"{name}: best {best.TotalMilliseconds:0.000} ms, {allocated / 1024.0 / 1024.0:0.00} MiB; {best.TotalMilliseconds * 1000 / per:0.00} µs and {allocated / (double)per:0} B per unit ({inputs} inputs)"));
+    }
+}
