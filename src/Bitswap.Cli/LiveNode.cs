@@ -40,10 +40,13 @@ public sealed class LiveNode : IAsyncDisposable
     /// Starts a host on <paramref name="listen"/> (empty: dial only) and a node on it; with <paramref name="recordPath"/>
     /// every input the node processes goes to that message log (docs/message-log.md). With
     /// <paramref name="storeReceived"/> false, received blocks are only handed to their fetchers, never stored.
+    /// <paramref name="providers"/> builds the node's provider finder over the host (delegated routing), or none;
+    /// <paramref name="network"/> wraps the host (HTTP gateways beside it).
     /// </summary>
     public static async Task<LiveNode> StartAsync(
         PeerIdentity identity, IBlockstore blockstore, IReadOnlyList<Multiaddr> listen, CliContext context, string? recordPath, CancellationToken cancellationToken,
-        bool storeReceived = true)
+        bool storeReceived = true, Func<TcpHost, Bitswap.Runtime.Network.IProviderFinder?>? providers = null,
+        Func<TcpHost, Bitswap.Runtime.Network.IBitswapNetwork>? network = null)
     {
         var host = await TcpHost.StartAsync(identity, new TcpHostOptions { Listen = listen, LoggerFactory = context.Logs })
             .WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -57,8 +60,9 @@ public sealed class LiveNode : IAsyncDisposable
                 RecordTo = record,
                 StoreReceivedBlocks = storeReceived,
                 Seed = (ulong)Random.Shared.NextInt64(),
+                ProviderFinder = providers?.Invoke(host),
             };
-            var node = BitswapNode.Create(identity.PeerId, host, blockstore, options);
+            var node = BitswapNode.Create(identity.PeerId, network?.Invoke(host) ?? host, blockstore, options);
             return new LiveNode(host, node, blockstore, new BitswapMetrics(node), record);
         }
         catch

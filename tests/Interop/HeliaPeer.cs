@@ -56,6 +56,9 @@ public sealed class HeliaPeer : IAsyncDisposable
     /// <summary>The peer's listen addresses, each ending in /p2p/&lt;PeerId&gt;.</summary>
     public IReadOnlyList<string> Multiaddrs { get; private set; } = [];
 
+    /// <summary>The script's ready line as sent (a routing server puts its <c>url</c> there).</summary>
+    public JsonObject ReadyLine { get; private set; } = [];
+
     /// <summary>How long the peer took from process start to its ready line.</summary>
     public TimeSpan StartupTime { get; private set; }
 
@@ -77,7 +80,19 @@ public sealed class HeliaPeer : IAsyncDisposable
     }
 
     /// <summary>Starts `node peer.mjs` and waits for its ready line.</summary>
-    public static async Task<HeliaPeer> StartAsync(TimeSpan? readyTimeout = null, CancellationToken cancellationToken = default)
+    public static Task<HeliaPeer> StartAsync(TimeSpan? readyTimeout = null, CancellationToken cancellationToken = default) =>
+        StartAsync(keyType: null, readyTimeout, cancellationToken);
+
+    /// <summary>Starts `node peer.mjs` with a libp2p identity of <paramref name="keyType"/> (Ed25519, RSA, secp256k1; PEER_KEY_TYPE) and waits for its ready line.</summary>
+    public static Task<HeliaPeer> StartAsync(string? keyType, TimeSpan? readyTimeout = null, CancellationToken cancellationToken = default) =>
+        StartScriptAsync("peer.mjs", keyType is null ? null : new Dictionary<string, string> { ["PEER_KEY_TYPE"] = keyType }, readyTimeout, cancellationToken);
+
+    /// <summary>
+    /// Starts another JSON-lines script of the peer folder (e.g. <c>routing.mjs</c>, <c>gateway-client.mjs</c>) with extra
+    /// environment variables and waits for its ready line (<see cref="ReadyLine"/>).
+    /// </summary>
+    public static async Task<HeliaPeer> StartScriptAsync(
+        string script, IReadOnlyDictionary<string, string>? environment, TimeSpan? readyTimeout = null, CancellationToken cancellationToken = default)
     {
         var directory = PeerDirectory();
         if (!Directory.Exists(Path.Combine(directory, "node_modules")))
@@ -86,7 +101,7 @@ public sealed class HeliaPeer : IAsyncDisposable
                 $"{directory}/node_modules is missing: run ./test.sh, which runs npm ci in tests/Interop/peer.");
         }
 
-        var startInfo = new ProcessStartInfo("node", ["peer.mjs"])
+        var startInfo = new ProcessStartInfo("node", [script])
         {
             WorkingDirectory = directory,
             RedirectStandardInput = true,
@@ -96,6 +111,7 @@ public sealed class HeliaPeer : IAsyncDisposable
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
         };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) startInfo.Environment[name] = value;
         var stopwatch = Stopwatch.StartNew();
         var process = Process.Start(startInfo) ?? throw new InvalidOperationException("node did not start.");
         var peer = new HeliaPeer(process);
@@ -103,8 +119,9 @@ public sealed class HeliaPeer : IAsyncDisposable
         {
             var readyLine = await peer.ready.Task.WaitAsync(readyTimeout ?? DefaultReadyTimeout, cancellationToken);
             peer.StartupTime = stopwatch.Elapsed;
-            peer.PeerId = readyLine["peerId"]!.GetValue<string>();
-            peer.Multiaddrs = readyLine["multiaddrs"]!.AsArray().Select(a => a!.GetValue<string>()).ToArray();
+            peer.ReadyLine = readyLine;
+            peer.PeerId = readyLine["peerId"]?.GetValue<string>() ?? "";
+            peer.Multiaddrs = readyLine["multiaddrs"]?.AsArray().Select(a => a!.GetValue<string>()).ToArray() ?? [];
             return peer;
         }
         catch (Exception e)

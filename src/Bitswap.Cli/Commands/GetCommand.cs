@@ -20,21 +20,25 @@ public static class GetCommand
     public static Command Create(Output output)
     {
         var cids = new Argument<string[]>("CID") { Description = "What to fetch", Arity = ArgumentArity.OneOrMore };
-        var peers = new Option<string[]>("--peer", "-p") { Description = "Peer multiaddr ending in /p2p/<id> (repeatable); without it, through the running daemon" };
+        var peers = new Option<string[]>("--peer", "-p") { Description = "Peer multiaddr ending in /p2p/<id> (repeatable); without it, through the running daemon, else providers come from --routing" };
         var repo = new Option<string?>("--repo") { Description = "With no --peer: the repo whose daemon fetches (default $BITSWAP_PATH/blocks)" };
         var api = RemoteCommands.ApiOption();
+        var routing = RoutingSetup.Option();
+        var gatewayUrls = RoutingSetup.GatewayOption();
         var outDir = new Option<string?>("--out") { Description = "Fetch exactly these blocks and write each to DIR/<cid>" };
         var outFile = new Option<string?>("-o", "--output") { Description = "Write the reassembled file here (default stdout)" };
         var car = new Option<string?>("--car") { Description = "Write the DAG as a CARv1 file instead of reassembling" };
         var timeout = new Option<double>("--timeout") { Description = "Give up when no block arrives for this many seconds", DefaultValueFactory = _ => 30 };
         var json = new Option<bool>("--json") { Description = "Print the summary as one JSON line even on a terminal" };
         var record = new Option<string?>("--record") { Description = "Record every node input to this message log (see bitswap replay)" };
-        var command = new Command("get", "Fetch blocks or a whole file from peers") { cids, peers, outDir, outFile, car, timeout, json, record, repo, api };
+        var command = new Command("get", "Fetch blocks or a whole file from peers") { cids, peers, outDir, outFile, car, timeout, json, record, repo, api, routing, gatewayUrls };
         command.SetAction(async (parsed, cancellationToken) =>
         {
             using var context = CliContext.Create(output, parsed);
             var wanted = parsed.GetValue(cids)!.Select(Arguments.ParseCid).ToList();
             var addresses = (parsed.GetValue(peers) ?? []).Select(Arguments.ParsePeerAddress).ToList();
+            var gateways = RoutingSetup.GatewayUrls(parsed.GetValue(gatewayUrls));
+            var routingArguments = parsed.GetValue(routing);
             var idle = Arguments.Seconds(parsed.GetValue(timeout));
             var folder = parsed.GetValue(outDir);
             var file = parsed.GetValue(outFile);
@@ -49,30 +53,28 @@ public static class GetCommand
                 throw new CliError("choose one of --out DIR, -o FILE and --car FILE");
             }
 
-            if (addresses.Count == 0)
+            if (addresses.Count == 0 && gateways.Count == 0 && routingArguments is not { Length: > 0 } && folder is null)
             {
                 // As `ipfs get` does: the running daemon fetches (from its peers) and streams the result.
-                if (folder is not null)
+                using var daemon = await Daemon.RpcClient.FindAsync(parsed.GetValue(api), parsed.GetValue(repo), cancellationToken).ConfigureAwait(false);
+                if (daemon is not null)
                 {
-                    throw new CliError("--out DIR needs --peer; through a daemon use -o FILE or --car FILE");
+                    return await Daemon.RemoteGet.RunAsync(output, daemon, wanted[0].ToString(), file, carFile, cancellationToken).ConfigureAwait(false);
                 }
+            }
 
-                using var client = await Daemon.RpcClient.FindAsync(parsed.GetValue(api), parsed.GetValue(repo), cancellationToken).ConfigureAwait(false);
-                if (client is null)
-                {
-                    // Without a daemon, get needs peers to fetch from, as before the daemon existed: a usage error.
-                    output.Error.WriteLine("bitswap: Option '--peer' is required when no daemon runs on the repo (see bitswap --help)");
-                    return CliError.UsageExitCode;
-                }
-
-                return await Daemon.RemoteGet.RunAsync(output, client, wanted[0].ToString(), file, carFile, cancellationToken).ConfigureAwait(false);
+            // No daemon: providers come from delegated routing (unless it is off), beside any --peer and --gateway.
+            using var client = RoutingSetup.CreateClient(routingArguments, addresses.Count > 0 || gateways.Count > 0, context);
+            if (addresses.Count == 0 && client is null && gateways.Count == 0)
+            {
+                throw new CliError("routing is off (--routing none) and no daemon runs: give --peer MULTIADDR");
             }
 
             // Fetched blocks wait on disk, not in memory, until the file is reassembled: a file may be larger than RAM.
             var scratch = BitswapHome.NewScratch("get");
             try
             {
-                return await RunAsync(output, context, parsed, wanted, addresses, idle, folder, file, carFile, scratch.FullName, cancellationToken).ConfigureAwait(false);
+                return await RunAsync(output, context, parsed, wanted, addresses, client, gateways, idle, folder, file, carFile, scratch.FullName, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -83,7 +85,7 @@ public static class GetCommand
 
         async Task<int> RunAsync(
             Output output, CliContext context, System.CommandLine.ParseResult parsed, List<Cid> wanted, List<Transport.Tcp.Addressing.Multiaddr> addresses,
-            TimeSpan idle, string? folder, string? file, string? carFile, string scratch, CancellationToken cancellationToken)
+            Routing.DelegatedRoutingClient? client, IReadOnlyList<Uri> gateways, TimeSpan idle, string? folder, string? file, string? carFile, string scratch, CancellationToken cancellationToken)
         {
             // Written straight to -o FILE, blocks need no store at all; for stdout, CAR or --out they wait in a scratch flatfs
             // (on disk, not in memory: a file may be larger than RAM).
@@ -91,10 +93,43 @@ public static class GetCommand
             IBlockstore store = direct
                 ? new MemoryBlockstore()
                 : FlatFsBlockstore.Open(Path.Combine(scratch, "blocks"), FlatFsOptions.Default with { FlushToDisk = false });
-            await using var node = await LiveNode.StartAsync(PeerIdentity.Generate(), store, [], context, parsed.GetValue(record), cancellationToken, storeReceived: !direct).ConfigureAwait(false);
+            Routing.RoutingProviderFinder? finder = null;
+            var identity = PeerIdentity.Generate();
+            // HTTP retrieval beside Bitswap when gateways may come up: given with --gateway or announced through routing.
+            await using var http = gateways.Count == 0 && client is null ? null : new Routing.HttpNet.HttpGatewayNetwork(identity.PeerId, null, context.Logs);
+            var gatewayPeers = gateways.Select(url => (url, http!.AddGateway(url))).ToList();
+            await using var node = await LiveNode.StartAsync(
+                identity, store, [], context, parsed.GetValue(record), cancellationToken, storeReceived: !direct,
+                providers: host => finder = RoutingSetup.Finder(client, host, context, http),
+                network: host => http is null ? host : new Routing.HttpNet.CompositeNetwork(host, http)).ConfigureAwait(false);
             // One clock from the start of the dial to the last byte written, as the Helia harness measures.
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            await ConnectAsync(node, addresses, idle, cancellationToken).ConfigureAwait(false);
+            if (addresses.Count > 0)
+            {
+                await ConnectAsync(node, addresses, idle, cancellationToken).ConfigureAwait(false);
+            }
+
+            var gatewaysUp = 0;
+            if (http is not null && gatewayPeers.Count > 0)
+            {
+                var (up, failures) = await RoutingSetup.ConnectGatewaysAsync(http, gatewayPeers, idle, cancellationToken).ConfigureAwait(false);
+                gatewaysUp = up;
+                if (up == 0 && addresses.Count == 0 && client is null)
+                {
+                    throw new CliError(string.Join("; ", failures));
+                }
+            }
+
+            if (finder is not null)
+            {
+                // One eager lookup of the root, so the first block does not wait for the session's first search (1 s).
+                var (connected, failures) = await RoutingSetup.ConnectProvidersAsync(node, finder, wanted[0], idle, context, cancellationToken, http).ConfigureAwait(false);
+                if (connected == 0 && addresses.Count == 0 && gatewaysUp == 0)
+                {
+                    throw new CliError(string.Join("; ", failures));
+                }
+            }
+
             var dialMs = clock.Elapsed.TotalMilliseconds;
             double? firstBlockMs = null;
             var toStdout = folder is null && file is null && carFile is null;

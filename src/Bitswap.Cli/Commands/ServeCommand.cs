@@ -28,7 +28,8 @@ public static class ServeCommand
         var key = new Option<string?>("--key") { Description = "Identity key file (default identity.key in the bitswap home)" };
         var record = new Option<string?>("--record") { Description = "Record every node input to this message log (see bitswap replay)" };
         var profile = ProfileOption();
-        var command = new Command("serve", "Serve blocks over Bitswap until interrupted or stdin closes") { paths, blocks, repo, listen, key, record, profile };
+        var gateway = new Option<string?>("--gateway") { Description = "Also serve a trustless HTTP gateway on this multiaddr (e.g. /ip4/127.0.0.1/tcp/8080)" };
+        var command = new Command("serve", "Serve blocks over Bitswap until interrupted or stdin closes") { paths, blocks, repo, listen, key, record, profile, gateway };
         command.SetAction(async (parsed, cancellationToken) =>
         {
             using var context = CliContext.Create(output, parsed);
@@ -40,6 +41,7 @@ public static class ServeCommand
             }
 
             var listenAddresses = ListenAddresses(parsed.GetValue(listen));
+            var gatewayEndpoint = GatewaySetup.Endpoint(parsed.GetValue(gateway));
             var identity = PeerIdentity.LoadOrCreate(parsed.GetValue(key) ?? BitswapHome.KeyFile);
             IBlockstore store;
             var announce = new JsonObject();
@@ -90,11 +92,17 @@ public static class ServeCommand
             }
 
             await using var node = await LiveNode.StartAsync(identity, store, listenAddresses, context, parsed.GetValue(record), cancellationToken).ConfigureAwait(false);
+            await using var httpGateway = await GatewaySetup.StartAsync(gatewayEndpoint, store, context, cancellationToken).ConfigureAwait(false);
             var first = new JsonObject
             {
                 ["peerId"] = node.Self.ToString(),
                 ["multiaddrs"] = new JsonArray([.. node.Host.ListenAddresses.Select(a => JsonValue.Create(a.ToString()))]),
             };
+            if (httpGateway is not null)
+            {
+                first["gateway"] = httpGateway.Url.ToString();
+            }
+
             foreach (var (name, value) in announce.ToList())
             {
                 announce.Remove(name);

@@ -118,18 +118,22 @@ public sealed class Identity
     public byte[] Sign(ReadOnlySpan<byte> data) => SignatureAlgorithm.Ed25519.Sign(_key, data);
 
     /// <summary>
-    /// Checks an Ed25519 signature made by the key in <paramref name="publicKeyProtobuf"/>; false for any other key
-    /// type, a malformed key or a bad signature.
+    /// Checks a signature made by the key in <paramref name="publicKeyProtobuf"/> (any supported key type); false for an
+    /// unsupported or malformed key or a bad signature.
     /// </summary>
-    public static bool Verify(ReadOnlySpan<byte> publicKeyProtobuf, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature)
+    public static bool Verify(ReadOnlySpan<byte> publicKeyProtobuf, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature) =>
+        VerifySignature(publicKeyProtobuf, data, signature).Match(valid => valid, _ => false);
+
+    /// <summary>
+    /// Checks a signature made by the key in <paramref name="publicKeyProtobuf"/>: Left when the key cannot be used
+    /// (malformed, or of an unsupported type, which the error says), Right(false) when the signature is wrong.
+    /// </summary>
+    public static Either<DecodeError, bool> VerifySignature(ReadOnlySpan<byte> publicKeyProtobuf, ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature)
     {
         var parsed = ParsePublicKey(publicKeyProtobuf);
-        if (parsed.IsLeft) return false;
+        if (parsed.IsLeft) return parsed.LeftToSeq().Head();
         var (type, keyData) = parsed.RightToSeq().Head();
-        if (type != Pb.KeyType.Ed25519 || signature.Length != SignatureAlgorithm.Ed25519.SignatureSize) return false;
-        if (!PublicKey.TryImport(SignatureAlgorithm.Ed25519, keyData, KeyBlobFormat.RawPublicKey, out var publicKey) || publicKey is null)
-            return false;
-        return SignatureAlgorithm.Ed25519.Verify(publicKey, data, signature);
+        return PublicKeys.Verify(type, keyData, data, signature);
     }
 
     /// <summary>
@@ -160,7 +164,7 @@ public sealed class Identity
             return new DecodeError(DecodeErrorKind.BadProtobuf, $"public key: {e.Message}");
         }
         if (!message.HasType || !message.HasData) return new DecodeError(DecodeErrorKind.BadField, "public key lacks Type or Data");
-        if (!Enum.IsDefined(message.Type)) return new DecodeError(DecodeErrorKind.BadField, $"unknown key type {(int)message.Type}");
+        if (!Enum.IsDefined(message.Type)) return PublicKeys.Unsupported(message.Type);
         if (message.Type == Pb.KeyType.Ed25519 && message.Data.Length != PublicKeyBytes)
             return new DecodeError(DecodeErrorKind.BadField, $"Ed25519 public key data must be 32 bytes, got {message.Data.Length}");
         if (message.Data.Length == 0) return new DecodeError(DecodeErrorKind.BadField, "public key data is empty");

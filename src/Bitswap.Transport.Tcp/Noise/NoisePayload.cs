@@ -48,7 +48,9 @@ public static class NoisePayload
         var key = message.IdentityKey.ToByteArray();
         var peer = Identity.Identity.PeerIdFromPublicKey(key);
         if (peer.IsLeft) return peer.LeftToSeq().Head().At("noise identity key");
-        if (!Identity.Identity.Verify(key, SignedBytes(remoteStaticPublicKey), message.IdentitySig.Span))
+        var verified = Identity.Identity.VerifySignature(key, SignedBytes(remoteStaticPublicKey), message.IdentitySig.Span);
+        if (verified.IsLeft) return verified.LeftToSeq().Head().At("noise identity key");
+        if (!verified.RightToSeq().Head())
             return new DecodeError(DecodeErrorKind.HashMismatch, "the identity signature over the Noise static key is invalid");
         return new AuthenticatedPeer(peer.RightToSeq().Head(), key);
     }

@@ -221,10 +221,18 @@ public sealed class CliTests
     [Fact]
     public async Task A_missing_required_option_gives_one_usage_line_and_exit_code_2()
     {
-        var result = await CliRun.RunAsync("get", Block.Raw("x"u8.ToArray()).Cid.ToString());
+        var result = await CliRun.RunAsync("car", "export", Block.Raw("x"u8.ToArray()).Cid.ToString(), "--repo", "/nonexistent/repo");
 
         Assert.Equal(2, result.ExitCode);
-        Assert.Contains("--peer", Assert.Single(result.ErrorLines));
+        Assert.Contains("'-o' is required", Assert.Single(result.ErrorLines));
+    }
+
+    [Fact]
+    public async Task Get_with_routing_off_and_no_peer_says_to_give_a_peer()
+    {
+        var result = await CliRun.RunAsync("get", Block.Raw("x"u8.ToArray()).Cid.ToString(), "--routing", "none");
+
+        AssertOneLineError(result, "give --peer");
     }
 
     [Fact]

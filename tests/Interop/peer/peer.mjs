@@ -12,6 +12,7 @@ import { withLibp2pLight } from '@helia/libp2p'
 import { unixfs } from '@helia/unixfs'
 import { CarReader, CarWriter } from '@ipld/car'
 import * as dagPb from '@ipld/dag-pb'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
@@ -38,12 +39,23 @@ function log (...args) {
   process.stderr.write(args.join(' ') + '\n')
 }
 
+// PEER_KEY_TYPE picks the libp2p identity's key type (Ed25519, RSA, secp256k1 or ECDSA; @libp2p/crypto generates it).
+// Unset: libp2p's default, Ed25519. RSA keys have 2048 bits, ECDSA keys are on P-256.
+const KEY_TYPES = { Ed25519: () => generateKeyPair('Ed25519'), RSA: () => generateKeyPair('RSA', 2048), secp256k1: () => generateKeyPair('secp256k1'), ECDSA: () => generateKeyPair('ECDSA', 'P-256') }
+const keyType = process.env.PEER_KEY_TYPE
+if (keyType != null && keyType !== '' && KEY_TYPES[keyType] == null) {
+  log(`unknown PEER_KEY_TYPE ${keyType}`)
+  process.exit(2)
+}
+const privateKey = keyType != null && keyType !== '' ? await KEY_TYPES[keyType]() : undefined
+
 const helia = withBitswap(withLibp2pLight(createHeliaLight({
   blockstore: new MemoryBlockstore(),
   datastore: new MemoryDatastore(),
   routers: [],
   blockBrokers: []
 }), {
+  ...(privateKey != null ? { privateKey } : {}),
   addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
   transports: [tcp()],
   connectionEncrypters: [noise()],
@@ -244,6 +256,7 @@ const handlers = {
 send({
   event: 'ready',
   peerId: libp2p.peerId.toString(),
+  keyType: libp2p.peerId.type,
   multiaddrs: libp2p.getMultiaddrs().map(ma => ma.toString())
 })
 
