@@ -20,9 +20,21 @@ internal sealed class RecordingNetwork(IBitswapNetwork inner) : IBitswapNetwork
     public IReadOnlyCollection<PeerId> ConnectedPeers => inner.ConnectedPeers;
     public NetworkStats Stats => inner.Stats;
 
+    /// <summary>Every send that failed, with its error: what a test that waits for a message reports when it never came.</summary>
+    public ConcurrentQueue<(PeerId Peer, Message Message, string Error)> Failed { get; } = new();
+
     public async ValueTask SendAsync(PeerId peer, Message message, CancellationToken cancellationToken = default)
     {
-        await inner.SendAsync(peer, message, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await inner.SendAsync(peer, message, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception error)
+        {
+            Failed.Enqueue((peer, message, error.Message));
+            throw;
+        }
+
         Sent.Enqueue((peer, message));
     }
 

@@ -142,7 +142,8 @@ public abstract class PeerInteropSuite(IRemotePeer remote, ITestOutputHelper out
         await Eventually(() => node.Node.WantlistForPeer(heliaPeer).Contains(later.Cid), "Helia's want to appear in WantlistForPeer");
         if (AsksForDontHave)
             await Eventually(() => node.Network.Sent.Any(s => s.Peer == heliaPeer && s.Message.Presences.Find(later.Cid).Map(p => p == PresenceType.DontHave).IfNone(false)),
-                "a DONT_HAVE to the remote");
+                () => $"a DONT_HAVE to the remote (sent to it: {node.Network.Sent.Count(s => s.Peer == heliaPeer)} messages; failed: "
+                    + string.Join("; ", node.Network.Failed.Where(f => f.Peer == heliaPeer).Select(f => $"{f.Message} ({f.Error})")) + ")");
         else
             Assert.DoesNotContain(node.Network.Sent, s => s.Peer == heliaPeer && s.Message.Presences.ContainsKey(later.Cid));
 
@@ -205,12 +206,14 @@ public abstract class PeerInteropSuite(IRemotePeer remote, ITestOutputHelper out
         }
     }
 
-    private static async Task Eventually(Func<bool> condition, string what)
+    private static Task Eventually(Func<bool> condition, string what) => Eventually(condition, () => what);
+
+    private static async Task Eventually(Func<bool> condition, Func<string> what)
     {
         var deadline = DateTime.UtcNow + Patience;
         while (!condition())
         {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"waited {Patience.TotalSeconds} s for {what}");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"waited {Patience.TotalSeconds} s for {what()}");
             await Task.Delay(50);
         }
     }
