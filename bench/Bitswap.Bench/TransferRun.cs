@@ -134,12 +134,18 @@ public static class TransferRun
         return 0;
     }
 
-    /// <summary>The ceiling in MB/s for this block size, measured now, in this process.</summary>
+    /// <summary>The ceiling in MB/s for this block size, measured now, in this process: the median of three runs.</summary>
     private static async Task<double?> CeilingAsync(int blockSize, long totalBytes)
     {
-        var result = await CeilingRun.MeasureAsync(blockSize, totalBytes).ConfigureAwait(false);
-        Console.WriteLine($"  ceiling {Size(blockSize)}: {result}");
-        return result.MegabytesPerSecond;
+        var rates = new List<double>();
+        for (var run = 0; run < 3; run++)
+        {
+            var result = await CeilingRun.MeasureAsync(blockSize, totalBytes).ConfigureAwait(false);
+            Console.WriteLine($"  ceiling {Size(blockSize)}: {result}");
+            rates.Add(result.MegabytesPerSecond);
+        }
+
+        return rates.Order().ElementAt(1);
     }
 
     private static string Size(int bytes) => bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0
