@@ -26,7 +26,10 @@ public static class DaemonCommand
         var origins = new Option<string[]>("--api-allow-origin") { Description = "Browser origin allowed to call the API, repeatable (default: only the API's own)" };
         var bodyMax = new Option<long>("--api-max-body") { Description = "Largest RPC request body in bytes", DefaultValueFactory = _ => RpcOptions.RequestBytesMaxDefault };
         var json = new Option<bool>("--json") { Description = "Print the start-up line as JSON {peerId, multiaddrs, api, metrics, repo}" };
-        var command = new Command("daemon", "Run a long-lived node with Kubo's RPC API until interrupted") { repo, key, listen, api, origins, bodyMax, json };
+        var gateway = new Option<string?>("--gateway") { Description = "Also serve a trustless HTTP gateway on this multiaddr (e.g. /ip4/127.0.0.1/tcp/8080)" };
+        var routing = RoutingSetup.Option();
+        routing.Description = $"Delegated routing endpoint for provider searches and routing/findprovs (repeatable; also ${Routing.RoutingOptions.EnvironmentVariable}; off unless set)";
+        var command = new Command("daemon", "Run a long-lived node with Kubo's RPC API until interrupted") { repo, key, listen, api, origins, bodyMax, json, gateway, routing };
         command.SetAction(async (parsed, cancellationToken) =>
         {
             using var context = CliContext.Create(output, parsed);
@@ -57,9 +60,15 @@ public static class DaemonCommand
             IReadOnlyList<Multiaddr> listenAddresses = [.. texts.Select(Arguments.ParseMultiaddr)];
             var identity = PeerIdentity.LoadOrCreate(parsed.GetValue(key) ?? BitswapHome.KeyFile);
             var flatfs = Repo.Open(repoPath);
-            await using var node = await LiveNode.StartAsync(identity, flatfs, listenAddresses, context, null, cancellationToken).ConfigureAwait(false);
+            // Routing only when asked for (--routing or BITSWAP_ROUTING): a daemon started in a test or on a closed network
+            // must not reach a public router on its own.
+            using var routingClient = RoutingSetup.CreateClient(parsed.GetValue(routing), peersGiven: true, context);
+            var gatewayEndpoint = GatewaySetup.Endpoint(parsed.GetValue(gateway));
+            await using var node = await LiveNode.StartAsync(identity, flatfs, listenAddresses, context, null, cancellationToken,
+                providers: host => RoutingSetup.Finder(routingClient, host, context)).ConfigureAwait(false);
+            await using var httpGateway = await GatewaySetup.StartAsync(gatewayEndpoint, flatfs, context, cancellationToken).ConfigureAwait(false);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var state = new DaemonState(node, flatfs, repoPath, identity, stop);
+            var state = new DaemonState(node, flatfs, repoPath, identity, stop) { Routing = routingClient, Gateway = httpGateway?.Url };
             var options = new RpcOptions { Listen = apiEndpoint, AllowedOrigins = parsed.GetValue(origins) ?? [], RequestBytesMax = bodyBytes };
             RpcServer server;
             try
@@ -76,7 +85,7 @@ public static class DaemonCommand
                 ApiFile.Write(apiFile, server.Address);
                 try
                 {
-                    Announce(output, parsed.GetValue(json), node, server, repoPath);
+                    Announce(output, parsed.GetValue(json), node, server, repoPath, httpGateway?.Url);
                     await Task.Delay(Timeout.Infinite, stop.Token).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
                     if (!parsed.GetValue(json))
                     {
@@ -94,7 +103,7 @@ public static class DaemonCommand
         return command;
     }
 
-    private static void Announce(Output output, bool json, LiveNode node, RpcServer server, string repoPath)
+    private static void Announce(Output output, bool json, LiveNode node, RpcServer server, string repoPath, Uri? gateway)
     {
         var metrics = $"http://{server.Bound}{RpcServer.MetricsPath}";
         if (json)
@@ -106,6 +115,7 @@ public static class DaemonCommand
                 ["api"] = server.Address.ToString(),
                 ["metrics"] = metrics,
                 ["repo"] = repoPath,
+                ["gateway"] = gateway?.ToString(),
             });
             return;
         }
@@ -118,6 +128,10 @@ public static class DaemonCommand
         }
 
         output.Line($"RPC API server listening on {server.Address}");
+        if (gateway is not null)
+        {
+            output.Line($"Gateway server listening on {gateway}");
+        }
         output.Line($"Metrics on {metrics}");
         output.Line("Daemon is ready");
     }

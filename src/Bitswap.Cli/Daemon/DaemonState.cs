@@ -26,6 +26,12 @@ public sealed class DaemonState
         _stop = stop;
     }
 
+    /// <summary>The delegated routing client, when routing is on (<c>--routing</c>).</summary>
+    public Routing.DelegatedRoutingClient? Routing { get; init; }
+
+    /// <summary>The trustless gateway's URL, when one is served (<c>--gateway</c>).</summary>
+    public Uri? Gateway { get; init; }
+
     /// <summary>The Bitswap node and its host.</summary>
     public LiveNode Node { get; }
 

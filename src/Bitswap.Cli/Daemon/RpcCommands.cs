@@ -718,13 +718,33 @@ public sealed class RpcCommands
         return request.JsonAsync(new JsonObject { ["Peers"] = peers });
     }
 
-    private static Task FindProvidersAsync(RpcRequest request)
+    private async Task FindProvidersAsync(RpcRequest request)
     {
-        RpcRequest.ParseCid(request.Arg(0, "key"));
-        // No routing is configured: no provider records to stream (Kubo streams routing.QueryEvent lines).
+        var cid = RpcRequest.ParseCid(request.Arg(0, "key"));
         request.Context.Response.ContentType = "application/json";
         request.Context.Response.Headers["X-Chunked-Output"] = "1";
-        return Task.CompletedTask;
+        if (_daemon.Routing is not { } routing)
+        {
+            // No routing configured: no provider records to stream.
+            return;
+        }
+
+        // Kubo streams routing.QueryEvent lines; a provider is Type 4 (go-libp2p-kad-dht routing.Provider) with one response.
+        foreach (var record in await routing.FindProvidersAsync(cid, request.Cancellation).ConfigureAwait(false))
+        {
+            var line = new JsonObject
+            {
+                ["Extra"] = "",
+                ["ID"] = "",
+                ["Responses"] = new JsonArray(new JsonObject
+                {
+                    ["Addrs"] = new JsonArray([.. record.Addrs.Select(a => JsonValue.Create(a))]),
+                    ["ID"] = record.Id.ToString(),
+                }),
+                ["Type"] = 4,
+            };
+            await request.Context.Response.WriteAsync(line.ToJsonString() + "\n", request.Cancellation).ConfigureAwait(false);
+        }
     }
 
     private Task StatsBandwidthAsync(RpcRequest request)

@@ -181,6 +181,30 @@ public sealed class DelegatedRoutingTests(ITestOutputHelper output) : IAsyncLife
 
     private DelegatedRoutingClient Client() => new(RoutingOptions.Default with { Endpoints = [Url] });
 
+    [Fact]
+    public async Task A_daemon_with_routing_and_a_gateway_answers_findprovs_and_serves_the_gateway()
+    {
+        using var temp = CliRun.Temp();
+        var cid = Cid.Compute("asked of the daemon"u8).Match(c => c, e => throw new InvalidOperationException(e.ToString())).ToString();
+        var provider = Bitswap.Transport.Tcp.Identity.Identity.Generate().PeerId.ToString();
+        await SetProvidersAsync(cid, (provider, ["/ip4/127.0.0.1/tcp/4001"]));
+        await using var daemon = await Bitswap.Tests.Interop.Daemon.DaemonRun.StartAsync(temp["d"], "--routing", Url.ToString(), "--gateway", "/ip4/127.0.0.1/tcp/0");
+        using var http = new HttpClient();
+
+        var answer = await http.PostAsync($"{daemon.ApiUrl}/api/v0/routing/findprovs?arg={cid}", null);
+        var lines = (await answer.Content.ReadAsStringAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var gateway = daemon.Announcement["gateway"]!.GetValue<string>().TrimEnd('/');
+        var empty = await http.GetAsync($"{gateway}/ipfs/bafkqaaa?format=raw");
+
+        Assert.True(answer.IsSuccessStatusCode);
+        var line = Assert.Single(lines);
+        var evt = JsonNode.Parse(line)!;
+        Assert.Equal(4, evt["Type"]!.GetValue<int>());
+        Assert.Equal(provider, evt["Responses"]![0]!["ID"]!.GetValue<string>());
+        Assert.Equal(System.Net.HttpStatusCode.OK, empty.StatusCode);
+        Assert.Empty(await empty.Content.ReadAsByteArrayAsync());
+    }
+
     private async Task SetProvidersAsync(string cid, params (string Id, string[] Addrs)[] providers)
     {
         var list = new JsonArray();
