@@ -57,8 +57,8 @@ public sealed record BlockPresences(Map<Cid, Map<PeerId, PresenceType>> ByCid)
         foreach (var (cid, peers) in ByCid)
         {
             if (!peers.ContainsKey(peer)) continue;
-            var rest = peers.Remove(peer);
-            byCid = rest.IsEmpty ? byCid.Remove(cid) : byCid.SetItem(cid, rest);
+            var rest = peers.Without(peer);
+            byCid = rest.IsEmpty ? byCid.Without(cid) : byCid.SetItem(cid, rest);
         }
         return new BlockPresences(byCid);
     }

@@ -206,7 +206,7 @@ public static class Client
     {
         if (turn.State.Sessions.Find(close.Session).Case is not Session session) return;
         OnCancel(turn, close.Session, session.WantsInOrder, WantEndReason.SessionClosed);
-        turn.State = turn.State with { Sessions = turn.State.Sessions.Remove(close.Session) };
+        turn.State = turn.State with { Sessions = turn.State.Sessions.Without(close.Session) };
     }
 
     /// <summary>A session dropped these wants: CIDs no session wants any more are cancelled at peers.</summary>
@@ -216,8 +216,8 @@ public static class Client
         var orphans = Seq<Cid>.Empty;
         foreach (var cid in removed)
         {
-            var rest = interest.Find(cid).IfNone(Set<long>.Empty).Remove(sessionId);
-            interest = rest.IsEmpty ? interest.Remove(cid) : interest.SetItem(cid, rest);
+            var rest = interest.Find(cid).IfNone(Set<long>.Empty).Without(sessionId);
+            interest = rest.IsEmpty ? interest.Without(cid) : interest.SetItem(cid, rest);
             if (rest.IsEmpty) orphans = orphans.Add(cid);
             if (turn.Explains)
                 turn.Emit(new Explain("want-dropped", cid, null, $"session {sessionId}: {(reason == WantEndReason.Cancelled ? "cancelled by the session" : "session closed")}"));
@@ -236,9 +236,9 @@ public static class Client
         var interest = s.Interest;
         foreach (var cid in cids)
         {
-            broadcasts = broadcasts.Remove(cid);
+            broadcasts = broadcasts.Without(cid);
             presences = presences.RemoveCid(cid);
-            interest = interest.Remove(cid);
+            interest = interest.Without(cid);
         }
         turn.State = s with { Broadcasts = broadcasts, Presences = presences, Interest = interest };
         foreach (var (peer, queue) in s.Peers)
@@ -275,7 +275,7 @@ public static class Client
     {
         var s = turn.State;
         if (!s.Peers.ContainsKey(disconnected.Peer)) return;
-        turn.State = s with { Peers = s.Peers.Remove(disconnected.Peer), Presences = s.Presences.RemovePeer(disconnected.Peer) };
+        turn.State = s with { Peers = s.Peers.Without(disconnected.Peer), Presences = s.Presences.RemovePeer(disconnected.Peer) };
         foreach (var (id, session) in s.Sessions)
         {
             var step = session.PeerLeft(disconnected.Peer, disconnected.Now);

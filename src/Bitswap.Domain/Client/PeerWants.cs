@@ -128,7 +128,7 @@ public sealed record PeerWants(
     {
         // A re-want drops the pending cancel. The peer still holds the earlier want, so it is sent again (boxo: the want goes
         // out, the cancel does not) as at least as strong as before, and stays recorded so a later cancel still reaches the peer.
-        var cancels = PendingCancels.Remove(cid);
+        var cancels = PendingCancels.Without(cid);
         if (PendingCancels.Find(cid).Case is SentWant held)
         {
             var strongest = held.Entry.WantType == WantType.Block ? WantType.Block : type;
@@ -195,11 +195,11 @@ public sealed record PeerWants(
         {
             var wasPending = pending.ContainsKey(cid);
             changed |= wasPending || sent.ContainsKey(cid);
-            pending = pending.Remove(cid);
+            pending = pending.Without(cid);
             if (sent.Find(cid).Case is SentWant was)
             {
-                sent = sent.Remove(cid);
-                awaiting = awaiting.Remove(cid);
+                sent = sent.Without(cid);
+                awaiting = awaiting.Without(cid);
                 cancels = cancels.AddOrUpdate(cid, was);
                 if (Explains) explains = explains.Add(new Explain("cancel-queued", cid, Peer, "the peer was sent this want"));
             }
@@ -215,7 +215,7 @@ public sealed record PeerWants(
 
     /// <summary>The peer sent the block itself: its server dropped the want, so we forget it without a CANCEL.</summary>
     public PeerWants Forget(Cid cid) =>
-        this with { Pending = Pending.Remove(cid), Sent = Sent.Remove(cid), AwaitingBlock = AwaitingBlock.Remove(cid) };
+        this with { Pending = Pending.Without(cid), Sent = Sent.Without(cid), AwaitingBlock = AwaitingBlock.Without(cid) };
 
     /// <summary><see cref="Forget(Cid)"/> for several CIDs, with one copy of the queue.</summary>
     public PeerWants ForgetAll(Seq<Cid> cids)
@@ -225,9 +225,9 @@ public sealed record PeerWants(
         var awaiting = AwaitingBlock;
         foreach (var cid in cids)
         {
-            pending = pending.Remove(cid);
-            sent = sent.Remove(cid);
-            awaiting = awaiting.Remove(cid);
+            pending = pending.Without(cid);
+            sent = sent.Without(cid);
+            awaiting = awaiting.Without(cid);
         }
         return this with { Pending = pending, Sent = sent, AwaitingBlock = awaiting };
     }
@@ -244,7 +244,7 @@ public sealed record PeerWants(
         var awaiting = AwaitingBlock;
         foreach (var cid in cids)
         {
-            awaiting = awaiting.Remove(cid);
+            awaiting = awaiting.Without(cid);
             if (sent.Find(cid).Case is not SentWant { SentAt: { } at } want) continue;
             sent = sent.SetItem(cid, want with { SentAt = null });
             var sample = now - at;
@@ -292,11 +292,11 @@ public sealed record PeerWants(
         {
             if (entry.Cancel)
             {
-                if (!drained) cancels = cancels.Remove(entry.Cid);
+                if (!drained) cancels = cancels.Without(entry.Cid);
                 continue;
             }
             var broadcast = Pending.Find(entry.Cid).Exists(p => p.Broadcast);
-            if (!drained) pending = pending.Remove(entry.Cid);
+            if (!drained) pending = pending.Without(entry.Cid);
             newlySent.Add((entry.Cid, new SentWant(entry, broadcast, now)));
         }
         // A drained queue starts empty again, and a first message builds Sent in one bulk pass: far fewer allocations
@@ -405,7 +405,7 @@ public sealed record PeerWants(
         if (DontHaveDeadline is not { } d || now < d) return (this, Seq<Cid>.Empty, null);
         var timeout = DontHaveTimeoutMs(limits);
         var expired = AwaitingBlock.Where(kv => now - kv.Value >= timeout).Select(kv => kv.Key).ToSeq();
-        var queue = this with { AwaitingBlock = expired.Fold(AwaitingBlock, (m, c) => m.Remove(c)), DontHaveDeadline = null };
+        var queue = this with { AwaitingBlock = expired.Fold(AwaitingBlock, (m, c) => m.Without(c)), DontHaveDeadline = null };
         var (armed, timer) = queue.ArmDontHave(now, limits);
         return (armed, expired, timer);
     }

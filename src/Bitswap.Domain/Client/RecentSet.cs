@@ -31,7 +31,7 @@ public sealed record RecentSet<TKey, TValue>(HashMap<TKey, TValue> Entries, Seq<
         var order = Order.Add(key);
         while (order.Count > Capacity)
         {
-            entries = entries.Remove(order.Head);
+            entries = entries.Without(order.Head);
             order = order.Tail;
         }
         return this with { Entries = entries, Order = order };

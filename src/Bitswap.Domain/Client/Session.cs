@@ -155,11 +155,11 @@ public sealed record Session
         foreach (var cid in cids)
         {
             if (wants.Find(cid).Case is not SessionWant want) continue;
-            wants = wants.Remove(cid);
-            queue = queue.Remove(want.Order);
-            if (want.LiveSince is null) toFetch = toFetch.Remove(want.Order);
+            wants = wants.Without(cid);
+            queue = queue.Without(want.Order);
+            if (want.LiveSince is null) toFetch = toFetch.Without(want.Order);
             presences = presences.RemoveCid(cid);
-            exhausted = exhausted.Remove(cid);
+            exhausted = exhausted.Without(cid);
             removed = removed.Add(cid);
         }
         if (removed.IsEmpty) return (this, removed);
@@ -171,7 +171,7 @@ public sealed record Session
     /// <summary>Replaces a want's record, keeping <see cref="ToFetch"/> in step when it goes live.</summary>
     private Session SetWant(Cid cid, SessionWant before, SessionWant after) =>
         before.LiveSince is null && after.LiveSince is not null
-            ? this with { Wants = Wants.SetItem(cid, after), ToFetch = ToFetch.Remove(before.Order) }
+            ? this with { Wants = Wants.SetItem(cid, after), ToFetch = ToFetch.Without(before.Order) }
             : this with { Wants = Wants.SetItem(cid, after) };
 
     /// <summary>
@@ -200,7 +200,7 @@ public sealed record Session
                 candidates = session.WantsInOrder;
                 if (Explains) orders = orders.Add(new EmitOrder(new Explain("session-peer-added", null, from, $"session {Id}: sent a block or HAVE")));
             }
-            session = session with { DontHaveStreaks = session.DontHaveStreaks.Remove(from) };
+            session = session with { DontHaveStreaks = session.DontHaveStreaks.Without(from) };
         }
 
         if (!wantedBlocks.IsEmpty)
@@ -228,7 +228,7 @@ public sealed record Session
 
         foreach (var cid in wantedHaves)
         {
-            session = session with { Presences = session.Presences.Record(from, cid, PresenceType.Have), Exhausted = session.Exhausted.Remove(cid) };
+            session = session with { Presences = session.Presences.Record(from, cid, PresenceType.Have), Exhausted = session.Exhausted.Without(cid) };
             candidates = candidates.Add(cid);
         }
 
@@ -267,7 +267,7 @@ public sealed record Session
     /// <summary>A peer disconnected: it leaves the session, its want-blocks move to the next best peer, and if it was the last peer the wants are broadcast.</summary>
     public Step<Session, SessionOrder> PeerLeft(PeerId peer, long now)
     {
-        var session = this with { Presences = Presences.RemovePeer(peer), FirstDeliveries = FirstDeliveries.Remove(peer) };
+        var session = this with { Presences = Presences.RemovePeer(peer), FirstDeliveries = FirstDeliveries.Without(peer) };
         if (!Peers.Contains(peer)) return Step<Session, SessionOrder>.Quiet(session);
         var orders = Seq<SessionOrder>.Empty;
         Seq<Cid> released;
@@ -361,7 +361,7 @@ public sealed record Session
     {
         var released = Queue.Values.Filter(c => Wants.Find(c).Exists(w => w.WantBlockTo == peer)).ToSeq();
         var wants = released.Fold(Wants, (m, c) => m.SetItem(c, m.Find(c).IfNone(() => throw new System.Diagnostics.UnreachableException("released")) with { WantBlockTo = null }));
-        return (this with { Peers = Peers.Remove(peer), DontHaveStreaks = DontHaveStreaks.Remove(peer), Wants = wants }, released);
+        return (this with { Peers = Peers.Without(peer), DontHaveStreaks = DontHaveStreaks.Without(peer), Wants = wants }, released);
     }
 
     /// <summary>
@@ -424,7 +424,7 @@ public sealed record Session
             if (next.Count >= room) break;
             next = next.Add(cid);
             wants = wants.SetItem(cid, wants[cid] with { LiveSince = now });
-            toFetch = toFetch.Remove(order);
+            toFetch = toFetch.Without(order);
         }
         return (this with { Wants = wants, ToFetch = toFetch }, orders.Add(new BroadcastOrder(next, Explains ? $"session {Id}: no peer known yet" : "")));
     }

@@ -144,8 +144,8 @@ public static class Engine
             foreach (var cid in wantlist.Entries.Keys) wanters = RemoveWanter(wanters, cid, input.Peer);
         var next = state with
         {
-            Ledgers = state.Ledgers.Remove(input.Peer),
-            Wantlists = state.Wantlists.Remove(input.Peer),
+            Ledgers = state.Ledgers.Without(input.Peer),
+            Wantlists = state.Wantlists.Without(input.Peer),
             Wanters = wanters,
             Queue = state.Queue.RemovePeer(input.Peer),
         };
@@ -284,7 +284,7 @@ public static class Engine
         if (!state.Ledgers.ContainsKey(envelope.Peer))
         {
             // The peer left while its blocks loaded: nothing to send, the worker is free again.
-            var freed = state with { InFlight = state.InFlight.Remove(envelope.Id.Sequence) };
+            var freed = state with { InFlight = state.InFlight.Without(envelope.Id.Sequence) };
             return Dispatch(freed, input.Now, Seq<Effect>.Empty);
         }
 
@@ -301,7 +301,7 @@ public static class Engine
         var peer = envelope.Peer;
         var next = state with
         {
-            InFlight = state.InFlight.Remove(envelope.Id.Sequence),
+            InFlight = state.InFlight.Without(envelope.Id.Sequence),
             Queue = state.Queue.TasksDone(peer, envelope.Tasks),
             BlocksSent = state.BlocksSent + message.Blocks.Count,
             DataSent = state.DataSent + message.Blocks.Values.Sum(b => (long)b.Size),
@@ -341,7 +341,7 @@ public static class Engine
             return Step<EngineState, Effect>.Quiet(state);
         var next = state with
         {
-            InFlight = state.InFlight.Remove(envelope.Id.Sequence),
+            InFlight = state.InFlight.Without(envelope.Id.Sequence),
             Queue = state.Queue.TasksDone(envelope.Peer, envelope.Tasks),
         };
         var effects = state.Config.Explain
@@ -405,7 +405,7 @@ public static class Engine
         {
             var done = state with
             {
-                InFlight = state.InFlight.Remove(envelope.Id.Sequence),
+                InFlight = state.InFlight.Without(envelope.Id.Sequence),
                 Queue = state.Queue.TasksDone(envelope.Peer, envelope.Tasks),
             };
             return Dispatch(done, now, effects);
@@ -526,7 +526,7 @@ public static class Engine
     private static Map<Cid, Set<PeerId>> RemoveWanter(Map<Cid, Set<PeerId>> wanters, Cid cid, PeerId peer)
     {
         if (wanters.Find(cid).Case is not Set<PeerId> peers) return wanters;
-        var rest = peers.Remove(peer);
-        return rest.IsEmpty ? wanters.Remove(cid) : wanters.AddOrUpdate(cid, rest);
+        var rest = peers.Without(peer);
+        return rest.IsEmpty ? wanters.Without(cid) : wanters.AddOrUpdate(cid, rest);
     }
 }

@@ -122,7 +122,7 @@ public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> E
     /// <summary>Removes the want for a CID (a cancel); a CID not wanted changes nothing.</summary>
     public PeerWantlist Cancel(Cid cid) =>
         Entries.Find(cid).Case is PeerWant current
-            ? this with { Entries = Entries.Remove(cid), Eviction = Indexed ? Eviction.Remove(KeyOf(current)) : Eviction }
+            ? this with { Entries = Entries.Without(cid), Eviction = Indexed ? Eviction.Without(KeyOf(current)) : Eviction }
             : this;
 
     /// <summary>Records what we now know about our copy of the block (0 when it vanished); a CID not wanted changes nothing.</summary>
@@ -143,7 +143,7 @@ public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> E
     private PeerWantlist Put(PeerWant want)
     {
         if (!Indexed) return this with { Entries = Entries.AddOrUpdate(want.Entry.Cid, want) };
-        var withoutOld = Entries.Find(want.Entry.Cid).Case is PeerWant old ? Eviction.Remove(KeyOf(old)) : Eviction;
+        var withoutOld = Entries.Find(want.Entry.Cid).Case is PeerWant old ? Eviction.Without(KeyOf(old)) : Eviction;
         return this with { Entries = Entries.AddOrUpdate(want.Entry.Cid, want), Eviction = withoutOld.Add(KeyOf(want)) };
     }
 
