@@ -19,4 +19,43 @@ public static class Persistent
 
     /// <summary>The set with <paramref name="item"/>; the same set when it already holds it.</summary>
     public static Set<T> With<T>(this Set<T> set, T item) => set.Contains(item) ? set : set.Add(item);
+
+    /// <summary>
+    /// The map with <paramref name="changes"/> set (keys present or not). Many changes rebuild the map in one bulk pass
+    /// (a node per entry) instead of copying a search path per change; the result is the same map either way.
+    /// </summary>
+    public static Map<K, V> SetItems<K, V>(this Map<K, V> map, IReadOnlyDictionary<K, V> changes)
+        where K : notnull
+    {
+        if (changes.Count == 0) return map;
+        if (!Rebuilds(changes.Count, map.Count))
+        {
+            foreach (var (key, value) in changes) map = map.AddOrUpdate(key, value);
+            return map;
+        }
+        var merged = new List<(K, V)>(map.Count + changes.Count);
+        foreach (var (key, value) in map) merged.Add((key, changes.TryGetValue(key, out var changed) ? changed : value));
+        foreach (var (key, value) in changes)
+            if (!map.ContainsKey(key)) merged.Add((key, value));
+        return Map<K, V>.Empty.AddRange(merged);
+    }
+
+    /// <summary>The map without <paramref name="keys"/>; many removals rebuild it in one bulk pass.</summary>
+    public static Map<K, V> WithoutAll<K, V>(this Map<K, V> map, IReadOnlyCollection<K> keys, Func<K, bool> isRemoved)
+    {
+        if (keys.Count == 0) return map;
+        if (!Rebuilds(keys.Count, map.Count))
+        {
+            foreach (var key in keys) map = map.Without(key);
+            return map;
+        }
+        var kept = new List<(K, V)>(Math.Max(0, map.Count - keys.Count));
+        foreach (var (key, value) in map)
+            if (!isRemoved(key)) kept.Add((key, value));
+        return kept.Count == 0 ? Map<K, V>.Empty : Map<K, V>.Empty.AddRange(kept);
+    }
+
+    /// <summary>True when <paramref name="changes"/> path copies (about log2 n nodes each) cost more than a rebuild (n nodes).</summary>
+    private static bool Rebuilds(int changes, int count) =>
+        count > 0 && (long)changes * Math.Max(1, System.Numerics.BitOperations.Log2((uint)count)) >= count;
 }

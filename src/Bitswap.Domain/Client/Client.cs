@@ -238,8 +238,9 @@ public static class Client
         {
             broadcasts = broadcasts.Without(cid);
             presences = presences.RemoveCid(cid);
-            interest = interest.Without(cid);
         }
+        var gone = cids.ToHashSet();
+        interest = gone.Count == interest.Count && gone.All(interest.ContainsKey) ? Map<Cid, Set<long>>.Empty : interest.WithoutAll(gone, gone.Contains);
         turn.State = s with { Broadcasts = broadcasts, Presences = presences, Interest = interest };
         foreach (var (peer, queue) in s.Peers)
         {
@@ -291,7 +292,13 @@ public static class Client
         CountReceived(turn, received);
         var s = turn.State;
         if ((!message.Blocks.IsEmpty || !message.Presences.IsEmpty) && s.Peers.Find(peer).Case is PeerWants queue)
-            turn.State = s with { Peers = s.Peers.SetItem(peer, queue.Responded(message.Blocks.Keys.Concat(message.Presences.Keys), received.Now, turn.Limits)) };
+        {
+            // Wanted blocks are forgotten at this peer after routing (CancelAtPeers), so their sent record goes now.
+            var interest = s.Interest;
+            var blocks = message.Blocks;
+            bool Delivered(Cid cid) => blocks.ContainsKey(cid) && interest.ContainsKey(cid);
+            turn.State = s with { Peers = s.Peers.SetItem(peer, queue.Responded(message.Blocks.Keys.Concat(message.Presences.Keys), received.Now, turn.Limits, Delivered)) };
+        }
 
         if (message.Blocks.IsEmpty && message.Presences.IsEmpty) return;
         var haves = Seq<Cid>.Empty;

@@ -236,7 +236,11 @@ public sealed record PeerWants(
     /// The peer answered (block, HAVE or DONT_HAVE) for these CIDs: the first answer clears the want's timestamp (no rebroadcast)
     /// and gives a latency sample; the DONT_HAVE timeout stops for them.
     /// </summary>
-    public PeerWants Responded(IEnumerable<Cid> cids, long now, Limits limits)
+    /// <param name="cids">The CIDs answered.</param>
+    /// <param name="now">The time of the answer.</param>
+    /// <param name="limits">The bounds in force.</param>
+    /// <param name="forgotten">CIDs whose block arrived and that the caller then forgets (<see cref="ForgetAll"/>): sampled, but not re-stamped first.</param>
+    public PeerWants Responded(IEnumerable<Cid> cids, long now, Limits limits, Func<Cid, bool>? forgotten = null)
     {
         var sent = Sent;
         var ewma = LatencyEwmaMs;
@@ -246,7 +250,7 @@ public sealed record PeerWants(
         {
             awaiting = awaiting.Without(cid);
             if (sent.Find(cid).Case is not SentWant { SentAt: { } at } want) continue;
-            sent = sent.SetItem(cid, want with { SentAt = null });
+            sent = forgotten?.Invoke(cid) == true ? sent.Without(cid) : sent.SetItem(cid, want with { SentAt = null });
             var sample = now - at;
             if (sample < 0 || sample > limits.LatencySampleMaxMs) continue;
             samples++;

@@ -308,19 +308,40 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
         var before = queue.Peers[best.Peer];
         var served = before;
         targetBytes = Math.Max(targetBytes, Math.Min(backlogBytes, before.PendingWork));
-        var taken = Seq<PeerTask>.Empty;
+        // The tasks taken are a prefix of the pop order: counted first, then taken out of the indexes in one go and
+        // the tracker copied once (not twice per task).
+        var taken = new List<PeerTask>();
         long work = 0;
         var cap = Limits.OutstandingBytesPerPeerMax;
-        while (served.NextTask.Case is PeerTask next && (taken.IsEmpty || work < targetBytes))
+        var activeCount = before.ActiveCount;
+        var activeWork = before.ActiveWork;
+        foreach (var (_, next) in before.Order)
         {
-            var fits = served.ActiveCount == 0 || cap <= 0 || served.ActiveWork + next.Work <= cap;
+            if (taken.Count > 0 && work >= targetBytes) break;
+            var fits = activeCount == 0 || cap <= 0 || activeWork + next.Work <= cap;
             if (!fits) break;
-            served = served.RemovePending(next).AddActive(next);
-            taken = taken.Add(next);
+            taken.Add(next);
             work += next.Work;
+            activeCount++;
+            activeWork += next.Work;
         }
-        served = served with { LastServed = now, MarkedStarved = false };
-        return (queue.Put(best.Peer, before, served), new PoppedTasks(best.Peer, taken, served.PendingWork));
+        var active = served.Active;
+        foreach (var task in taken) active = active.AddOrUpdate(task.Cid, tasks => tasks.Add(task), () => Seq<PeerTask>.Empty.Add(task));
+        var drained = taken.Count == before.Order.Count;
+        var cids = drained ? null : taken.Select(t => t.Cid).ToHashSet();
+        var keys = drained ? null : taken.Select(t => new PendingKey(t.Priority, t.Id)).ToHashSet();
+        served = served with
+        {
+            Pending = drained ? Map<Cid, PeerTask>.Empty : served.Pending.WithoutAll(cids!, cids!.Contains),
+            Order = drained ? Map<PendingKey, PeerTask>.Empty : served.Order.WithoutAll(keys!, keys!.Contains),
+            PendingWork = served.PendingWork - work,
+            Active = active,
+            ActiveCount = activeCount,
+            ActiveWork = activeWork,
+            LastServed = now,
+            MarkedStarved = false,
+        };
+        return (queue.Put(best.Peer, before, served), new PoppedTasks(best.Peer, taken.ToSeq().Strict(), served.PendingWork));
     }
 
     /// <summary>Marks active tasks as done, freeing the peer's active work; tasks that are not active are ignored.</summary>
