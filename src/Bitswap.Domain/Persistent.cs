@@ -24,10 +24,11 @@ public static class Persistent
     /// The map with <paramref name="changes"/> set (keys present or not). Many changes rebuild the map in one bulk pass
     /// (a node per entry) instead of copying a search path per change; the result is the same map either way.
     /// </summary>
-    public static Map<K, V> SetItems<K, V>(this Map<K, V> map, IReadOnlyDictionary<K, V> changes)
+    public static Map<K, V> WithItems<K, V>(this Map<K, V> map, IReadOnlyDictionary<K, V> changes)
         where K : notnull
     {
         if (changes.Count == 0) return map;
+        if (map.IsEmpty) return Map<K, V>.Empty.AddRange(changes.Select(kv => (kv.Key, kv.Value)));
         if (!Rebuilds(changes.Count, map.Count))
         {
             foreach (var (key, value) in changes) map = map.AddOrUpdate(key, value);

@@ -434,7 +434,7 @@ public sealed record Session
                 var orderSet = goneLive.ToHashSet();
                 toFetch = toFetch.WithoutAll(goneLive, orderSet.Contains);
             }
-            session = session with { Wants = session.Wants.SetItems(changed), ToFetch = toFetch };
+            session = session with { Wants = session.Wants.WithItems(changed), ToFetch = toFetch };
         }
         foreach (var peer in blocks.Keys.Union(haves.Keys).Order())
         {

@@ -190,6 +190,7 @@ public static class Engine
         // and the message's CIDs are distinct), so the new wants are collected and the list built in one bulk pass.
         var fresh = wantlist.Count == 0 && message.Wantlist.Count <= limits.WantlistEntriesPerPeerMax ? new List<PeerWant>() : null;
         var justThisPeer = Set<PeerId>.Empty.Add(peer);
+        var freshCids = new List<Cid>();
         foreach (var entry in message.Wantlist.Values)
         {
             var cid = entry.Cid;
@@ -219,7 +220,7 @@ public static class Engine
             {
                 var want = new PeerWant(entry, size);
                 fresh.Add(want);
-                wanters = AddWanter(wanters, cid, peer, justThisPeer);
+                freshCids.Add(cid);
                 if (TaskFor(want, state.Config) is { } freshRequest) requests.Add(freshRequest);
                 continue;
             }
@@ -246,7 +247,11 @@ public static class Engine
             }
         }
 
-        if (fresh is not null) wantlist = PeerWantlist.Of(fresh);
+        if (fresh is not null)
+        {
+            wantlist = PeerWantlist.Of(fresh);
+            wanters = AddWanters(wanters, freshCids, peer, justThisPeer);
+        }
         queue = PushTasks(state.Config, queue, peer, requests.OfType<TaskRequest>(), ref effects);
         next = next with { Wantlists = next.Wantlists.AddOrUpdate(peer, wantlist), Wanters = wanters, Queue = queue };
         return Dispatch(next, input.Now, effects);
@@ -317,13 +322,15 @@ public static class Engine
             var answered = message.Blocks.Keys.ToSeq()
                 + message.Presences.Filter(p => p == PresenceType.Have).Keys
                     .Filter(cid => wantlist.Find(cid).Case is PeerWant w && w.Entry.WantType == WantType.Have).ToSeq();
+            // Taken out of the wantlist and the reverse index together (a bulk rebuild when that is cheaper).
+            var done = new System.Collections.Generic.HashSet<Cid>();
             foreach (var cid in answered)
             {
-                if (!wantlist.Contains(cid)) continue;
-                wantlist = wantlist.Cancel(cid);
-                wanters = RemoveWanter(wanters, cid, peer);
+                if (!wantlist.Contains(cid) || !done.Add(cid)) continue;
                 (queue, _) = queue.Remove(peer, cid);
             }
+            wantlist = wantlist.CancelAll(done);
+            wanters = RemoveWanters(wanters, done, peer);
             next = next with
             {
                 Ledgers = next.Ledgers.AddOrUpdate(peer, ledger),
@@ -522,6 +529,35 @@ public static class Engine
     /// <summary>Records that <paramref name="peer"/> wants <paramref name="cid"/>; a CID only it wants shares <paramref name="justThisPeer"/>.</summary>
     private static Map<Cid, Set<PeerId>> AddWanter(Map<Cid, Set<PeerId>> wanters, Cid cid, PeerId peer, Set<PeerId> justThisPeer) =>
         wanters.AddOrUpdate(cid, peers => peers.AddOrUpdate(peer), justThisPeer);
+
+    /// <summary>Records that <paramref name="peer"/> wants each of <paramref name="cids"/> (distinct), in one update of the index.</summary>
+    private static Map<Cid, Set<PeerId>> AddWanters(Map<Cid, Set<PeerId>> wanters, List<Cid> cids, PeerId peer, Set<PeerId> justThisPeer)
+    {
+        if (cids.Count == 0) return wanters;
+        var changes = new Dictionary<Cid, Set<PeerId>>(cids.Count);
+        foreach (var cid in cids)
+        {
+            if (wanters.Find(cid).Case is not Set<PeerId> peers) changes[cid] = justThisPeer;
+            else if (!peers.Contains(peer)) changes[cid] = peers.Add(peer);
+        }
+        return wanters.WithItems(changes);
+    }
+
+    /// <summary>Forgets that <paramref name="peer"/> wants each of <paramref name="cids"/>, in one update of the index.</summary>
+    private static Map<Cid, Set<PeerId>> RemoveWanters(Map<Cid, Set<PeerId>> wanters, System.Collections.Generic.HashSet<Cid> cids, PeerId peer)
+    {
+        if (cids.Count == 0) return wanters;
+        var emptied = new System.Collections.Generic.HashSet<Cid>();
+        var changes = new Dictionary<Cid, Set<PeerId>>();
+        foreach (var cid in cids)
+        {
+            if (wanters.Find(cid).Case is not Set<PeerId> peers || !peers.Contains(peer)) continue;
+            var rest = peers.Remove(peer);
+            if (rest.IsEmpty) emptied.Add(cid);
+            else changes[cid] = rest;
+        }
+        return wanters.WithoutAll(emptied, emptied.Contains).WithItems(changes);
+    }
 
     private static Map<Cid, Set<PeerId>> RemoveWanter(Map<Cid, Set<PeerId>> wanters, Cid cid, PeerId peer)
     {

@@ -139,6 +139,23 @@ public sealed record PeerTracker(
         ActiveWork = ActiveWork + task.Work,
     };
 
+    /// <summary>Completes active tasks with one copy of the tracker; tasks not active (already done) change nothing.</summary>
+    internal PeerTracker RemoveActive(Seq<PeerTask> done)
+    {
+        var active = Active;
+        var count = ActiveCount;
+        var work = ActiveWork;
+        foreach (var task in done)
+        {
+            if (active.Find(task.Cid).Case is not Seq<PeerTask> tasks || !tasks.Exists(t => t.Id == task.Id)) continue;
+            var rest = tasks.Filter(t => t.Id != task.Id);
+            active = rest.IsEmpty ? active.Without(task.Cid) : active.SetItem(task.Cid, rest);
+            count--;
+            work -= task.Work;
+        }
+        return count == ActiveCount ? this : this with { Active = active, ActiveCount = count, ActiveWork = work };
+    }
+
     /// <summary>Completes an active task; one that is not active (already done) changes nothing.</summary>
     internal PeerTracker RemoveActive(PeerTask task)
     {
@@ -326,7 +343,8 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
             activeWork += next.Work;
         }
         var active = served.Active;
-        foreach (var task in taken) active = active.AddOrUpdate(task.Cid, tasks => tasks.Add(task), () => Seq<PeerTask>.Empty.Add(task));
+        foreach (var task in taken)
+            active = active.Find(task.Cid).Case is Seq<PeerTask> already ? active.SetItem(task.Cid, already.Add(task)) : active.Add(task.Cid, Prelude.Seq1(task));
         var drained = taken.Count == before.Order.Count;
         var cids = drained ? null : taken.Select(t => t.Cid).ToHashSet();
         var keys = drained ? null : taken.Select(t => new PendingKey(t.Priority, t.Id)).ToHashSet();
@@ -348,9 +366,8 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
     public PeerTaskQueue TasksDone(PeerId peer, Seq<PeerTask> tasks)
     {
         if (Peers.Find(peer).Case is not PeerTracker before) return this;
-        var tracker = before;
-        foreach (var task in tasks) tracker = tracker.RemoveActive(task);
-        return Put(peer, before, tracker);
+        var tracker = before.RemoveActive(tasks);
+        return ReferenceEquals(tracker, before) ? this : Put(peer, before, tracker);
     }
 
     /// <summary>Marks active tasks as done by id (walks the peer's active tasks: for tests; the engine passes the tasks).</summary>
