@@ -44,8 +44,13 @@ public static class Persistent
     /// <summary>The map without <paramref name="keys"/>; many removals rebuild it in one bulk pass.</summary>
     public static Map<K, V> WithoutAll<K, V>(this Map<K, V> map, IReadOnlyCollection<K> keys, Func<K, bool> isRemoved)
     {
-        if (keys.Count == 0) return map;
-        if (!Rebuilds(keys.Count, map.Count))
+        if (keys.Count == 0 || map.IsEmpty) return map;
+        var present = 0;
+        foreach (var key in keys)
+            if (map.ContainsKey(key)) present++;
+        if (present == 0) return map;
+        if (present == map.Count) return Map<K, V>.Empty;
+        if (!Rebuilds(present, map.Count))
         {
             foreach (var key in keys) map = map.Without(key);
             return map;

@@ -51,7 +51,13 @@ public sealed record EngineState
     /// <summary>What each peer wants from us.</summary>
     public Map<PeerId, PeerWantlist> Wantlists { get; init; } = Map<PeerId, PeerWantlist>.Empty;
 
-    /// <summary>The reverse index: for each wanted CID, the peers that want it (so new blocks find their wanters).</summary>
+    /// <summary>
+    /// The reverse index for new blocks: for each CID, peers that want it and that we did not hold the block for when the
+    /// want arrived (or that found it vanished), so <see cref="BlocksAdded"/> finds them. Wants for blocks we hold are not
+    /// indexed: they are answered from the queue, and indexing every want cost most of a large ingest (a path copy in a
+    /// map of every wanted CID plus one in its peer set, per want). An indexed want stays indexed after its block arrives,
+    /// until it is cancelled, answered or its peer leaves, so the index always lies within the wantlists.
+    /// </summary>
     public Map<Cid, Set<PeerId>> Wanters { get; init; } = Map<Cid, Set<PeerId>>.Empty;
 
     /// <summary>The work queue.</summary>
@@ -220,7 +226,7 @@ public static class Engine
             {
                 var want = new PeerWant(entry, size);
                 fresh.Add(want);
-                freshCids.Add(cid);
+                if (!want.Held) freshCids.Add(cid);
                 if (TaskFor(want, state.Config) is { } freshRequest) requests.Add(freshRequest);
                 continue;
             }
@@ -238,7 +244,7 @@ public static class Engine
                 if (state.Config.Explain) effects = effects.Add(new Explain("want-evicted", victim.Entry.Cid, peer, "wantlist full: evicted for a new want"));
             }
             wantlist = result.Wantlist;
-            wanters = AddWanter(wanters, cid, peer, justThisPeer);
+            if (!wantlist.Entries[cid].Held) wanters = AddWanter(wanters, cid, peer, justThisPeer);
             if (TaskFor(wantlist.Entries[cid], state.Config) is { } request)
             {
                 if (requested.TryGetValue(cid, out var earlier)) requests[earlier] = null;
@@ -437,6 +443,7 @@ public static class Engine
         var withBlock = new System.Collections.Generic.HashSet<Cid>();
         var effects = Seq<Effect>.Empty;
         var wantlists = state.Wantlists;
+        var wanters = state.Wanters;
         var deferred = Seq<PeerTask>.Empty;
         long size = MessageOverheadBytes;
         foreach (var task in envelope.Tasks)
@@ -466,7 +473,12 @@ public static class Engine
                     continue;
                 }
                 if (explain) effects = effects.Add(new Explain("block-vanished", task.Cid, peer, "block no longer in the blockstore"));
-                if (wantlists.Find(peer).Case is PeerWantlist wl) wantlists = wantlists.AddOrUpdate(peer, wl.WithBlockSize(task.Cid, 0));
+                if (wantlists.Find(peer).Case is PeerWantlist wl && wl.Contains(task.Cid))
+                {
+                    wantlists = wantlists.AddOrUpdate(peer, wl.WithBlockSize(task.Cid, 0));
+                    // No longer held: a later BlocksAdded must find this want.
+                    wanters = AddWanter(wanters, task.Cid, peer, Set<PeerId>.Empty.Add(peer));
+                }
                 if (!(data.SendDontHave && state.Config.SendDontHaves)) continue;
                 data = data with { HaveBlock = false };
             }
@@ -491,7 +503,7 @@ public static class Engine
             queue = queue.TasksDone(peer, deferred);
             queue = queue.PushAll(peer, deferred.Filter(t => stillWanted.Contains(t.Cid)).Map(t => new TaskRequest(t.Cid, t.Priority, t.Work, t.Data)), null);
         }
-        return (state with { Wantlists = wantlists, Queue = queue }, message, effects);
+        return (state with { Wantlists = wantlists, Wanters = wanters, Queue = queue }, message, effects);
     }
 
     /// <summary>The task that answers a want, or null when there is nothing to say (absent block, no DONT_HAVE asked).</summary>

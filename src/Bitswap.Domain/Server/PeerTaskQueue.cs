@@ -85,7 +85,7 @@ public enum PushOutcome
 public sealed record PeerTracker(
     Map<Cid, PeerTask> Pending,
     Map<PendingKey, PeerTask> Order,
-    HashMap<Cid, Seq<PeerTask>> Active,
+    Map<Cid, Seq<PeerTask>> Active,
     int ActiveCount,
     long PendingWork,
     long ActiveWork,
@@ -93,7 +93,7 @@ public sealed record PeerTracker(
 {
     /// <summary>A peer with no tasks, never served.</summary>
     public static readonly PeerTracker Empty = new(
-        Map<Cid, PeerTask>.Empty, Map<PendingKey, PeerTask>.Empty, HashMap<Cid, Seq<PeerTask>>.Empty, 0, 0, 0, Option<long>.None);
+        Map<Cid, PeerTask>.Empty, Map<PendingKey, PeerTask>.Empty, Map<Cid, Seq<PeerTask>>.Empty, 0, 0, 0, Option<long>.None);
 
     /// <summary>The salted hash of the peer ID that breaks ties (rule 5), computed once when the tracker is created.</summary>
     public ulong Hash { get; init; }
@@ -142,18 +142,28 @@ public sealed record PeerTracker(
     /// <summary>Completes active tasks with one copy of the tracker; tasks not active (already done) change nothing.</summary>
     internal PeerTracker RemoveActive(Seq<PeerTask> done)
     {
-        var active = Active;
         var count = ActiveCount;
         var work = ActiveWork;
+        // Changes collected first, then applied to the map once (a bulk rebuild when that is cheaper).
+        var emptied = new System.Collections.Generic.HashSet<Cid>();
+        var changed = new Dictionary<Cid, Seq<PeerTask>>();
         foreach (var task in done)
         {
-            if (active.Find(task.Cid).Case is not Seq<PeerTask> tasks || !tasks.Exists(t => t.Id == task.Id)) continue;
-            var rest = tasks.Filter(t => t.Id != task.Id);
-            active = rest.IsEmpty ? active.Without(task.Cid) : active.SetItem(task.Cid, rest);
+            var tasks = changed.TryGetValue(task.Cid, out var c) ? c : emptied.Contains(task.Cid) ? Seq<PeerTask>.Empty : Active.Find(task.Cid).IfNone(Seq<PeerTask>.Empty);
+            if (!tasks.Exists(t => t.Id == task.Id)) continue;
+            var rest = tasks.Count == 1 ? Seq<PeerTask>.Empty : tasks.Filter(t => t.Id != task.Id).Strict();
+            if (rest.IsEmpty)
+            {
+                changed.Remove(task.Cid);
+                emptied.Add(task.Cid);
+            }
+            else changed[task.Cid] = rest;
             count--;
             work -= task.Work;
         }
-        return count == ActiveCount ? this : this with { Active = active, ActiveCount = count, ActiveWork = work };
+        if (count == ActiveCount) return this;
+        var active = count == 0 ? Map<Cid, Seq<PeerTask>>.Empty : Active.WithoutAll(emptied, emptied.Contains).WithItems(changed);
+        return this with { Active = active, ActiveCount = count, ActiveWork = work };
     }
 
     /// <summary>Completes an active task; one that is not active (already done) changes nothing.</summary>
@@ -342,9 +352,10 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
             activeCount++;
             activeWork += next.Work;
         }
-        var active = served.Active;
+        var activated = new Dictionary<Cid, Seq<PeerTask>>(taken.Count);
         foreach (var task in taken)
-            active = active.Find(task.Cid).Case is Seq<PeerTask> already ? active.SetItem(task.Cid, already.Add(task)) : active.Add(task.Cid, Prelude.Seq1(task));
+            activated[task.Cid] = served.Active.Find(task.Cid).Case is Seq<PeerTask> already ? already.Add(task) : Prelude.Seq1(task);
+        var active = served.Active.WithItems(activated);
         var drained = taken.Count == before.Order.Count;
         var cids = drained ? null : taken.Select(t => t.Cid).ToHashSet();
         var keys = drained ? null : taken.Select(t => new PendingKey(t.Priority, t.Id)).ToHashSet();
