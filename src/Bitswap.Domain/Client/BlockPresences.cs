@@ -64,5 +64,5 @@ public sealed record BlockPresences(Map<Cid, Map<PeerId, PresenceType>> ByCid)
     }
 
     private static PresenceType? PresenceIn(Map<PeerId, PresenceType> peers, PeerId peer) =>
-        peers.Find(peer).Case is PresenceType type ? type : null;
+        peers.Find(peer).Match(type => (PresenceType?)type, () => null);
 }

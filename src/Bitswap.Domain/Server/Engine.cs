@@ -524,7 +524,7 @@ public static class Engine
 
     /// <summary>Our block size from the shell's lookup; 0 (absent) for a missing, empty or over-large block.</summary>
     private static int LocalSize(Map<Cid, int> sizes, Cid cid, Limits limits) =>
-        sizes.Find(cid).Case is int size && size > 0 && size <= limits.BlockBytesMax ? size : 0;
+        sizes.Find(cid).IfNone(0) is var size && size > 0 && size <= limits.BlockBytesMax ? size : 0;
 
     /// <summary>Pushes tasks for a peer; only when explaining are the outcomes collected, to explain the dropped ones.</summary>
     private static PeerTaskQueue PushTasks(EngineConfig config, PeerTaskQueue queue, PeerId peer, IEnumerable<TaskRequest> requests, ref Seq<Effect> effects)

@@ -116,7 +116,7 @@ public sealed record PeerTracker(
 
     /// <summary>True when the peer was never served, or not for longer than <paramref name="starvationMs"/>.</summary>
     public bool Starved(long now, long starvationMs) =>
-        LastServed.Case is long served ? now - served > starvationMs : true;
+        LastServed.IsNone || now - LastServed.IfNone(0) > starvationMs;
 
     internal PeerTracker AddPending(PeerTask task) => this with
     {
@@ -465,7 +465,7 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
                 if (before.MarkedStarved) starving = starving.Without(RankOf(peer, before));
                 else fresh = fresh.Without(RankOf(peer, before));
             }
-            if (!before.MarkedStarved && before.LastServed.Case is long served) byLastServed = byLastServed.Without(new ServedMark(served, peer));
+            if (!before.MarkedStarved && before.LastServed.IsSome) byLastServed = byLastServed.Without(new ServedMark(before.LastServed.IfNone(0), peer));
         }
         if (after is not null)
         {
@@ -474,7 +474,7 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
                 if (after.MarkedStarved) starving = starving.Add(RankOf(peer, after));
                 else fresh = fresh.Add(RankOf(peer, after));
             }
-            if (!after.MarkedStarved && after.LastServed.Case is long served) byLastServed = byLastServed.Add(new ServedMark(served, peer));
+            if (!after.MarkedStarved && after.LastServed.IsSome) byLastServed = byLastServed.Add(new ServedMark(after.LastServed.IfNone(0), peer));
         }
         return this with
         {
