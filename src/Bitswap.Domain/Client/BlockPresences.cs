@@ -64,5 +64,5 @@ public sealed record BlockPresences(Map<Cid, Map<PeerId, PresenceType>> ByCid)
     }
 
     private static PresenceType? PresenceIn(Map<PeerId, PresenceType> peers, PeerId peer) =>
-        peers.Find(peer).Match(type => (PresenceType?)type, () => null);
+        peers.ContainsKey(peer) ? peers[peer] : null;
 }
