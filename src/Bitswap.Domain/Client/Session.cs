@@ -35,6 +35,9 @@ public sealed record Session
     /// <summary>Wanted CIDs.</summary>
     public Map<Cid, SessionWant> Wants { get; init; } = Map<Cid, SessionWant>.Empty;
 
+    /// <summary>Wanted CIDs by <see cref="SessionWant.Order"/>.</summary>
+    public Map<long, Cid> Queue { get; init; } = Map<long, Cid>.Empty;
+
     /// <summary>Wanted CIDs not yet live (never sent nor broadcast), by order: the head of boxo's toFetch queue.</summary>
     public Map<long, Cid> ToFetch { get; init; } = Map<long, Cid>.Empty;
 
@@ -95,16 +98,13 @@ public sealed record Session
         new() { Id = id, Random = SplitMix64.Finalize(seed ^ (ulong)id), Explains = explains };
 
     /// <summary>The wanted CIDs in want order.</summary>
-    /// <remarks>
-    /// Sorted on demand from <see cref="Wants"/>: only a peer joining or leaving, an idle tick and closing need the order,
-    /// while every delivered block would pay a path copy in a second map kept in want order.
-    /// </remarks>
-    public Seq<Cid> WantsInOrder => Wants.OrderBy(kv => kv.Value.Order).Select(kv => kv.Key).ToSeq().Strict();
+    public Seq<Cid> WantsInOrder => Queue.Values.ToSeq();
 
     /// <summary>Adds new wants (the caller filtered out CIDs already wanted): sends them to session peers, or broadcasts if none is known yet.</summary>
     public Step<Session, SessionOrder> Want(Seq<Cid> cids, long now, Limits limits)
     {
         var wants = Wants;
+        var queue = Queue;
         var toFetch = ToFetch;
         var order = NextOrder;
         if (Wants.IsEmpty)
@@ -121,7 +121,8 @@ public sealed record Session
                 ordered.Add((order++, cid));
             }
             wants = Map<Cid, SessionWant>.Empty.AddRange(fresh);
-            toFetch = Map<long, Cid>.Empty.AddRange(ordered);
+            queue = Map<long, Cid>.Empty.AddRange(ordered);
+            toFetch = queue;
         }
         else
         {
@@ -129,11 +130,12 @@ public sealed record Session
             {
                 if (wants.ContainsKey(cid)) continue;
                 wants = wants.Add(cid, new SessionWant(order, null, null));
+                queue = queue.Add(order, cid);
                 toFetch = toFetch.Add(order, cid);
                 order++;
             }
         }
-        var session = this with { Wants = wants, ToFetch = toFetch, NextOrder = order };
+        var session = this with { Wants = wants, Queue = queue, ToFetch = toFetch, NextOrder = order };
         var orders = Seq<SessionOrder>.Empty;
         if (session.PeersDiscovered) (session, orders) = session.SendNext(cids, Seq<PeerId>.Empty, now, orders);
         (session, orders) = session.BroadcastIfUndiscovered(now, limits, orders);
@@ -149,11 +151,13 @@ public sealed record Session
         var removed = Seq<Cid>.Empty;
         // Collected first, then taken out of each map in one go (a bulk rebuild when that is cheaper).
         var gone = new System.Collections.Generic.HashSet<Cid>();
+        var orders = new System.Collections.Generic.HashSet<long>();
         var unsent = new System.Collections.Generic.HashSet<long>();
         foreach (var cid in cids)
         {
             if (gone.Contains(cid) || Wants.Find(cid).Case is not SessionWant want) continue;
             gone.Add(cid);
+            orders.Add(want.Order);
             if (want.LiveSince is null) unsent.Add(want.Order);
             presences = presences.RemoveCid(cid);
             exhausted = exhausted.Without(cid);
@@ -163,6 +167,7 @@ public sealed record Session
         var session = this with
         {
             Wants = gone.Count == Wants.Count ? Map<Cid, SessionWant>.Empty : Wants.WithoutAll(gone, gone.Contains),
+            Queue = orders.Count == Queue.Count ? Map<long, Cid>.Empty : Queue.WithoutAll(orders, orders.Contains),
             ToFetch = unsent.Count == ToFetch.Count ? Map<long, Cid>.Empty : ToFetch.WithoutAll(unsent, unsent.Contains),
             Presences = presences,
             Exhausted = exhausted,
@@ -299,7 +304,7 @@ public sealed record Session
         }
         var session = fired with { TickDeadline = null };
         var orders = Seq<SessionOrder>.Empty;
-        var live = session.WantsInOrder.Filter(c => session.Wants.Find(c).Exists(w => w.LiveSince is not null))
+        var live = session.Queue.Values.Filter(c => session.Wants.Find(c).Exists(w => w.LiveSince is not null))
             .Take(limits.BroadcastLiveWantsMax).ToSeq();
         if (!live.IsEmpty)
         {
@@ -362,7 +367,7 @@ public sealed record Session
 
     private (Session, Seq<Cid> Released) RemovePeer(PeerId peer)
     {
-        var released = WantsInOrder.Filter(c => Wants.Find(c).Exists(w => w.WantBlockTo == peer)).ToSeq();
+        var released = Queue.Values.Filter(c => Wants.Find(c).Exists(w => w.WantBlockTo == peer)).ToSeq();
         var wants = released.Fold(Wants, (m, c) => m.SetItem(c, m.Find(c).IfNone(() => throw new System.Diagnostics.UnreachableException("released")) with { WantBlockTo = null }));
         return (this with { Peers = Peers.Without(peer), DontHaveStreaks = DontHaveStreaks.Without(peer), Wants = wants }, released);
     }
@@ -412,7 +417,7 @@ public sealed record Session
         foreach (var peer in newPeers)
         {
             if (!session.Peers.Contains(peer)) continue;
-            foreach (var cid in session.WantsInOrder)
+            foreach (var cid in session.Queue.Values)
             {
                 var want = WantOf(cid) ?? throw new System.Diagnostics.UnreachableException("queued");
                 if (want.WantBlockTo == peer) continue;
