@@ -45,6 +45,12 @@ public static class Persistent
     public static Map<K, V> WithoutAll<K, V>(this Map<K, V> map, IReadOnlyCollection<K> keys, Func<K, bool> isRemoved)
     {
         if (keys.Count == 0 || map.IsEmpty) return map;
+        if (!Rebuilds(keys.Count, map.Count))
+        {
+            // Few keys: each removed where it is (a lookup first, so an absent key costs no copy).
+            foreach (var key in keys) map = map.Without(key);
+            return map;
+        }
         var present = 0;
         foreach (var key in keys)
             if (map.ContainsKey(key)) present++;
@@ -61,7 +67,10 @@ public static class Persistent
         return kept.Count == 0 ? Map<K, V>.Empty : Map<K, V>.Empty.AddRange(kept);
     }
 
-    /// <summary>True when <paramref name="changes"/> path copies (about log2 n nodes each) cost more than a rebuild (n nodes).</summary>
-    private static bool Rebuilds(int changes, int count) =>
-        count > 0 && (long)changes * Math.Max(1, System.Numerics.BitOperations.Log2((uint)count)) >= count;
+    /// <summary>
+    /// True when a rebuild is cheaper than <paramref name="changes"/> path copies. A rebuild allocates n nodes against about
+    /// log2 n per change, but it inserts every entry again (n log n comparisons against log n per change), so it pays in
+    /// time only when the changes touch at least half the map.
+    /// </summary>
+    private static bool Rebuilds(int changes, int count) => count > 0 && 2L * changes >= count;
 }

@@ -295,7 +295,7 @@ public static class Engine
         if (!state.Ledgers.ContainsKey(envelope.Peer))
         {
             // The peer left while its blocks loaded: nothing to send, the worker is free again.
-            var freed = state with { InFlight = state.InFlight.Without(envelope.Id.Sequence) };
+            var freed = state with { InFlight = state.InFlight.Remove(envelope.Id.Sequence) };
             return Dispatch(freed, input.Now, Seq<Effect>.Empty);
         }
 
@@ -312,7 +312,7 @@ public static class Engine
         var peer = envelope.Peer;
         var next = state with
         {
-            InFlight = state.InFlight.Without(envelope.Id.Sequence),
+            InFlight = state.InFlight.Remove(envelope.Id.Sequence),
             Queue = state.Queue.TasksDone(peer, envelope.Tasks),
             BlocksSent = state.BlocksSent + message.Blocks.Count,
             DataSent = state.DataSent + message.Blocks.Values.Sum(b => (long)b.Size),
@@ -354,7 +354,7 @@ public static class Engine
             return Step<EngineState, Effect>.Quiet(state);
         var next = state with
         {
-            InFlight = state.InFlight.Without(envelope.Id.Sequence),
+            InFlight = state.InFlight.Remove(envelope.Id.Sequence),
             Queue = state.Queue.TasksDone(envelope.Peer, envelope.Tasks),
         };
         var effects = state.Config.Explain
@@ -418,7 +418,7 @@ public static class Engine
         {
             var done = state with
             {
-                InFlight = state.InFlight.Without(envelope.Id.Sequence),
+                InFlight = state.InFlight.Remove(envelope.Id.Sequence),
                 Queue = state.Queue.TasksDone(envelope.Peer, envelope.Tasks),
             };
             return Dispatch(done, now, effects);
@@ -574,7 +574,7 @@ public static class Engine
     private static Map<Cid, Set<PeerId>> RemoveWanter(Map<Cid, Set<PeerId>> wanters, Cid cid, PeerId peer)
     {
         if (wanters.Find(cid).Case is not Set<PeerId> peers) return wanters;
-        var rest = peers.Without(peer);
-        return rest.IsEmpty ? wanters.Without(cid) : wanters.AddOrUpdate(cid, rest);
+        var rest = peers.Remove(peer);
+        return rest.IsEmpty ? wanters.Remove(cid) : wanters.AddOrUpdate(cid, rest);
     }
 }

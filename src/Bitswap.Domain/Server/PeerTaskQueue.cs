@@ -127,8 +127,8 @@ public sealed record PeerTracker(
 
     internal PeerTracker RemovePending(PeerTask task) => this with
     {
-        Pending = Pending.Without(task.Cid),
-        Order = Order.Without(new PendingKey(task.Priority, task.Id)),
+        Pending = Pending.Remove(task.Cid),
+        Order = Order.Remove(new PendingKey(task.Priority, task.Id)),
         PendingWork = PendingWork - task.Work,
     };
 
@@ -173,7 +173,7 @@ public sealed record PeerTracker(
         var rest = tasks.Filter(t => t.Id != task.Id);
         return this with
         {
-            Active = rest.IsEmpty ? Active.Without(task.Cid) : Active.SetItem(task.Cid, rest),
+            Active = rest.IsEmpty ? Active.Remove(task.Cid) : Active.SetItem(task.Cid, rest),
             ActiveCount = ActiveCount - 1,
             ActiveWork = ActiveWork - task.Work,
         };
@@ -462,10 +462,10 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
         {
             if (before.Eligible(cap))
             {
-                if (before.MarkedStarved) starving = starving.Without(RankOf(peer, before));
-                else fresh = fresh.Without(RankOf(peer, before));
+                if (before.MarkedStarved) starving = starving.Remove(RankOf(peer, before));
+                else fresh = fresh.Remove(RankOf(peer, before));
             }
-            if (!before.MarkedStarved && before.LastServed.IsSome) byLastServed = byLastServed.Without(new ServedMark(before.LastServed.IfNone(0), peer));
+            if (!before.MarkedStarved && before.LastServed.IsSome) byLastServed = byLastServed.Remove(new ServedMark(before.LastServed.IfNone(0), peer));
         }
         if (after is not null)
         {
@@ -478,7 +478,7 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
         }
         return this with
         {
-            Peers = after is null ? Peers.Without(peer) : Peers.AddOrUpdate(peer, after),
+            Peers = after is null ? Peers.Remove(peer) : Peers.AddOrUpdate(peer, after),
             Fresh = fresh,
             Starving = starving,
             ByLastServed = byLastServed,

@@ -122,7 +122,7 @@ public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> E
     /// <summary>Removes the want for a CID (a cancel); a CID not wanted changes nothing.</summary>
     public PeerWantlist Cancel(Cid cid) =>
         Entries.Find(cid).Case is PeerWant current
-            ? this with { Entries = Entries.Without(cid), Eviction = Indexed ? Eviction.Without(KeyOf(current)) : Eviction }
+            ? this with { Entries = Entries.Remove(cid), Eviction = Indexed ? Eviction.Remove(KeyOf(current)) : Eviction }
             : this;
 
     /// <summary>Removes the wants for several CIDs at once (one bulk rebuild when that is cheaper); CIDs not wanted change nothing.</summary>
@@ -132,7 +132,7 @@ public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> E
         var eviction = Eviction;
         if (Indexed)
             foreach (var cid in cids)
-                if (Entries.Find(cid).Case is PeerWant current) eviction = eviction.Without(KeyOf(current));
+                if (Entries.Find(cid).Case is PeerWant current) eviction = eviction.Remove(KeyOf(current));
         var set = cids as ISet<Cid> ?? cids.ToHashSet();
         return this with { Entries = Entries.WithoutAll(cids, set.Contains), Eviction = eviction };
     }
@@ -155,7 +155,7 @@ public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> E
     private PeerWantlist Put(PeerWant want)
     {
         if (!Indexed) return this with { Entries = Entries.AddOrUpdate(want.Entry.Cid, want) };
-        var withoutOld = Entries.Find(want.Entry.Cid).Case is PeerWant old ? Eviction.Without(KeyOf(old)) : Eviction;
+        var withoutOld = Entries.Find(want.Entry.Cid).Case is PeerWant old ? Eviction.Remove(KeyOf(old)) : Eviction;
         return this with { Entries = Entries.AddOrUpdate(want.Entry.Cid, want), Eviction = withoutOld.Add(KeyOf(want)) };
     }
 
