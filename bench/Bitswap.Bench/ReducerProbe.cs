@@ -9,10 +9,12 @@ namespace Bitswap.Bench;
 /// </summary>
 public static class ReducerProbe
 {
-    /// <summary>Runs each workload a few times after a warm-up and prints its best time and its allocation per run.</summary>
+    /// <summary>Runs each workload a few times (<c>[--runs N] [--alloc-profile]</c>) after a warm-up and prints its best time and its allocation per run.</summary>
     public static int Run(IReadOnlyList<string> args)
     {
-        var runs = args.Count == 2 && args[0] == "--runs" ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10;
+        var runs = args.Count >= 2 && args[0] == "--runs" ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10;
+        using var profile = args.Contains("--alloc-profile") ? new AllocationProfile() : null;
+        _profile = profile;
         var workloads = new ReducerWorkloads();
         workloads.Validate();
         Measure("engine serve 1024 want-blocks (per block served)", () => workloads.EngineServe().Inputs, ReducerWorkloads.ServerWants, runs);
@@ -22,9 +24,12 @@ public static class ReducerProbe
         return 0;
     }
 
+    private static AllocationProfile? _profile;
+
     private static void Measure(string name, Func<int> run, int units, int runs)
     {
         run();
+        _profile?.Start();
         var best = TimeSpan.MaxValue;
         long allocated = 0;
         var inputs = 0;
@@ -40,5 +45,9 @@ public static class ReducerProbe
         var per = units > 0 ? units : inputs;
         Console.WriteLine(FormattableString.Invariant(
             $"{name}: best {best.TotalMilliseconds:0.000} ms, {allocated / 1024.0 / 1024.0:0.00} MiB; {best.TotalMilliseconds * 1000 / per:0.00} µs and {allocated / (double)per:0} B per unit ({inputs} inputs)"));
+        if (_profile is not null)
+        {
+            foreach (var row in _profile.Top(12)) Console.WriteLine(row);
+        }
     }
 }

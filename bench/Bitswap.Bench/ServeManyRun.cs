@@ -22,8 +22,15 @@ public static class ServeManyRun
         var peers = 1000;
         var wants = 1024;
         var seconds = 60.0;
+        using var profile = args.Contains("--alloc-profile") ? new AllocationProfile() : null;
         for (var i = 0; i + 1 < args.Count; i += 2)
         {
+            if (args[i] == "--alloc-profile")
+            {
+                i--;
+                continue;
+            }
+
             var value = args[i + 1];
             switch (args[i])
             {
@@ -31,7 +38,7 @@ public static class ServeManyRun
                 case "--wants": wants = int.Parse(value, CultureInfo.InvariantCulture); break;
                 case "--seconds": seconds = double.Parse(value, CultureInfo.InvariantCulture); break;
                 default:
-                    Console.Error.WriteLine("usage: serve-many [--peers N] [--wants N] [--seconds S]");
+                    Console.Error.WriteLine("usage: serve-many [--peers N] [--wants N] [--seconds S] [--alloc-profile]");
                     return 2;
             }
         }
@@ -80,6 +87,7 @@ public static class ServeManyRun
         }
 
         // Phase 1: connect and take every wantlist. The engine pops work as wants arrive; the loads it asks for wait.
+        profile?.Start();
         var clock = Stopwatch.StartNew();
         foreach (var peer in peerIds) Post(new PeerConnected(now, peer, ProtocolVersion.V120));
         foreach (var message in messages) Post(message);
@@ -90,6 +98,10 @@ public static class ServeManyRun
         GC.KeepAlive(node);
         Console.WriteLine(FormattableString.Invariant(
             $"ingest: {peers} peers x {wants} wants in {ingest.TotalSeconds:0.000} s, state {(after - before) / (1024.0 * 1024.0):0.0} MiB ({inputs} inputs)"));
+        if (profile is not null)
+        {
+            foreach (var row in profile.Top(12)) Console.WriteLine(row);
+        }
 
         // Phase 2: serve. Loads first (as the blockstore pool would answer), then acknowledge sends, until done or out of time.
         var total = (long)peers * wants;

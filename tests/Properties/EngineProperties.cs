@@ -106,9 +106,18 @@ public class EngineProperties
                     if (!wantlist.IndexesAgree) return false.Label("wantlist indexes disagree");
                     if (s.Queue.PendingCount(peer) > limits.PendingTasksPerPeerMax) return false.Label("pending tasks over the bound");
                 }
-                var derived = s.Wantlists.Fold(Map<Cid, Set<PeerId>>.Empty, (map, peer, wl) =>
-                    wl.Entries.Keys.Fold(map, (m2, cid) => m2.AddOrUpdate(cid, set => set.Add(peer), Set<PeerId>.Empty.Add(peer))));
-                if (derived != s.Wanters) return false.Label("the CID → peers index disagrees with the wantlists");
+                // The reverse index holds every want for a block we do not hold, and nothing the wantlists do not hold.
+                foreach (var (peer, wantlist) in s.Wantlists)
+                    foreach (var want in wantlist.Entries.Values)
+                        if (!want.Held && !s.Wanters.Find(want.Entry.Cid).Exists(peers => peers.Contains(peer)))
+                            return false.Label($"the CID → peers index misses {peer.Short}'s want for a block we lack");
+                foreach (var (cid, peers) in s.Wanters)
+                {
+                    if (peers.IsEmpty) return false.Label("the CID → peers index keeps an empty set");
+                    foreach (var peer in peers)
+                        if (!s.Wantlists.Find(peer).Exists(wl => wl.Contains(cid)))
+                            return false.Label($"the CID → peers index holds a want {peer.Short} does not have");
+                }
                 foreach (var send in step.Effects.OfType<SendMessage>())
                 {
                     var encoded = MessageCodec.EncodedSize(send.Message, ProtocolVersion.V120);

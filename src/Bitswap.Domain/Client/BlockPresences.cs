@@ -57,12 +57,12 @@ public sealed record BlockPresences(Map<Cid, Map<PeerId, PresenceType>> ByCid)
         foreach (var (cid, peers) in ByCid)
         {
             if (!peers.ContainsKey(peer)) continue;
-            var rest = peers.Remove(peer);
-            byCid = rest.IsEmpty ? byCid.Remove(cid) : byCid.SetItem(cid, rest);
+            var rest = peers.Without(peer);
+            byCid = rest.IsEmpty ? byCid.Without(cid) : byCid.SetItem(cid, rest);
         }
         return new BlockPresences(byCid);
     }
 
     private static PresenceType? PresenceIn(Map<PeerId, PresenceType> peers, PeerId peer) =>
-        peers.Find(peer).Case is PresenceType type ? type : null;
+        peers.ContainsKey(peer) ? peers[peer] : null;
 }

@@ -206,7 +206,7 @@ public static class Client
     {
         if (turn.State.Sessions.Find(close.Session).Case is not Session session) return;
         OnCancel(turn, close.Session, session.WantsInOrder, WantEndReason.SessionClosed);
-        turn.State = turn.State with { Sessions = turn.State.Sessions.Remove(close.Session) };
+        turn.State = turn.State with { Sessions = turn.State.Sessions.Without(close.Session) };
     }
 
     /// <summary>A session dropped these wants: CIDs no session wants any more are cancelled at peers.</summary>
@@ -216,8 +216,8 @@ public static class Client
         var orphans = Seq<Cid>.Empty;
         foreach (var cid in removed)
         {
-            var rest = interest.Find(cid).IfNone(Set<long>.Empty).Remove(sessionId);
-            interest = rest.IsEmpty ? interest.Remove(cid) : interest.SetItem(cid, rest);
+            var rest = interest.Find(cid).IfNone(Set<long>.Empty).Without(sessionId);
+            interest = rest.IsEmpty ? interest.Without(cid) : interest.SetItem(cid, rest);
             if (rest.IsEmpty) orphans = orphans.Add(cid);
             if (turn.Explains)
                 turn.Emit(new Explain("want-dropped", cid, null, $"session {sessionId}: {(reason == WantEndReason.Cancelled ? "cancelled by the session" : "session closed")}"));
@@ -236,10 +236,11 @@ public static class Client
         var interest = s.Interest;
         foreach (var cid in cids)
         {
-            broadcasts = broadcasts.Remove(cid);
+            broadcasts = broadcasts.Without(cid);
             presences = presences.RemoveCid(cid);
-            interest = interest.Remove(cid);
         }
+        var gone = cids.ToHashSet();
+        interest = gone.Count == interest.Count && gone.All(interest.ContainsKey) ? Map<Cid, Set<long>>.Empty : interest.WithoutAll(gone, gone.Contains);
         turn.State = s with { Broadcasts = broadcasts, Presences = presences, Interest = interest };
         foreach (var (peer, queue) in s.Peers)
         {
@@ -275,7 +276,7 @@ public static class Client
     {
         var s = turn.State;
         if (!s.Peers.ContainsKey(disconnected.Peer)) return;
-        turn.State = s with { Peers = s.Peers.Remove(disconnected.Peer), Presences = s.Presences.RemovePeer(disconnected.Peer) };
+        turn.State = s with { Peers = s.Peers.Without(disconnected.Peer), Presences = s.Presences.RemovePeer(disconnected.Peer) };
         foreach (var (id, session) in s.Sessions)
         {
             var step = session.PeerLeft(disconnected.Peer, disconnected.Now);
@@ -291,7 +292,13 @@ public static class Client
         CountReceived(turn, received);
         var s = turn.State;
         if ((!message.Blocks.IsEmpty || !message.Presences.IsEmpty) && s.Peers.Find(peer).Case is PeerWants queue)
-            turn.State = s with { Peers = s.Peers.SetItem(peer, queue.Responded(message.Blocks.Keys.Concat(message.Presences.Keys), received.Now, turn.Limits)) };
+        {
+            // Wanted blocks are forgotten at this peer after routing (CancelAtPeers), so their sent record goes now.
+            var interest = s.Interest;
+            var blocks = message.Blocks;
+            bool Delivered(Cid cid) => blocks.ContainsKey(cid) && interest.ContainsKey(cid);
+            turn.State = s with { Peers = s.Peers.SetItem(peer, queue.Responded(message.Blocks.Keys.Concat(message.Presences.Keys), received.Now, turn.Limits, Delivered)) };
+        }
 
         if (message.Blocks.IsEmpty && message.Presences.IsEmpty) return;
         var haves = Seq<Cid>.Empty;

@@ -107,7 +107,7 @@ public sealed record PeerWants(
     /// </summary>
     public (PeerWants Queue, Seq<Effect> Explains) AddWants(Seq<Cid> wantBlocks, Seq<Cid> wantHaves, bool broadcast)
     {
-        var queue = this;
+        var draft = new Draft(this);
         var explains = Seq<Effect>.Empty;
         var supportsHave = Version.SupportsHave();
         foreach (var cid in wantHaves)
@@ -118,32 +118,54 @@ public sealed record PeerWants(
                 continue;
             }
             var type = supportsHave ? WantType.Have : WantType.Block;
-            (queue, explains) = queue.AddOne(cid, type, broadcast, explains);
+            explains = AddOne(draft, cid, type, broadcast, explains);
         }
-        foreach (var cid in wantBlocks) (queue, explains) = queue.AddOne(cid, WantType.Block, broadcast, explains);
-        return (queue, explains);
+        foreach (var cid in wantBlocks) explains = AddOne(draft, cid, WantType.Block, broadcast, explains);
+        return (draft.Apply(), explains);
     }
 
-    private (PeerWants, Seq<Effect>) AddOne(Cid cid, WantType type, bool broadcast, Seq<Effect> explains)
+    /// <summary>
+    /// The changes of one <see cref="AddWants"/> call over the queue it started from, local to that call: each map is
+    /// updated once at the end (a bulk rebuild when many wants arrive at once) instead of once per want.
+    /// </summary>
+    private sealed class Draft(PeerWants origin)
+    {
+        public readonly Dictionary<Cid, PendingWant> Pending = [];
+        public readonly Dictionary<Cid, SentWant> Sent = [];
+        public readonly System.Collections.Generic.HashSet<Cid> CancelsDropped = [];
+        public int NextPriority = origin.NextPriority;
+
+        public PendingWant? PendingOf(Cid cid) => Pending.TryGetValue(cid, out var p) ? p : origin.Pending.Find(cid).Case as PendingWant;
+        public SentWant? SentOf(Cid cid) => Sent.TryGetValue(cid, out var s) ? s : origin.Sent.Find(cid).Case as SentWant;
+        public SentWant? CancelOf(Cid cid) => CancelsDropped.Contains(cid) ? null : origin.PendingCancels.Find(cid).Case as SentWant;
+
+        public PeerWants Apply() => Pending.Count == 0 && Sent.Count == 0 && CancelsDropped.Count == 0
+            ? origin
+            : origin with
+            {
+                Pending = origin.Pending.WithItems(Pending),
+                Sent = origin.Sent.WithItems(Sent),
+                PendingCancels = origin.PendingCancels.WithoutAll(CancelsDropped, CancelsDropped.Contains),
+                NextPriority = NextPriority,
+            };
+    }
+
+    private Seq<Effect> AddOne(Draft draft, Cid cid, WantType type, bool broadcast, Seq<Effect> explains)
     {
         // A re-want drops the pending cancel. The peer still holds the earlier want, so it is sent again (boxo: the want goes
         // out, the cancel does not) as at least as strong as before, and stays recorded so a later cancel still reaches the peer.
-        var cancels = PendingCancels.Remove(cid);
-        if (PendingCancels.Find(cid).Case is SentWant held)
+        if (draft.CancelOf(cid) is SentWant held)
         {
             var strongest = held.Entry.WantType == WantType.Block ? WantType.Block : type;
-            var again = new WantlistEntry(cid, NextPriority, strongest, false, !broadcast || held.Entry.SendDontHave);
-            var restored = this with
-            {
-                Sent = Sent.AddOrUpdate(cid, held),
-                Pending = Pending.AddOrUpdate(cid, new PendingWant(again, broadcast && held.Broadcast)),
-                PendingCancels = cancels,
-                NextPriority = Math.Max(1, NextPriority - 1),
-            };
-            return (restored, Explains ? explains.Add(new Explain("want-queued", cid, Peer, "re-wanted before its cancel left: cancel dropped, want re-sent")) : explains);
+            var again = new WantlistEntry(cid, draft.NextPriority, strongest, false, !broadcast || held.Entry.SendDontHave);
+            draft.Sent[cid] = held;
+            draft.Pending[cid] = new PendingWant(again, broadcast && held.Broadcast);
+            draft.CancelsDropped.Add(cid);
+            draft.NextPriority = Math.Max(1, draft.NextPriority - 1);
+            return Explains ? explains.Add(new Explain("want-queued", cid, Peer, "re-wanted before its cancel left: cancel dropped, want re-sent")) : explains;
         }
-        var pending = Pending.Find(cid).Case as PendingWant;
-        var sent = Sent.Find(cid).Case as SentWant;
+        var pending = draft.PendingOf(cid);
+        var sent = draft.SentOf(cid);
         var pendingType = Prelude.Optional(pending?.Entry.WantType);
         var sentType = Prelude.Optional(sent?.Entry.WantType);
         // A session's want-block after a broadcast want-block (peers below 1.2.0) still goes out as a peer want, asking for
@@ -153,22 +175,17 @@ public sealed record PeerWants(
         var alreadyBlock = pendingType == WantType.Block || sentType == WantType.Block;
         if ((alreadyBlock && !supersedesBroadcast) || (type == WantType.Have && (pendingType.IsSome || sentType.IsSome)))
         {
-            var skipped = cancels.Count == PendingCancels.Count ? this : this with { PendingCancels = cancels };
-            if (!Explains) return (skipped, explains);
+            if (!Explains) return explains;
             var reason = pendingType.IsSome ? "already queued" : "already sent";
-            return (skipped, explains.Add(new Explain("want-skipped", cid, Peer, $"{reason}; never downgraded")));
+            return explains.Add(new Explain("want-skipped", cid, Peer, $"{reason}; never downgraded"));
         }
         // Peer wants ask for DONT_HAVE so the session can move on; broadcast wants do not (boxo messagequeue).
         var sendDontHave = !broadcast;
-        var entry = new WantlistEntry(cid, NextPriority, type, false, sendDontHave);
+        var entry = new WantlistEntry(cid, draft.NextPriority, type, false, sendDontHave);
         var isBroadcast = broadcast && pending is not { Broadcast: false };
-        var queue = this with
-        {
-            Pending = Pending.AddOrUpdate(cid, new PendingWant(entry, isBroadcast)),
-            PendingCancels = cancels,
-            NextPriority = Math.Max(1, NextPriority - 1),
-        };
-        if (!Explains) return (queue, explains);
+        draft.Pending[cid] = new PendingWant(entry, isBroadcast);
+        draft.NextPriority = Math.Max(1, draft.NextPriority - 1);
+        if (!Explains) return explains;
         var why = (type, broadcast) switch
         {
             (WantType.Have, true) => "broadcast want-have",
@@ -176,7 +193,7 @@ public sealed record PeerWants(
             (WantType.Have, false) => "want-have to session peer",
             _ => sentType.IsSome ? "want-block upgrades a sent want-have" : "want-block to session peer",
         };
-        return (queue, explains.Add(new Explain("want-queued", cid, Peer, why)));
+        return explains.Add(new Explain("want-queued", cid, Peer, why));
     }
 
     /// <summary>
@@ -195,11 +212,11 @@ public sealed record PeerWants(
         {
             var wasPending = pending.ContainsKey(cid);
             changed |= wasPending || sent.ContainsKey(cid);
-            pending = pending.Remove(cid);
+            pending = pending.Without(cid);
             if (sent.Find(cid).Case is SentWant was)
             {
-                sent = sent.Remove(cid);
-                awaiting = awaiting.Remove(cid);
+                sent = sent.Without(cid);
+                awaiting = awaiting.Without(cid);
                 cancels = cancels.AddOrUpdate(cid, was);
                 if (Explains) explains = explains.Add(new Explain("cancel-queued", cid, Peer, "the peer was sent this want"));
             }
@@ -215,38 +232,42 @@ public sealed record PeerWants(
 
     /// <summary>The peer sent the block itself: its server dropped the want, so we forget it without a CANCEL.</summary>
     public PeerWants Forget(Cid cid) =>
-        this with { Pending = Pending.Remove(cid), Sent = Sent.Remove(cid), AwaitingBlock = AwaitingBlock.Remove(cid) };
+        this with { Pending = Pending.Without(cid), Sent = Sent.Without(cid), AwaitingBlock = AwaitingBlock.Without(cid) };
 
     /// <summary><see cref="Forget(Cid)"/> for several CIDs, with one copy of the queue.</summary>
     public PeerWants ForgetAll(Seq<Cid> cids)
     {
-        var pending = Pending;
-        var sent = Sent;
-        var awaiting = AwaitingBlock;
-        foreach (var cid in cids)
+        var gone = cids.ToHashSet();
+        return this with
         {
-            pending = pending.Remove(cid);
-            sent = sent.Remove(cid);
-            awaiting = awaiting.Remove(cid);
-        }
-        return this with { Pending = pending, Sent = sent, AwaitingBlock = awaiting };
+            Pending = Pending.WithoutAll(gone, gone.Contains),
+            Sent = Sent.WithoutAll(gone, gone.Contains),
+            AwaitingBlock = AwaitingBlock.WithoutAll(gone, gone.Contains),
+        };
     }
 
     /// <summary>
     /// The peer answered (block, HAVE or DONT_HAVE) for these CIDs: the first answer clears the want's timestamp (no rebroadcast)
     /// and gives a latency sample; the DONT_HAVE timeout stops for them.
     /// </summary>
-    public PeerWants Responded(IEnumerable<Cid> cids, long now, Limits limits)
+    /// <param name="cids">The CIDs answered.</param>
+    /// <param name="now">The time of the answer.</param>
+    /// <param name="limits">The bounds in force.</param>
+    /// <param name="forgotten">CIDs whose block arrived and that the caller then forgets (<see cref="ForgetAll"/>): sampled, but not re-stamped first.</param>
+    public PeerWants Responded(IEnumerable<Cid> cids, long now, Limits limits, Func<Cid, bool>? forgotten = null)
     {
-        var sent = Sent;
         var ewma = LatencyEwmaMs;
         var samples = LatencySamples;
-        var awaiting = AwaitingBlock;
+        // Collected, then applied to each map once (a bulk rebuild when that is cheaper).
+        var answered = new System.Collections.Generic.HashSet<Cid>();
+        var dropped = new System.Collections.Generic.HashSet<Cid>();
+        var stamped = new Dictionary<Cid, SentWant>();
         foreach (var cid in cids)
         {
-            awaiting = awaiting.Remove(cid);
-            if (sent.Find(cid).Case is not SentWant { SentAt: { } at } want) continue;
-            sent = sent.SetItem(cid, want with { SentAt = null });
+            if (!answered.Add(cid)) continue;
+            if (Sent.Find(cid).Case is not SentWant { SentAt: { } at } want) continue;
+            if (forgotten?.Invoke(cid) == true) dropped.Add(cid);
+            else stamped[cid] = want with { SentAt = null };
             var sample = now - at;
             if (sample < 0 || sample > limits.LatencySampleMaxMs) continue;
             samples++;
@@ -254,7 +275,8 @@ public sealed record PeerWants(
             var alpha = Math.Max(1.0 / samples, 0.5);
             ewma = ewma is { } e ? alpha * sample + (1 - alpha) * e : sample;
         }
-        return this with { Sent = sent, LatencyEwmaMs = ewma, LatencySamples = samples, AwaitingBlock = awaiting };
+        var sent = Sent.WithoutAll(dropped, dropped.Contains).WithItems(stamped);
+        return this with { Sent = sent, LatencyEwmaMs = ewma, LatencySamples = samples, AwaitingBlock = AwaitingBlock.WithoutAll(answered, answered.Contains) };
     }
 
     /// <summary>
@@ -292,11 +314,11 @@ public sealed record PeerWants(
         {
             if (entry.Cancel)
             {
-                if (!drained) cancels = cancels.Remove(entry.Cid);
+                if (!drained) cancels = cancels.Without(entry.Cid);
                 continue;
             }
             var broadcast = Pending.Find(entry.Cid).Exists(p => p.Broadcast);
-            if (!drained) pending = pending.Remove(entry.Cid);
+            if (!drained) pending = pending.Without(entry.Cid);
             newlySent.Add((entry.Cid, new SentWant(entry, broadcast, now)));
         }
         // A drained queue starts empty again, and a first message builds Sent in one bulk pass: far fewer allocations
@@ -306,8 +328,9 @@ public sealed record PeerWants(
             pending = Map<Cid, PendingWant>.Empty;
             cancels = Map<Cid, SentWant>.Empty;
         }
-        if (sent.IsEmpty) sent = Map<Cid, SentWant>.Empty.AddRange(newlySent);
-        else foreach (var (cid, want) in newlySent) sent = sent.AddOrUpdate(cid, want);
+        var changes = new Dictionary<Cid, SentWant>(newlySent.Count);
+        foreach (var (cid, want) in newlySent) changes[cid] = want;
+        sent = sent.WithItems(changes);
         var message = Message.Empty.WithEntries(taken);
         return (this with { Pending = pending, PendingCancels = cancels, Sent = sent, InFlight = new InFlightEnvelope(envelope, message), LastSentAt = now }, message);
     }
@@ -328,8 +351,9 @@ public sealed record PeerWants(
                 started.Add((entry.Cid, now));
         }
         // Into an idle timeout list, one bulk pass.
-        if (awaiting.IsEmpty) awaiting = Map<Cid, long>.Empty.AddRange(started);
-        else foreach (var (cid, at) in started) awaiting = awaiting.AddOrUpdate(cid, at);
+        var changes = new Dictionary<Cid, long>(started.Count);
+        foreach (var (cid, at) in started) changes[cid] = at;
+        awaiting = awaiting.WithItems(changes);
         return this with { InFlight = null, RetryNotBefore = null, AwaitingBlock = awaiting };
     }
 
@@ -405,7 +429,7 @@ public sealed record PeerWants(
         if (DontHaveDeadline is not { } d || now < d) return (this, Seq<Cid>.Empty, null);
         var timeout = DontHaveTimeoutMs(limits);
         var expired = AwaitingBlock.Where(kv => now - kv.Value >= timeout).Select(kv => kv.Key).ToSeq();
-        var queue = this with { AwaitingBlock = expired.Fold(AwaitingBlock, (m, c) => m.Remove(c)), DontHaveDeadline = null };
+        var queue = this with { AwaitingBlock = expired.Fold(AwaitingBlock, (m, c) => m.Without(c)), DontHaveDeadline = null };
         var (armed, timer) = queue.ArmDontHave(now, limits);
         return (armed, expired, timer);
     }

@@ -35,7 +35,7 @@ public sealed record RecentSet<TKey, TValue>(HashMap<TKey, TValue> Entries, Que<
         var order = Order.Enqueue(key);
         while (order.Count > Capacity)
         {
-            entries = entries.Remove(order.Peek());
+            entries = entries.Without(order.Peek());
             order = order.Dequeue();
         }
         return this with { Entries = entries, Order = order };

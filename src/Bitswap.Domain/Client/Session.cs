@@ -146,24 +146,32 @@ public sealed record Session
     /// <summary>Drops wants (cancelled, or satisfied elsewhere); returns the CIDs that were wanted.</summary>
     public (Session Session, Seq<Cid> Removed) Unwant(Seq<Cid> cids)
     {
-        var wants = Wants;
-        var queue = Queue;
-        var toFetch = ToFetch;
         var presences = Presences;
         var exhausted = Exhausted;
         var removed = Seq<Cid>.Empty;
+        // Collected first, then taken out of each map in one go (a bulk rebuild when that is cheaper).
+        var gone = new System.Collections.Generic.HashSet<Cid>();
+        var orders = new System.Collections.Generic.HashSet<long>();
+        var unsent = new System.Collections.Generic.HashSet<long>();
         foreach (var cid in cids)
         {
-            if (wants.Find(cid).Case is not SessionWant want) continue;
-            wants = wants.Remove(cid);
-            queue = queue.Remove(want.Order);
-            if (want.LiveSince is null) toFetch = toFetch.Remove(want.Order);
+            if (gone.Contains(cid) || Wants.Find(cid).Case is not SessionWant want) continue;
+            gone.Add(cid);
+            orders.Add(want.Order);
+            if (want.LiveSince is null) unsent.Add(want.Order);
             presences = presences.RemoveCid(cid);
-            exhausted = exhausted.Remove(cid);
+            exhausted = exhausted.Without(cid);
             removed = removed.Add(cid);
         }
         if (removed.IsEmpty) return (this, removed);
-        var session = this with { Wants = wants, Queue = queue, ToFetch = toFetch, Presences = presences, Exhausted = exhausted };
+        var session = this with
+        {
+            Wants = gone.Count == Wants.Count ? Map<Cid, SessionWant>.Empty : Wants.WithoutAll(gone, gone.Contains),
+            Queue = orders.Count == Queue.Count ? Map<long, Cid>.Empty : Queue.WithoutAll(orders, orders.Contains),
+            ToFetch = unsent.Count == ToFetch.Count ? Map<long, Cid>.Empty : ToFetch.WithoutAll(unsent, unsent.Contains),
+            Presences = presences,
+            Exhausted = exhausted,
+        };
         if (session.Wants.IsEmpty) session = session with { TickDeadline = null };
         return (session, removed);
     }
@@ -171,7 +179,7 @@ public sealed record Session
     /// <summary>Replaces a want's record, keeping <see cref="ToFetch"/> in step when it goes live.</summary>
     private Session SetWant(Cid cid, SessionWant before, SessionWant after) =>
         before.LiveSince is null && after.LiveSince is not null
-            ? this with { Wants = Wants.SetItem(cid, after), ToFetch = ToFetch.Remove(before.Order) }
+            ? this with { Wants = Wants.SetItem(cid, after), ToFetch = ToFetch.Without(before.Order) }
             : this with { Wants = Wants.SetItem(cid, after) };
 
     /// <summary>
@@ -200,7 +208,7 @@ public sealed record Session
                 candidates = session.WantsInOrder;
                 if (Explains) orders = orders.Add(new EmitOrder(new Explain("session-peer-added", null, from, $"session {Id}: sent a block or HAVE")));
             }
-            session = session with { DontHaveStreaks = session.DontHaveStreaks.Remove(from) };
+            session = session with { DontHaveStreaks = session.DontHaveStreaks.Without(from) };
         }
 
         if (!wantedBlocks.IsEmpty)
@@ -228,7 +236,7 @@ public sealed record Session
 
         foreach (var cid in wantedHaves)
         {
-            session = session with { Presences = session.Presences.Record(from, cid, PresenceType.Have), Exhausted = session.Exhausted.Remove(cid) };
+            session = session with { Presences = session.Presences.Record(from, cid, PresenceType.Have), Exhausted = session.Exhausted.Without(cid) };
             candidates = candidates.Add(cid);
         }
 
@@ -267,7 +275,7 @@ public sealed record Session
     /// <summary>A peer disconnected: it leaves the session, its want-blocks move to the next best peer, and if it was the last peer the wants are broadcast.</summary>
     public Step<Session, SessionOrder> PeerLeft(PeerId peer, long now)
     {
-        var session = this with { Presences = Presences.RemovePeer(peer), FirstDeliveries = FirstDeliveries.Remove(peer) };
+        var session = this with { Presences = Presences.RemovePeer(peer), FirstDeliveries = FirstDeliveries.Without(peer) };
         if (!Peers.Contains(peer)) return Step<Session, SessionOrder>.Quiet(session);
         var orders = Seq<SessionOrder>.Empty;
         Seq<Cid> released;
@@ -361,7 +369,7 @@ public sealed record Session
     {
         var released = Queue.Values.Filter(c => Wants.Find(c).Exists(w => w.WantBlockTo == peer)).ToSeq();
         var wants = released.Fold(Wants, (m, c) => m.SetItem(c, m.Find(c).IfNone(() => throw new System.Diagnostics.UnreachableException("released")) with { WantBlockTo = null }));
-        return (this with { Peers = Peers.Remove(peer), DontHaveStreaks = DontHaveStreaks.Remove(peer), Wants = wants }, released);
+        return (this with { Peers = Peers.Without(peer), DontHaveStreaks = DontHaveStreaks.Without(peer), Wants = wants }, released);
     }
 
     /// <summary>
@@ -371,40 +379,74 @@ public sealed record Session
     private (Session, Seq<SessionOrder>) SendNext(Seq<Cid> candidates, Seq<PeerId> newPeers, long now, Seq<SessionOrder> orders)
     {
         var session = this;
-        var blocks = Map<PeerId, Seq<Cid>>.Empty;
-        var haves = Map<PeerId, Seq<Cid>>.Empty;
-        var seen = Set<Cid>.Empty;
+        // Local to this call: the per-peer lists and the want records changed, applied to the maps once at the end.
+        var blocks = new SortedDictionary<PeerId, List<Cid>>();
+        var haves = new SortedDictionary<PeerId, List<Cid>>();
+        var changed = new Dictionary<Cid, SessionWant>();
+        var goneLive = new List<long>();
+        var seen = new System.Collections.Generic.HashSet<Cid>();
+        SessionWant? WantOf(Cid cid) => changed.TryGetValue(cid, out var w) ? w : Wants.Find(cid).Case as SessionWant;
+        void Set(Cid cid, SessionWant before, SessionWant after)
+        {
+            if (before.LiveSince is null && after.LiveSince is not null) goneLive.Add(before.Order);
+            changed[cid] = after;
+        }
+        static void Append(SortedDictionary<PeerId, List<Cid>> lists, PeerId peer, Cid cid)
+        {
+            if (!lists.TryGetValue(peer, out var list)) lists[peer] = list = [];
+            list.Add(cid);
+        }
         foreach (var cid in candidates)
         {
-            if (seen.Contains(cid)) continue;
-            seen = seen.Add(cid);
-            if (session.Wants.Find(cid).Case is not SessionWant want || want.WantBlockTo is not null) continue;
+            if (!seen.Add(cid)) continue;
+            if (WantOf(cid) is not SessionWant want || want.WantBlockTo is not null) continue;
             PeerId? best;
             (session, best) = session.BestPeer(cid);
             if (best is null) continue;
-            session = session.SetWant(cid, want, want with { WantBlockTo = best, LiveSince = now });
-            blocks = blocks.AddOrUpdate(best, s => s.Add(cid), Seq1(cid));
-            var hasHave = session.Presences.PeerHas(best, cid);
-            if (Explains) orders = orders.Add(new EmitOrder(new Explain("want-block", cid, best,
-                $"session {Id}: best of {session.Peers.Count} peer(s), {(hasHave ? "said HAVE" : "presence unknown")}")));
+            Set(cid, want, want with { WantBlockTo = best, LiveSince = now });
+            Append(blocks, best, cid);
+            if (Explains)
+            {
+                var hasHave = session.Presences.PeerHas(best, cid);
+                orders = orders.Add(new EmitOrder(new Explain("want-block", cid, best,
+                    $"session {Id}: best of {session.Peers.Count} peer(s), {(hasHave ? "said HAVE" : "presence unknown")}")));
+            }
             foreach (var other in session.Peers)
-                if (other != best) haves = haves.AddOrUpdate(other, s => s.Add(cid), Seq1(cid));
+                if (other != best) Append(haves, other, cid);
         }
         foreach (var peer in newPeers)
         {
             if (!session.Peers.Contains(peer)) continue;
             foreach (var cid in session.Queue.Values)
             {
-                var want = session.Wants.Find(cid).IfNone(() => throw new System.Diagnostics.UnreachableException("queued"));
+                var want = WantOf(cid) ?? throw new System.Diagnostics.UnreachableException("queued");
                 if (want.WantBlockTo == peer) continue;
-                haves = haves.AddOrUpdate(peer, s => s.Add(cid), Seq1(cid));
-                if (want.LiveSince is null) session = session.SetWant(cid, want, want with { LiveSince = now });
+                Append(haves, peer, cid);
+                if (want.LiveSince is null) Set(cid, want, want with { LiveSince = now });
             }
         }
-        foreach (var peer in blocks.Keys.Concat(haves.Keys).Distinct().OrderBy(p => p))
+        if (changed.Count > 0)
         {
-            var wantBlocks = blocks.Find(peer).IfNone(Seq<Cid>.Empty);
-            var wantHaves = haves.Find(peer).IfNone(Seq<Cid>.Empty).Filter(c => !wantBlocks.Contains(c));
+            var toFetch = session.ToFetch;
+            if (goneLive.Count == toFetch.Count) toFetch = Map<long, Cid>.Empty;
+            else
+            {
+                var orderSet = goneLive.ToHashSet();
+                toFetch = toFetch.WithoutAll(goneLive, orderSet.Contains);
+            }
+            session = session with { Wants = session.Wants.WithItems(changed), ToFetch = toFetch };
+        }
+        foreach (var peer in blocks.Keys.Union(haves.Keys).Order())
+        {
+            var wantBlocks = blocks.TryGetValue(peer, out var b) ? b.ToSeq().Strict() : Seq<Cid>.Empty;
+            Seq<Cid> wantHaves;
+            if (!haves.TryGetValue(peer, out var h)) wantHaves = Seq<Cid>.Empty;
+            else if (b is null) wantHaves = h.ToSeq().Strict();
+            else
+            {
+                var asBlocks = b.ToHashSet();
+                wantHaves = h.Where(c => !asBlocks.Contains(c)).ToSeq().Strict();
+            }
             orders = orders.Add(new SendWantsOrder(peer, wantBlocks, wantHaves));
         }
         return (session, orders);
@@ -424,7 +466,7 @@ public sealed record Session
             if (next.Count >= room) break;
             next = next.Add(cid);
             wants = wants.SetItem(cid, wants[cid] with { LiveSince = now });
-            toFetch = toFetch.Remove(order);
+            toFetch = toFetch.Without(order);
         }
         return (this with { Wants = wants, ToFetch = toFetch }, orders.Add(new BroadcastOrder(next, Explains ? $"session {Id}: no peer known yet" : "")));
     }

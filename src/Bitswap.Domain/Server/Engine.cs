@@ -51,7 +51,13 @@ public sealed record EngineState
     /// <summary>What each peer wants from us.</summary>
     public Map<PeerId, PeerWantlist> Wantlists { get; init; } = Map<PeerId, PeerWantlist>.Empty;
 
-    /// <summary>The reverse index: for each wanted CID, the peers that want it (so new blocks find their wanters).</summary>
+    /// <summary>
+    /// The reverse index for new blocks: for each CID, peers that want it and that we did not hold the block for when the
+    /// want arrived (or that found it vanished), so <see cref="BlocksAdded"/> finds them. Wants for blocks we hold are not
+    /// indexed: they are answered from the queue, and indexing every want cost most of a large ingest (a path copy in a
+    /// map of every wanted CID plus one in its peer set, per want). An indexed want stays indexed after its block arrives,
+    /// until it is cancelled, answered or its peer leaves, so the index always lies within the wantlists.
+    /// </summary>
     public Map<Cid, Set<PeerId>> Wanters { get; init; } = Map<Cid, Set<PeerId>>.Empty;
 
     /// <summary>The work queue.</summary>
@@ -144,8 +150,8 @@ public static class Engine
             foreach (var cid in wantlist.Entries.Keys) wanters = RemoveWanter(wanters, cid, input.Peer);
         var next = state with
         {
-            Ledgers = state.Ledgers.Remove(input.Peer),
-            Wantlists = state.Wantlists.Remove(input.Peer),
+            Ledgers = state.Ledgers.Without(input.Peer),
+            Wantlists = state.Wantlists.Without(input.Peer),
             Wanters = wanters,
             Queue = state.Queue.RemovePeer(input.Peer),
         };
@@ -190,6 +196,7 @@ public static class Engine
         // and the message's CIDs are distinct), so the new wants are collected and the list built in one bulk pass.
         var fresh = wantlist.Count == 0 && message.Wantlist.Count <= limits.WantlistEntriesPerPeerMax ? new List<PeerWant>() : null;
         var justThisPeer = Set<PeerId>.Empty.Add(peer);
+        var freshCids = new List<Cid>();
         foreach (var entry in message.Wantlist.Values)
         {
             var cid = entry.Cid;
@@ -219,7 +226,7 @@ public static class Engine
             {
                 var want = new PeerWant(entry, size);
                 fresh.Add(want);
-                wanters = AddWanter(wanters, cid, peer, justThisPeer);
+                if (!want.Held) freshCids.Add(cid);
                 if (TaskFor(want, state.Config) is { } freshRequest) requests.Add(freshRequest);
                 continue;
             }
@@ -237,7 +244,7 @@ public static class Engine
                 if (state.Config.Explain) effects = effects.Add(new Explain("want-evicted", victim.Entry.Cid, peer, "wantlist full: evicted for a new want"));
             }
             wantlist = result.Wantlist;
-            wanters = AddWanter(wanters, cid, peer, justThisPeer);
+            if (!wantlist.Entries[cid].Held) wanters = AddWanter(wanters, cid, peer, justThisPeer);
             if (TaskFor(wantlist.Entries[cid], state.Config) is { } request)
             {
                 if (requested.TryGetValue(cid, out var earlier)) requests[earlier] = null;
@@ -246,7 +253,11 @@ public static class Engine
             }
         }
 
-        if (fresh is not null) wantlist = PeerWantlist.Of(fresh);
+        if (fresh is not null)
+        {
+            wantlist = PeerWantlist.Of(fresh);
+            wanters = AddWanters(wanters, freshCids, peer, justThisPeer);
+        }
         queue = PushTasks(state.Config, queue, peer, requests.OfType<TaskRequest>(), ref effects);
         next = next with { Wantlists = next.Wantlists.AddOrUpdate(peer, wantlist), Wanters = wanters, Queue = queue };
         return Dispatch(next, input.Now, effects);
@@ -317,13 +328,15 @@ public static class Engine
             var answered = message.Blocks.Keys.ToSeq()
                 + message.Presences.Filter(p => p == PresenceType.Have).Keys
                     .Filter(cid => wantlist.Find(cid).Case is PeerWant w && w.Entry.WantType == WantType.Have).ToSeq();
+            // Taken out of the wantlist and the reverse index together (a bulk rebuild when that is cheaper).
+            var done = new System.Collections.Generic.HashSet<Cid>();
             foreach (var cid in answered)
             {
-                if (!wantlist.Contains(cid)) continue;
-                wantlist = wantlist.Cancel(cid);
-                wanters = RemoveWanter(wanters, cid, peer);
+                if (!wantlist.Contains(cid) || !done.Add(cid)) continue;
                 (queue, _) = queue.Remove(peer, cid);
             }
+            wantlist = wantlist.CancelAll(done);
+            wanters = RemoveWanters(wanters, done, peer);
             next = next with
             {
                 Ledgers = next.Ledgers.AddOrUpdate(peer, ledger),
@@ -430,6 +443,7 @@ public static class Engine
         var withBlock = new System.Collections.Generic.HashSet<Cid>();
         var effects = Seq<Effect>.Empty;
         var wantlists = state.Wantlists;
+        var wanters = state.Wanters;
         var deferred = Seq<PeerTask>.Empty;
         long size = MessageOverheadBytes;
         foreach (var task in envelope.Tasks)
@@ -459,7 +473,12 @@ public static class Engine
                     continue;
                 }
                 if (explain) effects = effects.Add(new Explain("block-vanished", task.Cid, peer, "block no longer in the blockstore"));
-                if (wantlists.Find(peer).Case is PeerWantlist wl) wantlists = wantlists.AddOrUpdate(peer, wl.WithBlockSize(task.Cid, 0));
+                if (wantlists.Find(peer).Case is PeerWantlist wl && wl.Contains(task.Cid))
+                {
+                    wantlists = wantlists.AddOrUpdate(peer, wl.WithBlockSize(task.Cid, 0));
+                    // No longer held: a later BlocksAdded must find this want.
+                    wanters = AddWanter(wanters, task.Cid, peer, Set<PeerId>.Empty.Add(peer));
+                }
                 if (!(data.SendDontHave && state.Config.SendDontHaves)) continue;
                 data = data with { HaveBlock = false };
             }
@@ -484,7 +503,7 @@ public static class Engine
             queue = queue.TasksDone(peer, deferred);
             queue = queue.PushAll(peer, deferred.Filter(t => stillWanted.Contains(t.Cid)).Map(t => new TaskRequest(t.Cid, t.Priority, t.Work, t.Data)), null);
         }
-        return (state with { Wantlists = wantlists, Queue = queue }, message, effects);
+        return (state with { Wantlists = wantlists, Wanters = wanters, Queue = queue }, message, effects);
     }
 
     /// <summary>The task that answers a want, or null when there is nothing to say (absent block, no DONT_HAVE asked).</summary>
@@ -505,7 +524,7 @@ public static class Engine
 
     /// <summary>Our block size from the shell's lookup; 0 (absent) for a missing, empty or over-large block.</summary>
     private static int LocalSize(Map<Cid, int> sizes, Cid cid, Limits limits) =>
-        sizes.Find(cid).Case is int size && size > 0 && size <= limits.BlockBytesMax ? size : 0;
+        sizes.Find(cid).IfNone(0) is var size && size > 0 && size <= limits.BlockBytesMax ? size : 0;
 
     /// <summary>Pushes tasks for a peer; only when explaining are the outcomes collected, to explain the dropped ones.</summary>
     private static PeerTaskQueue PushTasks(EngineConfig config, PeerTaskQueue queue, PeerId peer, IEnumerable<TaskRequest> requests, ref Seq<Effect> effects)
@@ -522,6 +541,35 @@ public static class Engine
     /// <summary>Records that <paramref name="peer"/> wants <paramref name="cid"/>; a CID only it wants shares <paramref name="justThisPeer"/>.</summary>
     private static Map<Cid, Set<PeerId>> AddWanter(Map<Cid, Set<PeerId>> wanters, Cid cid, PeerId peer, Set<PeerId> justThisPeer) =>
         wanters.AddOrUpdate(cid, peers => peers.AddOrUpdate(peer), justThisPeer);
+
+    /// <summary>Records that <paramref name="peer"/> wants each of <paramref name="cids"/> (distinct), in one update of the index.</summary>
+    private static Map<Cid, Set<PeerId>> AddWanters(Map<Cid, Set<PeerId>> wanters, List<Cid> cids, PeerId peer, Set<PeerId> justThisPeer)
+    {
+        if (cids.Count == 0) return wanters;
+        var changes = new Dictionary<Cid, Set<PeerId>>(cids.Count);
+        foreach (var cid in cids)
+        {
+            if (wanters.Find(cid).Case is not Set<PeerId> peers) changes[cid] = justThisPeer;
+            else if (!peers.Contains(peer)) changes[cid] = peers.Add(peer);
+        }
+        return wanters.WithItems(changes);
+    }
+
+    /// <summary>Forgets that <paramref name="peer"/> wants each of <paramref name="cids"/>, in one update of the index.</summary>
+    private static Map<Cid, Set<PeerId>> RemoveWanters(Map<Cid, Set<PeerId>> wanters, System.Collections.Generic.HashSet<Cid> cids, PeerId peer)
+    {
+        if (cids.Count == 0) return wanters;
+        var emptied = new System.Collections.Generic.HashSet<Cid>();
+        var changes = new Dictionary<Cid, Set<PeerId>>();
+        foreach (var cid in cids)
+        {
+            if (wanters.Find(cid).Case is not Set<PeerId> peers || !peers.Contains(peer)) continue;
+            var rest = peers.Remove(peer);
+            if (rest.IsEmpty) emptied.Add(cid);
+            else changes[cid] = rest;
+        }
+        return wanters.WithoutAll(emptied, emptied.Contains).WithItems(changes);
+    }
 
     private static Map<Cid, Set<PeerId>> RemoveWanter(Map<Cid, Set<PeerId>> wanters, Cid cid, PeerId peer)
     {

@@ -85,7 +85,7 @@ public enum PushOutcome
 public sealed record PeerTracker(
     Map<Cid, PeerTask> Pending,
     Map<PendingKey, PeerTask> Order,
-    HashMap<Cid, Seq<PeerTask>> Active,
+    Map<Cid, Seq<PeerTask>> Active,
     int ActiveCount,
     long PendingWork,
     long ActiveWork,
@@ -93,7 +93,7 @@ public sealed record PeerTracker(
 {
     /// <summary>A peer with no tasks, never served.</summary>
     public static readonly PeerTracker Empty = new(
-        Map<Cid, PeerTask>.Empty, Map<PendingKey, PeerTask>.Empty, HashMap<Cid, Seq<PeerTask>>.Empty, 0, 0, 0, Option<long>.None);
+        Map<Cid, PeerTask>.Empty, Map<PendingKey, PeerTask>.Empty, Map<Cid, Seq<PeerTask>>.Empty, 0, 0, 0, Option<long>.None);
 
     /// <summary>The salted hash of the peer ID that breaks ties (rule 5), computed once when the tracker is created.</summary>
     public ulong Hash { get; init; }
@@ -116,7 +116,7 @@ public sealed record PeerTracker(
 
     /// <summary>True when the peer was never served, or not for longer than <paramref name="starvationMs"/>.</summary>
     public bool Starved(long now, long starvationMs) =>
-        LastServed.Case is long served ? now - served > starvationMs : true;
+        LastServed.IsNone || now - LastServed.IfNone(0) > starvationMs;
 
     internal PeerTracker AddPending(PeerTask task) => this with
     {
@@ -138,6 +138,33 @@ public sealed record PeerTracker(
         ActiveCount = ActiveCount + 1,
         ActiveWork = ActiveWork + task.Work,
     };
+
+    /// <summary>Completes active tasks with one copy of the tracker; tasks not active (already done) change nothing.</summary>
+    internal PeerTracker RemoveActive(Seq<PeerTask> done)
+    {
+        var count = ActiveCount;
+        var work = ActiveWork;
+        // Changes collected first, then applied to the map once (a bulk rebuild when that is cheaper).
+        var emptied = new System.Collections.Generic.HashSet<Cid>();
+        var changed = new Dictionary<Cid, Seq<PeerTask>>();
+        foreach (var task in done)
+        {
+            var tasks = changed.TryGetValue(task.Cid, out var c) ? c : emptied.Contains(task.Cid) ? Seq<PeerTask>.Empty : Active.Find(task.Cid).IfNone(Seq<PeerTask>.Empty);
+            if (!tasks.Exists(t => t.Id == task.Id)) continue;
+            var rest = tasks.Count == 1 ? Seq<PeerTask>.Empty : tasks.Filter(t => t.Id != task.Id).Strict();
+            if (rest.IsEmpty)
+            {
+                changed.Remove(task.Cid);
+                emptied.Add(task.Cid);
+            }
+            else changed[task.Cid] = rest;
+            count--;
+            work -= task.Work;
+        }
+        if (count == ActiveCount) return this;
+        var active = count == 0 ? Map<Cid, Seq<PeerTask>>.Empty : Active.WithoutAll(emptied, emptied.Contains).WithItems(changed);
+        return this with { Active = active, ActiveCount = count, ActiveWork = work };
+    }
 
     /// <summary>Completes an active task; one that is not active (already done) changes nothing.</summary>
     internal PeerTracker RemoveActive(PeerTask task)
@@ -308,28 +335,50 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
         var before = queue.Peers[best.Peer];
         var served = before;
         targetBytes = Math.Max(targetBytes, Math.Min(backlogBytes, before.PendingWork));
-        var taken = Seq<PeerTask>.Empty;
+        // The tasks taken are a prefix of the pop order: counted first, then taken out of the indexes in one go and
+        // the tracker copied once (not twice per task).
+        var taken = new List<PeerTask>();
         long work = 0;
         var cap = Limits.OutstandingBytesPerPeerMax;
-        while (served.NextTask.Case is PeerTask next && (taken.IsEmpty || work < targetBytes))
+        var activeCount = before.ActiveCount;
+        var activeWork = before.ActiveWork;
+        foreach (var (_, next) in before.Order)
         {
-            var fits = served.ActiveCount == 0 || cap <= 0 || served.ActiveWork + next.Work <= cap;
+            if (taken.Count > 0 && work >= targetBytes) break;
+            var fits = activeCount == 0 || cap <= 0 || activeWork + next.Work <= cap;
             if (!fits) break;
-            served = served.RemovePending(next).AddActive(next);
-            taken = taken.Add(next);
+            taken.Add(next);
             work += next.Work;
+            activeCount++;
+            activeWork += next.Work;
         }
-        served = served with { LastServed = now, MarkedStarved = false };
-        return (queue.Put(best.Peer, before, served), new PoppedTasks(best.Peer, taken, served.PendingWork));
+        var activated = new Dictionary<Cid, Seq<PeerTask>>(taken.Count);
+        foreach (var task in taken)
+            activated[task.Cid] = served.Active.Find(task.Cid).Case is Seq<PeerTask> already ? already.Add(task) : Prelude.Seq1(task);
+        var active = served.Active.WithItems(activated);
+        var drained = taken.Count == before.Order.Count;
+        var cids = drained ? null : taken.Select(t => t.Cid).ToHashSet();
+        var keys = drained ? null : taken.Select(t => new PendingKey(t.Priority, t.Id)).ToHashSet();
+        served = served with
+        {
+            Pending = drained ? Map<Cid, PeerTask>.Empty : served.Pending.WithoutAll(cids!, cids!.Contains),
+            Order = drained ? Map<PendingKey, PeerTask>.Empty : served.Order.WithoutAll(keys!, keys!.Contains),
+            PendingWork = served.PendingWork - work,
+            Active = active,
+            ActiveCount = activeCount,
+            ActiveWork = activeWork,
+            LastServed = now,
+            MarkedStarved = false,
+        };
+        return (queue.Put(best.Peer, before, served), new PoppedTasks(best.Peer, taken.ToSeq().Strict(), served.PendingWork));
     }
 
     /// <summary>Marks active tasks as done, freeing the peer's active work; tasks that are not active are ignored.</summary>
     public PeerTaskQueue TasksDone(PeerId peer, Seq<PeerTask> tasks)
     {
         if (Peers.Find(peer).Case is not PeerTracker before) return this;
-        var tracker = before;
-        foreach (var task in tasks) tracker = tracker.RemoveActive(task);
-        return Put(peer, before, tracker);
+        var tracker = before.RemoveActive(tasks);
+        return ReferenceEquals(tracker, before) ? this : Put(peer, before, tracker);
     }
 
     /// <summary>Marks active tasks as done by id (walks the peer's active tasks: for tests; the engine passes the tasks).</summary>
@@ -416,7 +465,7 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
                 if (before.MarkedStarved) starving = starving.Remove(RankOf(peer, before));
                 else fresh = fresh.Remove(RankOf(peer, before));
             }
-            if (!before.MarkedStarved && before.LastServed.Case is long served) byLastServed = byLastServed.Remove(new ServedMark(served, peer));
+            if (!before.MarkedStarved && before.LastServed.IsSome) byLastServed = byLastServed.Remove(new ServedMark(before.LastServed.IfNone(0), peer));
         }
         if (after is not null)
         {
@@ -425,7 +474,7 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
                 if (after.MarkedStarved) starving = starving.Add(RankOf(peer, after));
                 else fresh = fresh.Add(RankOf(peer, after));
             }
-            if (!after.MarkedStarved && after.LastServed.Case is long served) byLastServed = byLastServed.Add(new ServedMark(served, peer));
+            if (!after.MarkedStarved && after.LastServed.IsSome) byLastServed = byLastServed.Add(new ServedMark(after.LastServed.IfNone(0), peer));
         }
         return this with
         {

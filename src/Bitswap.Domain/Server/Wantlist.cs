@@ -125,6 +125,18 @@ public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> E
             ? this with { Entries = Entries.Remove(cid), Eviction = Indexed ? Eviction.Remove(KeyOf(current)) : Eviction }
             : this;
 
+    /// <summary>Removes the wants for several CIDs at once (one bulk rebuild when that is cheaper); CIDs not wanted change nothing.</summary>
+    public PeerWantlist CancelAll(IReadOnlyCollection<Cid> cids)
+    {
+        if (cids.Count == 0) return this;
+        var eviction = Eviction;
+        if (Indexed)
+            foreach (var cid in cids)
+                if (Entries.Find(cid).Case is PeerWant current) eviction = eviction.Remove(KeyOf(current));
+        var set = cids as ISet<Cid> ?? cids.ToHashSet();
+        return this with { Entries = Entries.WithoutAll(cids, set.Contains), Eviction = eviction };
+    }
+
     /// <summary>Records what we now know about our copy of the block (0 when it vanished); a CID not wanted changes nothing.</summary>
     public PeerWantlist WithBlockSize(Cid cid, int blockSize) =>
         Entries.Find(cid).Case is PeerWant current && current.BlockSize != Math.Max(0, blockSize)

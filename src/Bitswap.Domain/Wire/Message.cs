@@ -114,7 +114,7 @@ public sealed record Message(
 
     /// <summary>Adds a block; it removes any presence for the same CID.</summary>
     public Message WithBlock(Block block) =>
-        this with { Blocks = Blocks.AddOrUpdate(block.Cid, block), Presences = Presences.Remove(block.Cid) };
+        this with { Blocks = Blocks.AddOrUpdate(block.Cid, block), Presences = Presences.Without(block.Cid) };
 
     /// <summary>Adds a presence, unless the message already carries the block itself.</summary>
     public Message WithPresence(Cid cid, PresenceType type) =>
