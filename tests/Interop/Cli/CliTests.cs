@@ -236,6 +236,34 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task The_bitswap_process_replays_a_log_exactly_as_the_library_does()
+    {
+        // The bitswap process starts LanguageExt without its type-class scan (Program.SkipTypeClassScan); the reducers
+        // must decide exactly as they do with it, so a replayed trace is byte-identical in a child process.
+        using var temp = CliRun.Temp();
+        var original = Content(700_000, seed: 5);
+        await File.WriteAllBytesAsync(temp["file.bin"], original);
+        var added = await CliRun.RunAsync("add", temp["file.bin"], "--repo", temp["served"], "--chunk-size", "16384", "--max-links", "8");
+        var root = Assert.Single(added.Lines);
+        await using var server = await CliServer.StartAsync("--repo", temp["served"], "--key", temp["server.key"]);
+        var got = await CliRun.RunAsync("get", root, "--peer", server.Address, "-o", temp["out.bin"], "--record", temp["get.log"]);
+        Assert.True(got.ExitCode == 0, got.Stderr);
+
+        var inProcess = await CliRun.RunAsync("replay", temp["get.log"]);
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "bitswap.dll"), "replay", temp["get.log"] }) start.ArgumentList.Add(arg);
+        using var child = System.Diagnostics.Process.Start(start)!;
+        var childOut = child.StandardOutput.ReadToEndAsync();
+        var childErr = child.StandardError.ReadToEndAsync();
+        await child.WaitForExitAsync().WaitAsync(CliRun.Patience);
+
+        Assert.True(child.ExitCode == 0, await childErr);
+        Assert.True(inProcess.Lines.Count > 100, $"a trace of {inProcess.Lines.Count} lines is too small to compare");
+        Assert.Equal(inProcess.Stdout.Replace("\r\n", "\n"), (await childOut).Replace("\r\n", "\n"));
+        Assert.Equal(0, await server.StopAsync());
+    }
+
+    [Fact]
     public async Task Replay_of_a_recorded_get_prints_the_trace_with_explain_lines()
     {
         using var temp = CliRun.Temp();
