@@ -35,6 +35,39 @@ public sealed class DirectoryTests(Cli.HeliaFixture helia) : IClassFixture<Cli.H
     }
 
     [Fact]
+    public async Task A_tree_added_by_helia_is_fetched_by_an_empty_daemon_and_rebuilt_byte_for_byte()
+    {
+        using var temp = CliRun.Temp();
+        var tree = temp["tree"];
+        WriteTree(tree);
+        // And a folder past the shard threshold, so Helia's HAMT is walked too (1,000 entries with 240-byte names).
+        var sharded = Directory.CreateDirectory(Path.Combine(tree, "sharded")).FullName;
+        for (var i = 0; i < 1000; i++)
+        {
+            await File.WriteAllTextAsync(Path.Combine(sharded, $"entry-{i:D5}-".PadRight(240, 'n')), $"entry {i}\n");
+        }
+
+        var theirs = await helia.Peer.CallAsync("importDir", new JsonObject { ["path"] = tree, ["profile"] = "unixfs-v1-2025" }, TimeSpan.FromSeconds(60));
+        var root = theirs["cid"]!.GetValue<string>();
+        await using var daemon = await DaemonRun.StartAsync(temp["empty-daemon"]);
+
+        var connect = await CliRun.RunAsync("swarm", "connect", helia.Peer.Multiaddrs[0], "--repo", daemon.Repo);
+        var got = await CliRun.RunAsync("get", root, "--repo", daemon.Repo, "-o", temp["out"]);
+
+        Assert.True(connect.ExitCode == 0, connect.Stderr);
+        Assert.True(got.ExitCode == 0, got.Stderr);
+        var files = Directory.EnumerateFiles(tree, "*", SearchOption.AllDirectories).Where(f => !Path.GetFileName(f).StartsWith('.')).ToList();
+        Assert.Equal(2_003, files.Count);
+        foreach (var file in files)
+        {
+            var relative = Path.GetRelativePath(tree, file);
+            Assert.Equal(await File.ReadAllBytesAsync(file), await File.ReadAllBytesAsync(Path.Combine(temp["out"], relative)));
+        }
+
+        Assert.True(Directory.Exists(Path.Combine(temp["out"], "empty")));
+    }
+
+    [Fact]
     public async Task Add_r_gives_helias_root_cid_for_both_profiles_and_the_daemon_resolves_paths_in_it()
     {
         using var temp = CliRun.Temp();
