@@ -46,13 +46,6 @@ public sealed class Block : IEquatable<Block>
     /// <summary>The same block with its data copied into memory it owns, for keeping a block lent from a pooled buffer.</summary>
     public Block Detached() => new(Cid, Data.ToArray());
 
-    /// <summary>The same block with its data copied into <paramref name="destination"/> (at least <see cref="Size"/> bytes), e.g. a rented buffer.</summary>
-    public Block CopiedInto(Memory<byte> destination)
-    {
-        Data.CopyTo(destination);
-        return new Block(Cid, destination[..Size]);
-    }
-
     /// <summary>Pairs a CID with data without hashing, for data that was just hashed by its prefix (the codec does this).</summary>
     internal static Block Trusted(Cid cid, ReadOnlyMemory<byte> data) => new(cid, data);
 

@@ -212,9 +212,8 @@ public sealed partial class BitswapNode
                 }
 
                 break;
-            case DeliverBlock deliver:
-                Deliver([deliver], null);
-                break;
+            case DeliverBlock:
+                throw new UnreachableException("deliveries are gathered per turn before effects are interpreted");
             default:
                 throw new UnreachableException($"effect {effect.GetType().Name}");
         }
@@ -446,21 +445,10 @@ public sealed partial class BitswapNode
         }
 
         // Stored before delivered, so a caller that gets the block can read it back; then the server may serve it.
-        _blockstorePool.Enqueue(async ct =>
-        {
-            try
-            {
-                await _blockstore.PutManyAsync(toStore, ct).ConfigureAwait(false);
-                _mailbox.PostWork(null, new Handover(deliveries, lease, toStore));
-            }
-            catch (Exception error) when (error is not OperationCanceledException)
-            {
-                ReportError("blockstore", null, error);
-                _mailbox.PostWork(null, new Handover(deliveries, lease, []));
-            }
-        });
+        _blockstorePool.Enqueue(ct => new ValueTask(FinishStoreAsync(_blockstore.PutManyAsync(toStore, ct), deliveries, lease, toStore)));
     }
 
+    /// <summary>Waits for a put off the loop, then hands the deliveries back to it; a failed put still delivers and returns the lease.</summary>
     private async Task FinishStoreAsync(ValueTask storing, IReadOnlyList<DeliverBlock> deliveries, IDisposable? lease, List<Block> stored)
     {
         try
@@ -470,7 +458,11 @@ public sealed partial class BitswapNode
         }
         catch (Exception error)
         {
-            ReportError("blockstore", null, error);
+            if (error is not OperationCanceledException)
+            {
+                ReportError("blockstore", null, error);
+            }
+
             _mailbox.PostWork(null, new Handover(deliveries, lease, []));
         }
     }

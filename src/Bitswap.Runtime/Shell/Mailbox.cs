@@ -143,14 +143,10 @@ internal sealed class Mailbox : IDisposable
     }
 
     /// <summary>Posts an input from outside after <see cref="ReserveAsync"/>; waits while the mailbox is full.</summary>
-    public async ValueTask PostAsync(Input input, CancellationToken cancellationToken)
-    {
-        var holdsSlot = await ReserveAsync(cancellationToken).ConfigureAwait(false);
-        Push(new Letter(input, holdsSlot));
-    }
+    public ValueTask PostAsync(Input input, CancellationToken cancellationToken) => PostAsync(input, null, cancellationToken);
 
     /// <summary>Posts an input with shell work after <see cref="ReserveAsync"/>; waits while the mailbox is full.</summary>
-    public async ValueTask PostAsync(Input input, LoopWork work, CancellationToken cancellationToken)
+    public async ValueTask PostAsync(Input input, LoopWork? work, CancellationToken cancellationToken)
     {
         var holdsSlot = await ReserveAsync(cancellationToken).ConfigureAwait(false);
         Push(new Letter(input, holdsSlot, work));

@@ -125,9 +125,6 @@ internal sealed class Waiters
         return true;
     }
 
-    /// <summary>True when any session waits for this CID.</summary>
-    public bool AnyWaitFor(Cid cid) => _sessionsByCid.ContainsKey(cid);
-
     /// <summary>The earliest want time of any waiter for this CID, if one waits.</summary>
     public long? EarliestWant(Cid cid)
     {
