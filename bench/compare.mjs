@@ -3,6 +3,7 @@
 // then a fresh fetcher process per run dials it and writes the file; one warm-up run, then the median of --runs.
 // Times are taken as the Helia harness takes them: from the start of the dial to the last byte written.
 // Usage (bench/compare.sh builds the CLI first): node bench/compare.mjs --cli PATH [--size-mib 64] [--chunk 262144]... [--runs 3]
+// [--only 'C#>Helia']... (directions to run; Helia > Helia always runs, as the baseline of the ratios)
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -15,7 +16,7 @@ const here = dirname(fileURLToPath(import.meta.url))
 const peerScript = resolve(here, '../tests/Interop/peer/peer.mjs')
 
 function parseArgs (argv) {
-  const options = { sizeMib: 64, chunks: [], runs: 3, cli: null }
+  const options = { sizeMib: 64, chunks: [], runs: 3, cli: null, only: [] }
   for (let i = 0; i < argv.length; i++) {
     const value = argv[i + 1]
     switch (argv[i]) {
@@ -23,6 +24,7 @@ function parseArgs (argv) {
       case '--chunk': options.chunks.push(Number(value)); i++; break
       case '--runs': options.runs = Number(value); i++; break
       case '--cli': options.cli = value; i++; break
+      case '--only': options.only.push(value); i++; break
       default: throw new Error(`unknown argument ${argv[i]}`)
     }
   }
@@ -114,6 +116,7 @@ async function main () {
     for (const chunk of options.chunks) {
       const results = {}
       for (const [from, to] of [['Helia', 'Helia'], ['Helia', 'C#'], ['C#', 'Helia'], ['C#', 'C#']]) {
+        if (options.only.length > 0 && from + to !== 'HeliaHelia' && !options.only.includes(`${from}>${to}`)) continue
         const provider = from === 'Helia' ? await startHelia() : null
         let cid
         let served

@@ -162,6 +162,9 @@ public static class GetCommand
             var summary = TransferView.Summary(totals with { Elapsed = clock.Elapsed });
             summary["dialMs"] = Math.Round(dialMs, 1);
             summary["firstBlockMs"] = firstBlockMs is null ? null : Math.Round(firstBlockMs.Value, 1);
+            // What a cold start costs: time the process spent compiling methods, all threads, since it began.
+            summary["jitMs"] = Math.Round(System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds, 1);
+            summary["jitMethods"] = System.Runtime.JitInfo.GetCompiledMethodCount();
             if (toStdout)
             {
                 // The file went to stdout; the summary must not mix into it.
