@@ -123,7 +123,7 @@ public sealed class TcpHostTests
     public async Task Receive_buffers_are_bounded_per_message_and_per_connection_and_only_the_stream_pays()
     {
         await using var a = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());
-        await using var b = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions { ReceiveBytesPerConnectionMax = 1024 * 1024 });
+        await using var b = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions { PeerMemoryBytesMax = 1024 * 1024 });
         await a.DialAsync(b.ListenAddresses[0]).WaitAsync(Patience);
 
         // A length prefix over the message limit is refused before any byte of the body is buffered.

@@ -126,10 +126,10 @@ public static class MessageCodec
     public static Either<DecodeError, Message> DecodeSlices(ReadOnlyMemory<byte> bytes, ProtocolVersion version, Limits limits)
     {
         if (bytes.Length > limits.MessageBytesMax) return TooLarge(bytes.Length, limits);
-        var parts = new WireParts();
-        return ParseMessage(bytes, parts) is { } malformed
-            ? new DecodeError(DecodeErrorKind.BadProtobuf, malformed)
-            : FromParts(parts, version, limits);
+        var parts = new WireParts(limits.WantlistEntriesPerPeerMax);
+        if (ParseMessage(bytes, parts) is { } malformed) return new DecodeError(DecodeErrorKind.BadProtobuf, malformed);
+        parts.Compact();
+        return FromParts(parts, version, limits);
     }
 
     private static DecodeError TooLarge(long length, Limits limits) =>
@@ -250,19 +250,56 @@ public static class MessageCodec
         Type = type == PresenceType.Have ? Pb.Message.Types.BlockPresenceType.Have : Pb.Message.Types.BlockPresenceType.DontHave,
     };
 
-    // The fields of message.proto as read off the wire, before any meaning is given to them.
-    private sealed class WireParts
+    // The fields of message.proto as read off the wire, before any meaning is given to them. Wantlist entries are kept to
+    // the per-peer cap as they are read (boxo keeps a peer's highest-priority wants up to
+    // MaxQueuedWantlistEntriesPerPeer): a 4 MB message of 100,000 entries never becomes 100,000 CIDs, only a scan.
+    private sealed class WireParts(int wantsMax)
     {
+        private int _wants;
+        private int _cancels;
+        private int _seen;
+
         public bool HasWantlist;
         public bool Full;
-        public List<WireEntry> Entries { get; } = [];
+        public List<WireEntry> Entries { get; private set; } = [];
         public List<ReadOnlyMemory<byte>> RawBlocks { get; } = [];
         public List<(ReadOnlyMemory<byte> Prefix, ReadOnlyMemory<byte> Data)> Payload { get; } = [];
         public List<(ReadOnlyMemory<byte> Cid, int Type)> Presences { get; } = [];
         public int PendingBytes;
+
+        // Cancels past the cap are dropped (a peer cannot have more wants to cancel than the cap let it keep); wants are
+        // kept to at most twice the cap, then compacted to the cap's highest priorities, so the work is linear.
+        public void AddEntry(WireEntry entry)
+        {
+            var index = _seen++;
+            if (entry.Cancel)
+            {
+                if (_cancels >= wantsMax) return;
+                _cancels++;
+            }
+            else
+            {
+                _wants++;
+            }
+
+            Entries.Add(entry with { Index = index });
+            if (_wants > 2 * Math.Max(1, wantsMax)) Compact();
+        }
+
+        // Keeps the wantsMax wants of highest priority (earliest first among equals), in wire order.
+        public void Compact()
+        {
+            var wants = Entries.Count(e => !e.Cancel);
+            if (wants <= wantsMax) return;
+            var kept = Entries.Where(e => !e.Cancel)
+                .OrderByDescending(e => e.Priority).ThenBy(e => e.Index)
+                .Take(Math.Max(0, wantsMax));
+            Entries = [.. Entries.Where(e => e.Cancel).Concat(kept).OrderBy(e => e.Index)];
+            _wants = Math.Max(0, wantsMax);
+        }
     }
 
-    private record struct WireEntry(ReadOnlyMemory<byte> Cid, int Priority, bool Cancel, int WantType, bool SendDontHave);
+    private record struct WireEntry(ReadOnlyMemory<byte> Cid, int Priority, bool Cancel, int WantType, bool SendDontHave, int Index = 0);
 
     // Returns null when the bytes are a well-formed Message, else what Google.Protobuf would have complained about.
     private static string? ParseMessage(ReadOnlyMemory<byte> bytes, WireParts parts)
@@ -364,7 +401,7 @@ public static class MessageCodec
             }
         }
 
-        parts.Entries.Add(entry);
+        parts.AddEntry(entry);
         return null;
     }
 

@@ -18,7 +18,7 @@ public sealed partial class TcpHost
     {
         if (PrimaryConnection(peer) is not null) return;
         Multiaddr[] candidates;
-        lock (_gate) candidates = _addressBook.TryGetValue(peer, out var list) ? [.. list] : [];
+        lock (_gate) candidates = _addressBook.TryGetValue(peer, out var list) ? [.. list.Ordered] : [];
         if (candidates.Length == 0) throw new NetworkException($"no known address for {peer}");
         Exception? last = null;
         foreach (var address in candidates)
@@ -48,7 +48,12 @@ public sealed partial class TcpHost
             throw new NetworkException($"cannot dial {address}: only /ip4 or /ip6 with /tcp is supported");
         var expected = address.PeerId;
         if (expected is not null && PrimaryConnection(expected) is { } existing) return existing.Remote;
-        if (!TryReserveConnectionSlot()) throw new NetworkException($"connection limit of {_options.ConnectionsMax} reached");
+        if (_resources.TryOpenConnection(inboundFrom: null) is { } refused)
+        {
+            _resources.Refused(refused, address.ToString(), $"dial refused: {_options.ConnectionsMax} connections open");
+            throw new NetworkException($"connection limit of {_options.ConnectionsMax} reached");
+        }
+
         var lifecycle = new ConnectionLifecycle(outbound: true);
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token);
@@ -58,11 +63,12 @@ public sealed partial class TcpHost
         {
             await socket.ConnectAsync(endpoint, timeout.Token).ConfigureAwait(false);
             lifecycle.TryFire(ConnectionTrigger.SocketUp);
-            connection = await UpgradeAsync(socket, lifecycle, outbound: true, expected, Multiaddr.FromEndpoint(endpoint), timeout.Token).ConfigureAwait(false);
+            var channel = await Upgrader.UpgradeAsync(socket, _identity, outbound: true, expected, timeout.Token).ConfigureAwait(false);
+            connection = Open(channel, lifecycle, outbound: true, Multiaddr.FromEndpoint(endpoint), inboundFrom: null);
         }
         catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or NoiseException or YamuxException or MultistreamException)
         {
-            ReleaseConnectionSlot();
+            _resources.CloseConnection(inboundFrom: null);
             lifecycle.TryFire(ConnectionTrigger.Terminated);
             socket.Dispose();
             throw new NetworkException($"dial {address} failed: {e.Message}", e);
@@ -71,15 +77,6 @@ public sealed partial class TcpHost
         await connection.Identified.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         return connection.Remote;
     }
-
-    private bool TryReserveConnectionSlot()
-    {
-        if (Interlocked.Increment(ref _connectionCount) <= _options.ConnectionsMax) return true;
-        Interlocked.Decrement(ref _connectionCount);
-        return false;
-    }
-
-    private void ReleaseConnectionSlot() => Interlocked.Decrement(ref _connectionCount);
 
     private async Task AcceptLoopAsync(TcpListener listener)
     {
@@ -94,41 +91,63 @@ public sealed partial class TcpHost
             {
                 return;
             }
-            if (!TryReserveConnectionSlot())
+            // Upgrading connections have their own budget, total and per IP, so slow handshakes never hold the slots of open
+            // connections; the open-connection slot is taken only once the upgrade succeeds.
+            var ip = (socket.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
+            if (_resources.TryBeginHandshake(ip) is { } refused)
             {
-                _logger.LogWarning("refused inbound connection from {Remote}: limit of {Max} connections", socket.RemoteEndPoint, _options.ConnectionsMax);
+                _resources.Refused(refused, ip.ToString(), "inbound connection refused while handshaking");
                 socket.Dispose();
                 continue;
             }
-            Track(AcceptOneAsync(socket));
+            Track(AcceptOneAsync(socket, ip));
         }
     }
 
-    private async Task AcceptOneAsync(Socket socket)
+    private async Task AcceptOneAsync(Socket socket, IPAddress ip)
     {
         socket.NoDelay = true;
         var lifecycle = new ConnectionLifecycle(outbound: false);
         var remote = socket.RemoteEndPoint is IPEndPoint ep ? Multiaddr.FromEndpoint(ep) : TcpHostOptions.LoopbackAnyPort;
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token);
-        timeout.CancelAfter(TimeSpan.FromMilliseconds(_options.UpgradeTimeoutMs));
-        try
+        SecureChannel channel;
+        // One deadline for the whole upgrade (CancelAfter, not a per-read timeout): a peer trickling a byte at a time
+        // cannot stretch it.
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token))
         {
-            await UpgradeAsync(socket, lifecycle, outbound: false, expected: null, remote, timeout.Token).ConfigureAwait(false);
+            timeout.CancelAfter(TimeSpan.FromMilliseconds(_options.UpgradeTimeoutMs));
+            try
+            {
+                channel = await Upgrader.UpgradeAsync(socket, _identity, outbound: false, expected: null, timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or NoiseException or YamuxException or MultistreamException)
+            {
+                _logger.LogDebug("inbound upgrade from {Remote} failed: {Reason}", remote, e.Message);
+                lifecycle.TryFire(ConnectionTrigger.Terminated);
+                socket.Dispose();
+                return;
+            }
+            finally
+            {
+                _resources.EndHandshake(ip);
+            }
         }
-        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or NoiseException or YamuxException or MultistreamException)
+
+        if (_resources.TryOpenConnection(ip) is { } refused)
         {
-            _logger.LogDebug("inbound upgrade from {Remote} failed: {Reason}", remote, e.Message);
-            ReleaseConnectionSlot();
+            _resources.Refused(refused, channel.RemotePeer.ToString(), $"inbound connection from {ip} refused after its handshake");
             lifecycle.TryFire(ConnectionTrigger.Terminated);
-            socket.Dispose();
+            await channel.DisposeAsync().ConfigureAwait(false);
+            return;
         }
+
+        Open(channel, lifecycle, outbound: false, remote, ip);
     }
 
-    private async Task<Connection> UpgradeAsync(Socket socket, ConnectionLifecycle lifecycle, bool outbound, PeerId? expected, Multiaddr remoteAddress, CancellationToken cancellationToken)
+    private Connection Open(SecureChannel channel, ConnectionLifecycle lifecycle, bool outbound, Multiaddr remoteAddress, IPAddress? inboundFrom)
     {
-        var channel = await Upgrader.UpgradeAsync(socket, _identity, outbound, expected, cancellationToken).ConfigureAwait(false);
-        var session = new YamuxSession(channel.Stream, isClient: outbound, _options, _options.LoggerFactory.CreateLogger<YamuxSession>());
-        var connection = new Connection(channel.RemotePeer, remoteAddress, session, channel, lifecycle, _options.ReceiveBytesPerConnectionMax);
+        var scope = new PeerScope(_resources, channel.RemotePeer);
+        var session = new YamuxSession(channel.Stream, isClient: outbound, _options, _options.LoggerFactory.CreateLogger<YamuxSession>(), scope);
+        var connection = new Connection(channel.RemotePeer, remoteAddress, session, channel, lifecycle, scope, inboundFrom);
         lifecycle.TryFire(ConnectionTrigger.Upgraded);
         Register(connection);
         session.Start();

@@ -84,7 +84,8 @@ public sealed class YamuxSession : IAsyncDisposable
     /// <param name="isClient">True for the connection's dialer, which uses odd stream IDs.</param>
     /// <param name="limits">Stream counts, windows and keepalive timing (the yamux part of the host options).</param>
     /// <param name="logger">Diagnostics sink.</param>
-    public YamuxSession(Stream transport, bool isClient, Host.TcpHostOptions limits, ILogger? logger = null)
+    /// <param name="scope">The remote peer's memory account, charged for the data streams buffer; null accounts nothing.</param>
+    public YamuxSession(Stream transport, bool isClient, Host.TcpHostOptions limits, ILogger? logger = null, Host.PeerScope? scope = null)
     {
         ArgumentNullException.ThrowIfNull(transport);
         ArgumentNullException.ThrowIfNull(limits);
@@ -93,6 +94,7 @@ public sealed class YamuxSession : IAsyncDisposable
         transportBuffers = transport is Noise.NoiseStream;
         this.limits = limits;
         this.logger = logger ?? NullLogger.Instance;
+        Scope = scope ?? Host.PeerScope.Unlimited;
         nextStreamId = isClient ? 1u : 2u;
         outbound = Channel.CreateBounded<OutboundFrame>(new BoundedChannelOptions(DataSlotCount + ControlFramesMax + 1)
         {
@@ -140,6 +142,9 @@ public sealed class YamuxSession : IAsyncDisposable
     public TimeSpan RoundTripTime => Stopwatch.GetElapsedTime(0, Volatile.Read(ref rttStopwatchTicks));
 
     internal Host.TcpHostOptions Limits => limits;
+
+    /// <summary>The remote peer's memory account.</summary>
+    internal Host.PeerScope Scope { get; }
 
     internal long RttStopwatchTicks => Volatile.Read(ref rttStopwatchTicks);
 
@@ -483,23 +488,28 @@ public sealed class YamuxSession : IAsyncDisposable
             {
                 var length = (int)header.Length;
                 stream.ConsumeReceiveCredit(length);
-                if (stream.Receiver is { } receiver)
+                if (stream.BeginReceive() is { } receiver)
                 {
                     // Straight into the receiver's memory: no copy through the stream buffer, no hop to a reader task.
-                    var left = length;
-                    while (left > 0)
+                    try
                     {
-                        var memory = receiver.GetReceiveMemory(left);
-                        if (await ReadFullyAsync(memory, ct).ConfigureAwait(false) < memory.Length)
+                        var left = length;
+                        while (left > 0)
                         {
-                            throw Protocol("transport ended inside a data frame");
+                            var memory = receiver.GetReceiveMemory(left);
+                            if (await ReadFullyAsync(memory, ct).ConfigureAwait(false) < memory.Length)
+                            {
+                                throw Protocol("transport ended inside a data frame");
+                            }
+
+                            receiver.OnReceived(memory.Length);
+                            left -= memory.Length;
                         }
-
-                        receiver.OnReceived(memory.Length);
-                        left -= memory.Length;
                     }
-
-                    stream.OnReceiverConsumed();
+                    finally
+                    {
+                        stream.EndReceive();
+                    }
                 }
                 else
                 {
