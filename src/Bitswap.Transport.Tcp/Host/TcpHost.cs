@@ -187,6 +187,27 @@ public sealed partial class TcpHost : IBitswapNetwork
         await stream.CloseWriteAsync().ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Opens a stream to a connected peer and negotiates <paramref name="protocol"/> on it; the caller owns the stream. For
+    /// tests of how a peer bounds streams it did not expect, and for protocols the host does not speak itself.
+    /// </summary>
+    public async Task<YamuxStream> OpenStreamAsync(PeerId peer, string protocol, CancellationToken cancellationToken = default)
+    {
+        var connection = PrimaryConnection(peer) ?? throw new NetworkException($"not connected to {peer}");
+        var stream = await connection.Session.OpenStreamAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await MultistreamSelect.SelectAsync(stream, [protocol], cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            stream.Reset();
+            throw;
+        }
+
+        return stream;
+    }
+
     /// <summary>Opens a ping stream to a connected peer and measures one round trip of 32 random bytes.</summary>
     public async Task<TimeSpan> PingAsync(PeerId peer, CancellationToken cancellationToken = default)
     {
