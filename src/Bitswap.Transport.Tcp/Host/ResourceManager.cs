@@ -24,6 +24,9 @@ public enum ResetReason
     /// <summary>A new inbound connection would have gone over <see cref="TcpHostOptions.ConnectionsPerIpMax"/>.</summary>
     ConnectionsPerIp,
 
+    /// <summary>A new connection would have given one peer more than <see cref="TcpHostOptions.ConnectionsPerPeerMax"/>.</summary>
+    ConnectionsPerPeer,
+
     /// <summary>A new inbound connection found <see cref="TcpHostOptions.HandshakesMax"/> handshakes in progress.</summary>
     Handshakes,
 
@@ -234,6 +237,34 @@ public sealed class ResourceManager : IDisposable
         }
     }
 
+    /// <summary>Counts an upgraded connection against its authenticated peer's <see cref="TcpHostOptions.ConnectionsPerPeerMax"/>.</summary>
+    public bool TryAddPeerConnection(PeerId peer)
+    {
+        lock (_gate)
+        {
+            var usage = UsageOf(peer);
+            if (usage.Connections >= _options.ConnectionsPerPeerMax)
+            {
+                Forget(peer, usage);
+                return false;
+            }
+
+            usage.Connections++;
+            return true;
+        }
+    }
+
+    /// <summary>Uncounts a connection from <see cref="TryAddPeerConnection"/>.</summary>
+    public void RemovePeerConnection(PeerId peer)
+    {
+        lock (_gate)
+        {
+            if (!_peers.TryGetValue(peer, out var usage) || usage.Connections == 0) return;
+            usage.Connections--;
+            Forget(peer, usage);
+        }
+    }
+
     /// <summary>Gives back a slot from <see cref="TryOpenConnection"/>, with the same address.</summary>
     public void CloseConnection(IPAddress? inboundFrom)
     {
@@ -268,7 +299,7 @@ public sealed class ResourceManager : IDisposable
     // A peer that holds nothing is dropped, so the table is as large as the peers with something reserved.
     private void Forget(PeerId peer, Usage usage)
     {
-        if (usage.Memory == 0 && usage.Streams.Count == 0) _peers.Remove(peer);
+        if (usage.Memory == 0 && usage.Streams.Count == 0 && usage.Connections == 0) _peers.Remove(peer);
     }
 
     private static void Decrement(Dictionary<IPAddress, int> counts, IPAddress address)
@@ -281,6 +312,7 @@ public sealed class ResourceManager : IDisposable
     private sealed class Usage
     {
         public long Memory;
+        public int Connections;
         public Dictionary<string, int> Streams { get; } = [];
     }
 

@@ -64,6 +64,13 @@ public sealed partial class TcpHost
             await socket.ConnectAsync(endpoint, timeout.Token).ConfigureAwait(false);
             lifecycle.TryFire(ConnectionTrigger.SocketUp);
             var channel = await Upgrader.UpgradeAsync(socket, _identity, outbound: true, expected, timeout.Token).ConfigureAwait(false);
+            if (!_resources.TryAddPeerConnection(channel.RemotePeer))
+            {
+                _resources.Refused(ResetReason.ConnectionsPerPeer, channel.RemotePeer.ToString(), $"dial refused: {_options.ConnectionsPerPeerMax} connections open");
+                await channel.DisposeAsync().ConfigureAwait(false);
+                throw new IOException($"{_options.ConnectionsPerPeerMax} connections to {channel.RemotePeer} already open");
+            }
+
             connection = Open(channel, lifecycle, outbound: true, Multiaddr.FromEndpoint(endpoint), inboundFrom: null);
         }
         catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or NoiseException or YamuxException or MultistreamException)
@@ -135,6 +142,15 @@ public sealed partial class TcpHost
         if (_resources.TryOpenConnection(ip) is { } refused)
         {
             _resources.Refused(refused, channel.RemotePeer.ToString(), $"inbound connection from {ip} refused after its handshake");
+            lifecycle.TryFire(ConnectionTrigger.Terminated);
+            await channel.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
+        if (!_resources.TryAddPeerConnection(channel.RemotePeer))
+        {
+            _resources.Refused(ResetReason.ConnectionsPerPeer, channel.RemotePeer.ToString(), $"inbound connection from {ip} refused: {_options.ConnectionsPerPeerMax} connections open");
+            _resources.CloseConnection(ip);
             lifecycle.TryFire(ConnectionTrigger.Terminated);
             await channel.DisposeAsync().ConfigureAwait(false);
             return;

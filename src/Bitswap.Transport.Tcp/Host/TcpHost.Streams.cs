@@ -140,21 +140,14 @@ public sealed partial class TcpHost
         // A message that stops arriving halfway holds its buffer; after MessageStallTimeout without a byte the stream is
         // reset (boxo and Helia give a message 10 s). Checked a few times per timeout, so a stall is caught within 1.25×.
         var check = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(20).Ticks, _options.MessageStallTimeout.Ticks / 4));
-        while (true)
+        while (await Task.WhenAny(receiver.Ended, Task.Delay(check, _shutdown.Token)).ConfigureAwait(false) != receiver.Ended)
         {
-            try
-            {
-                await receiver.Ended.WaitAsync(check, _shutdown.Token).ConfigureAwait(false);
-                return;
-            }
-            catch (TimeoutException)
-            {
-                if (receiver.PartialIdle is not { } idle || idle < _options.MessageStallTimeout) continue;
-                connection.Scope.Refused(ResetReason.StalledMessage, $"stream {stream.Id}: a message made no progress for {idle.TotalSeconds:0.#} s holding {receiver.Held} bytes; stream reset");
-                stream.Reset();
-                Emit(new ReceiveFailed(peer, new DecodeError(DecodeErrorKind.Truncated, $"a partly received message made no progress for {idle.TotalSeconds:0.#} s")));
-                return;
-            }
+            _shutdown.Token.ThrowIfCancellationRequested();
+            if (receiver.PartialIdle is not { } idle || idle < _options.MessageStallTimeout) continue;
+            connection.Scope.Refused(ResetReason.StalledMessage, $"stream {stream.Id}: a message made no progress for {idle.TotalSeconds:0.#} s holding {receiver.Held} bytes; stream reset");
+            stream.Reset();
+            Emit(new ReceiveFailed(peer, new DecodeError(DecodeErrorKind.Truncated, $"a partly received message made no progress for {idle.TotalSeconds:0.#} s")));
+            return;
         }
     }
 }

@@ -262,6 +262,7 @@ public sealed partial class TcpHost : IBitswapNetwork
         await connection.StopSenderAsync().ConfigureAwait(false);
         await connection.Channel.DisposeAsync().ConfigureAwait(false);
         _resources.CloseConnection(connection.InboundFrom);
+        _resources.RemovePeerConnection(connection.Remote);
         bool last;
         lock (_gate)
         {

@@ -34,6 +34,9 @@ public sealed record TcpHostOptions
     /// <summary>Connections a host keeps at once (our bound; go-libp2p's connection manager high water is 192 by default, js maxConnections 300).</summary>
     public int ConnectionsMax { get; init; } = 256;
 
+    /// <summary>Open connections to one peer, both directions (go-libp2p PeerBaseLimit Conns: 8).</summary>
+    public int ConnectionsPerPeerMax { get; init; } = 8;
+
     /// <summary>Open inbound connections from one IP address (go-libp2p resource manager conn_limiter defaultMaxConcurrentConns: 8 per IPv4 /32).</summary>
     public int ConnectionsPerIpMax { get; init; } = 8;
 

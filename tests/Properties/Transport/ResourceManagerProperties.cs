@@ -140,6 +140,18 @@ public sealed class ResourceManagerProperties
     }
 
     [Fact]
+    public void A_peer_gets_at_most_its_connection_cap_and_closing_one_frees_a_slot()
+    {
+        using var manager = new ResourceManager(Small with { ConnectionsPerPeerMax = 2 });
+        Assert.True(manager.TryAddPeerConnection(Peers[0]));
+        Assert.True(manager.TryAddPeerConnection(Peers[0]));
+        Assert.False(manager.TryAddPeerConnection(Peers[0]));
+        Assert.True(manager.TryAddPeerConnection(Peers[1]));
+        manager.RemovePeerConnection(Peers[0]);
+        Assert.True(manager.TryAddPeerConnection(Peers[0]));
+    }
+
+    [Fact]
     public void Refusals_are_counted_by_reason()
     {
         using var manager = new ResourceManager(Small);
