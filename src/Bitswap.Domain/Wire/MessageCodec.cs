@@ -128,7 +128,7 @@ public static class MessageCodec
         if (bytes.Length > limits.MessageBytesMax) return TooLarge(bytes.Length, limits);
         var parts = new WireParts(limits.WantlistEntriesPerPeerMax);
         if (ParseMessage(bytes, parts) is { } malformed) return new DecodeError(DecodeErrorKind.BadProtobuf, malformed);
-        parts.Compact();
+        parts.Finish();
         return FromParts(parts, version, limits);
     }
 
@@ -255,8 +255,12 @@ public static class MessageCodec
     // MaxQueuedWantlistEntriesPerPeer): a 4 MB message of 100,000 entries never becomes 100,000 CIDs, only a scan.
     private sealed class WireParts(int wantsMax)
     {
-        private int _wants;
-        private int _cancels;
+        // Lowest priority first, and among equals the latest on the wire: the want to drop when a better one comes.
+        private static readonly Comparer<(int Priority, int Index)> DropFirst =
+            Comparer<(int Priority, int Index)>.Create((a, b) => a.Priority != b.Priority ? a.Priority.CompareTo(b.Priority) : b.Index.CompareTo(a.Index));
+
+        private readonly PriorityQueue<WireEntry, (int Priority, int Index)> _wants = new(DropFirst);
+        private readonly List<WireEntry> _cancels = [];
         private int _seen;
 
         public bool HasWantlist;
@@ -267,36 +271,26 @@ public static class MessageCodec
         public List<(ReadOnlyMemory<byte> Cid, int Type)> Presences { get; } = [];
         public int PendingBytes;
 
-        // Cancels past the cap are dropped (a peer cannot have more wants to cancel than the cap let it keep); wants are
-        // kept to at most twice the cap, then compacted to the cap's highest priorities, so the work is linear.
+        // Wants are kept in a heap of at most wantsMax, so a flood costs a scan and O(log cap) per entry, never a list
+        // of every entry. Cancels past the cap are dropped: a peer cannot have more wants to cancel than the cap let it keep.
         public void AddEntry(WireEntry entry)
         {
-            var index = _seen++;
+            var indexed = entry with { Index = _seen++ };
             if (entry.Cancel)
             {
-                if (_cancels >= wantsMax) return;
-                _cancels++;
-            }
-            else
-            {
-                _wants++;
+                if (_cancels.Count < wantsMax) _cancels.Add(indexed);
+                return;
             }
 
-            Entries.Add(entry with { Index = index });
-            if (_wants > 2 * Math.Max(1, wantsMax)) Compact();
+            if (wantsMax <= 0) return;
+            var key = (indexed.Priority, indexed.Index);
+            if (_wants.Count < wantsMax) _wants.Enqueue(indexed, key);
+            else if (_wants.TryPeek(out _, out var lowest) && DropFirst.Compare(key, lowest) > 0) _wants.EnqueueDequeue(indexed, key);
         }
 
-        // Keeps the wantsMax wants of highest priority (earliest first among equals), in wire order.
-        public void Compact()
-        {
-            var wants = Entries.Count(e => !e.Cancel);
-            if (wants <= wantsMax) return;
-            var kept = Entries.Where(e => !e.Cancel)
-                .OrderByDescending(e => e.Priority).ThenBy(e => e.Index)
-                .Take(Math.Max(0, wantsMax));
-            Entries = [.. Entries.Where(e => e.Cancel).Concat(kept).OrderBy(e => e.Index)];
-            _wants = Math.Max(0, wantsMax);
-        }
+        // The kept cancels and wants, in wire order.
+        public void Finish() =>
+            Entries = [.. _cancels.Concat(_wants.UnorderedItems.Select(item => item.Element)).OrderBy(e => e.Index)];
     }
 
     private record struct WireEntry(ReadOnlyMemory<byte> Cid, int Priority, bool Cancel, int WantType, bool SendDontHave, int Index = 0);
