@@ -137,6 +137,8 @@ public sealed class TcpHostTests
         var overBudget = b.Events.OfType<ReceiveFailed>().FirstAsync().ToTask();
         await a.SendAsync(b.Self, Message.Empty.WithBlock(Block.Raw(new byte[2 * 1024 * 1024]))).AsTask().WaitAsync(Patience);
         Assert.Equal(Domain.Multiformats.DecodeErrorKind.TooLarge, (await overBudget.WaitAsync(Patience)).Error.Kind);
+        Assert.True(b.Resources.Resets(ResetReason.PeerMemory) >= 1);
+        Assert.InRange(b.Resources.MemoryOf(a.Self), 0, 1024 * 1024);
 
         // A stream that ends inside a message is a truncation, not a message. (The sender retries the oversized message
         // once on a fresh stream, so another TooLarge may still come first.)
@@ -352,6 +354,38 @@ public sealed class TcpHostTests
             release.Set();
             foreach (var subscription in subscriptions) subscription.Dispose();
             foreach (var peer in stuck) await peer.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Inbound_connections_past_the_per_ip_cap_are_closed_after_their_handshake_and_the_others_keep_working()
+    {
+        await using var b = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions { IpLimitsExemptLoopback = false, ConnectionsPerIpMax = 2 });
+        var dialers = new List<TcpHost>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                var dialer = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions { Listen = [] });
+                dialers.Add(dialer);
+                try
+                {
+                    await dialer.DialAsync(b.ListenAddresses[0]).WaitAsync(Patience);
+                }
+                catch (NetworkException)
+                {
+                    // The refused one may fail its dial or see the connection close right after.
+                }
+            }
+
+            await Eventually(() => b.Resources.Resets(ResetReason.ConnectionsPerIp) == 1);
+            await Eventually(() => b.ConnectedPeers.Count == 2 && b.Resources.Connections == 2);
+            Assert.True(await dialers[0].PingAsync(b.Self).WaitAsync(Patience) > TimeSpan.Zero);
+            Assert.True(await dialers[1].PingAsync(b.Self).WaitAsync(Patience) > TimeSpan.Zero);
+        }
+        finally
+        {
+            foreach (var dialer in dialers) await dialer.DisposeAsync();
         }
     }
 

@@ -145,15 +145,23 @@ public sealed class ResourceManager : IDisposable
     /// <summary>Gives back bytes from <see cref="TryReserve"/>.</summary>
     public void Release(PeerId peer, long bytes)
     {
-        if (bytes == 0) return;
+        if (bytes <= 0) return;
+        long held;
         lock (_gate)
         {
-            if (!_peers.TryGetValue(peer, out var usage)) throw new InvalidOperationException($"released {bytes} bytes {peer} never reserved");
-            if (bytes > usage.Memory) throw new InvalidOperationException($"released {bytes} bytes for {peer}, which holds {usage.Memory}");
-            usage.Memory -= bytes;
-            _memory -= bytes;
-            Forget(peer, usage);
+            held = _peers.TryGetValue(peer, out var usage) ? usage.Memory : 0;
+            // Releasing more than was reserved is a bug in a caller; it must not throw (releases run in finalizers and on
+            // read loops), so the account is clamped at zero and the bug logged.
+            var released = Math.Min(bytes, held);
+            if (usage is not null)
+            {
+                usage.Memory -= released;
+                _memory -= released;
+                Forget(peer, usage);
+            }
         }
+
+        if (bytes > held) LogOverRelease(_logger, bytes, peer.ToString(), held, null);
     }
 
     /// <summary>Counts an inbound stream of <paramref name="protocol"/> from <paramref name="peer"/> if under <paramref name="max"/>.</summary>
@@ -315,6 +323,9 @@ public sealed class ResourceManager : IDisposable
         public int Connections;
         public Dictionary<string, int> Streams { get; } = [];
     }
+
+    private static readonly Action<ILogger, long, string, long, Exception?> LogOverRelease =
+        LoggerMessage.Define<long, string, long>(LogLevel.Error, new EventId(41, "ResourceOverRelease"), "released {Bytes} bytes for {Peer}, which held {Held}: an accounting bug");
 
     private static readonly Action<ILogger, string, string, string, Exception?> LogRefused =
         LoggerMessage.Define<string, string, string>(LogLevel.Debug, new EventId(40, "ResourceLimit"), "resource limit {Reason}: {Who}: {Detail}");

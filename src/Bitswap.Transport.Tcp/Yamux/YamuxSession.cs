@@ -921,7 +921,9 @@ public sealed class YamuxSession : IAsyncDisposable
 
         while (acceptQueue.Reader.TryRead(out var unaccepted))
         {
+            // Nobody will accept it now: whatever it buffered (even after the peer's FIN) goes back to the peer's budget.
             unaccepted.OnSessionEnded(error ?? new YamuxException(YamuxErrorKind.SessionClosed, "the session is closed"));
+            unaccepted.Dispose();
         }
 
         if (error is null)
