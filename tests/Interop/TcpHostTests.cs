@@ -191,6 +191,8 @@ public sealed class TcpHostTests
         }).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Contains("timed out", timedOut.Message, StringComparison.Ordinal);
         Assert.True(a.Resources.Resets(ResetReason.StalledWrite) >= 1);
+        // What waits in the send queue is charged to the stuck peer, and never more than the queue holds.
+        Assert.InRange(a.Resources.MemoryOf(stuck.Self), 0, options.SendQueueBytesMax + options.YamuxInitialWindowBytes);
 
         var arrived = healthy.Events.OfType<MessageArrived>().FirstAsync().ToTask();
         await a.SendAsync(healthy.Self, Message.Empty.WithBlock(data)).AsTask().WaitAsync(Patience);
