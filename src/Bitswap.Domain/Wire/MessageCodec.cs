@@ -251,8 +251,9 @@ public static class MessageCodec
     };
 
     // The fields of message.proto as read off the wire, before any meaning is given to them. Wantlist entries are kept to
-    // the per-peer cap as they are read (boxo keeps a peer's highest-priority wants up to
-    // MaxQueuedWantlistEntriesPerPeer): a 4 MB message of 100,000 entries never becomes 100,000 CIDs, only a scan.
+    // the per-peer cap as they are read (boxo keeps at most MaxQueuedWantlistEntriesPerPeer wants of a message,
+    // bitswap-reference.md; which ones is ours: the highest priorities, earliest first among equals, as the ledger's
+    // overflow rule prefers): a 4 MB message of 100,000 entries never becomes 100,000 CIDs, only a scan.
     private sealed class WireParts(int wantsMax)
     {
         // Lowest priority first, and among equals the latest on the wire: the want to drop when a better one comes.
