@@ -391,6 +391,40 @@ public sealed class TcpHostTests
         }
     }
 
+    [Fact]
+    public async Task Identify_pushes_are_held_to_8_KiB_a_message_and_the_address_book_to_its_cap()
+    {
+        await using var a = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());
+        await using var b = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());
+        await a.DialAsync(b.ListenAddresses[0]).WaitAsync(Patience);
+        static Transport.Tcp.Addressing.Multiaddr Address(int i) =>
+            Transport.Tcp.Addressing.Multiaddr.Parse($"/ip4/10.0.{i >> 8}.{i & 255}/tcp/4001").Match(x => x, e => throw new InvalidOperationException(e.ToString()));
+        // One identify message: field 2 (listenAddrs) repeated.
+        static byte[] Push(IEnumerable<int> addresses) =>
+            [.. addresses.SelectMany(i => new byte[] { 0x12, (byte)Address(i).ToBytes().Length }.Concat(Address(i).ToBytes()))];
+
+        // Ten pushes of 800 addresses each (8,000 bytes apiece, 8,000 addresses in all) on one stream: only the newest 64 are kept.
+        await using (var push = await a.OpenStreamAsync(b.Self, TcpHost.IdentifyPushProtocol).WaitAsync(Patience))
+        {
+            for (var m = 0; m < 10; m++) await push.WriteAsync(Framing.Frame(Push(Enumerable.Range(m * 800, 800))));
+            await push.CloseWriteAsync();
+        }
+
+        await Eventually(() => b.AddressesOf(a.Self).Contains(Address(7_999)));
+        Assert.Equal(TcpHostOptions.Default.AddressesPerPeerMax, b.AddressesOf(a.Self).Count);
+
+        // A push over 8 KiB is refused before it is read; nothing in it is learned, and the connection stays up.
+        await using (var big = await a.OpenStreamAsync(b.Self, TcpHost.IdentifyPushProtocol).WaitAsync(Patience))
+        {
+            await big.WriteAsync(Framing.Frame(Push(Enumerable.Range(20_000, 1_000))));
+            await big.CloseWriteAsync();
+        }
+
+        Assert.True(await a.PingAsync(b.Self).WaitAsync(Patience) > TimeSpan.Zero);
+        Assert.DoesNotContain(Address(20_999), b.AddressesOf(a.Self));
+        await Eventually(() => b.Resources.StreamsOf(a.Self, TcpHost.IdentifyPushProtocol) == 0);
+    }
+
     private static async Task Eventually(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow + Patience;
