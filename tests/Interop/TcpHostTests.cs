@@ -298,6 +298,45 @@ public sealed class TcpHostTests
     }
 
     [Fact]
+    public async Task Slow_handshakes_from_the_same_address_as_an_honest_peer_cannot_lock_it_out_the_oldest_is_evicted()
+    {
+        // Loopback skips the per-IP limits, so only the handshake budget and its eviction stand between the two.
+        var options = new TcpHostOptions { HandshakesMax = 8, HandshakeEvictAfter = TimeSpan.FromMilliseconds(300), UpgradeTimeoutMs = 60_000 };
+        await using var b = await TcpHost.StartAsync(PeerIdentity.Generate(), options);
+        await using var a = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());
+        b.ListenAddresses[0].TryGetTcpEndpoint(out var endpoint);
+        using var stop = new CancellationTokenSource();
+        var sockets = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                sockets.Add(socket);
+                await socket.ConnectAsync(endpoint!);
+                await socket.SendAsync("\u0013"u8.ToArray());
+            }
+
+            await Eventually(() => b.Resources.Handshakes == options.HandshakesMax && b.Resources.Resets(ResetReason.Handshakes) >= 1);
+
+            // The honest dial takes the slot of the oldest trickler once that one has run for HandshakeEvictAfter.
+            await Task.Delay(2 * options.HandshakeEvictAfter);
+            await a.DialAsync(b.ListenAddresses[0]).WaitAsync(Patience);
+            Assert.True(b.Resources.Resets(ResetReason.HandshakeEvicted) >= 1);
+            Assert.InRange(b.Resources.Handshakes, 0, options.HandshakesMax);
+            var arrived = b.Events.OfType<MessageArrived>().FirstAsync().ToTask();
+            await a.SendAsync(b.Self, Message.Empty.WithEntry(WantlistEntry.WantHave(Block.Raw("y"u8.ToArray()).Cid, 1))).AsTask().WaitAsync(Patience);
+            Assert.Equal(a.Self, (await arrived.WaitAsync(Patience)).Peer);
+        }
+        finally
+        {
+            foreach (var socket in sockets) socket.Dispose();
+        }
+
+        await Eventually(() => b.Resources.Handshakes == 0);
+    }
+
+    [Fact]
     public async Task A_peer_holding_ping_streams_open_gets_the_one_past_the_cap_reset_while_another_peer_still_pings()
     {
         await using var b = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());

@@ -33,6 +33,9 @@ public enum ResetReason
     /// <summary>A new inbound connection found <see cref="TcpHostOptions.HandshakesPerIpMax"/> handshakes in progress from its IP.</summary>
     HandshakesPerIp,
 
+    /// <summary>The oldest handshake in progress was cancelled to admit a new connection (see <see cref="TcpHostOptions.HandshakeEvictAfter"/>).</summary>
+    HandshakeEvicted,
+
     /// <summary>A partly received Bitswap message made no progress for <see cref="TcpHostOptions.MessageStallTimeout"/>.</summary>
     StalledMessage,
 

@@ -101,25 +101,86 @@ public sealed partial class TcpHost
             // Upgrading connections have their own budget, total and per IP, so slow handshakes never hold the slots of open
             // connections; the open-connection slot is taken only once the upgrade succeeds.
             var ip = (socket.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
-            if (_resources.TryBeginHandshake(ip) is { } refused)
+            if (AdmitHandshake(ip) is not { } handshake)
             {
-                _resources.Refused(refused, ip.ToString(), "inbound connection refused while handshaking");
                 socket.Dispose();
                 continue;
             }
-            Track(AcceptOneAsync(socket, ip));
+            Track(AcceptOneAsync(socket, handshake));
         }
     }
 
-    private async Task AcceptOneAsync(Socket socket, IPAddress ip)
+    // Takes a handshake slot for a new inbound connection. When every slot is taken, the oldest handshake, if it has run
+    // for HandshakeEvictAfter (far longer than an honest handshake's few round trips), is cancelled to make room: slow
+    // handshakes from one address (loopback, a NAT) that per-IP limits cannot tell apart from honest ones then never
+    // lock out a peer that completes its handshake quickly. Ours; go-libp2p and js-libp2p refuse the newcomer.
+    private PendingHandshake? AdmitHandshake(IPAddress ip)
     {
+        PendingHandshake? evicted = null;
+        PendingHandshake? admitted = null;
+        ResetReason? refused;
+        lock (_handshakeGate)
+        {
+            refused = _resources.TryBeginHandshake(ip);
+            if (refused == ResetReason.Handshakes && _pendingHandshakes.First?.Value is { } oldest
+                && System.Diagnostics.Stopwatch.GetElapsedTime(oldest.Started) >= _options.HandshakeEvictAfter)
+            {
+                _pendingHandshakes.RemoveFirst();
+                _resources.EndHandshake(oldest.Ip);
+                evicted = oldest;
+                refused = _resources.TryBeginHandshake(ip);
+            }
+
+            if (refused is null)
+            {
+                admitted = new PendingHandshake(ip);
+                admitted.Node = _pendingHandshakes.AddLast(admitted);
+            }
+        }
+
+        if (evicted is not null)
+        {
+            _resources.Refused(ResetReason.HandshakeEvicted, evicted.Ip.ToString(), "the oldest handshake in progress was cancelled to admit a new connection");
+            // Its callbacks (the upgrade's socket reads) run off the accept loop.
+            Track(evicted.Evict.CancelAsync());
+        }
+
+        if (refused is { } reason) _resources.Refused(reason, ip.ToString(), "inbound connection refused while handshaking");
+        return admitted;
+    }
+
+    private void EndHandshake(PendingHandshake handshake)
+    {
+        lock (_handshakeGate)
+        {
+            // An evicted handshake already gave its slot to the connection that evicted it.
+            if (handshake.Node?.List is null) return;
+            _pendingHandshakes.Remove(handshake.Node);
+            _resources.EndHandshake(handshake.Ip);
+        }
+    }
+
+    private sealed class PendingHandshake(IPAddress ip)
+    {
+        public IPAddress Ip { get; } = ip;
+
+        public long Started { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
+
+        public CancellationTokenSource Evict { get; } = new();
+
+        public LinkedListNode<PendingHandshake>? Node { get; set; }
+    }
+
+    private async Task AcceptOneAsync(Socket socket, PendingHandshake handshake)
+    {
+        var ip = handshake.Ip;
         socket.NoDelay = true;
         var lifecycle = new ConnectionLifecycle(outbound: false);
         var remote = socket.RemoteEndPoint is IPEndPoint ep ? Multiaddr.FromEndpoint(ep) : TcpHostOptions.LoopbackAnyPort;
         SecureChannel channel;
         // One deadline for the whole upgrade (CancelAfter, not a per-read timeout): a peer trickling a byte at a time
         // cannot stretch it.
-        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token))
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token, handshake.Evict.Token))
         {
             timeout.CancelAfter(TimeSpan.FromMilliseconds(_options.UpgradeTimeoutMs));
             try
@@ -135,7 +196,8 @@ public sealed partial class TcpHost
             }
             finally
             {
-                _resources.EndHandshake(ip);
+                // Evict is not disposed: an eviction may still be cancelling it; it holds no timer or handle.
+                EndHandshake(handshake);
             }
         }
 

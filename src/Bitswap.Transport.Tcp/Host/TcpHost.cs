@@ -45,6 +45,8 @@ public sealed partial class TcpHost : IBitswapNetwork
     private readonly Dictionary<PeerId, List<Connection>> _connections = [];
     private readonly Dictionary<PeerId, AddressList> _addressBook = [];
     private readonly ResourceManager _resources;
+    private readonly LinkedList<PendingHandshake> _pendingHandshakes = [];
+    private readonly object _handshakeGate = new();
     private readonly Dictionary<PeerId, ProtocolVersion> _bitswapPeers = [];
     private readonly HashSet<PeerId> _listedByIdentify = [];
     private readonly HashSet<Task> _background = [];

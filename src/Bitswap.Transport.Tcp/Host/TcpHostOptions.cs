@@ -47,6 +47,13 @@ public sealed record TcpHostOptions
     /// </summary>
     public int HandshakesMax { get; init; } = 128;
 
+    /// <summary>
+    /// When every handshake slot is taken, the oldest handshake is cancelled for a new connection once it has run this long
+    /// (ours: far beyond an honest handshake's few round trips), so slow handshakes from an address the per-IP limits do not
+    /// cover (loopback, a NAT) cannot lock honest peers out; go-libp2p and js-libp2p refuse the newcomer instead.
+    /// </summary>
+    public TimeSpan HandshakeEvictAfter { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Inbound connections upgrading at once from one IP address (go-libp2p conn_limiter: 8 connections per IPv4 /32, upgrading ones included).</summary>
     public int HandshakesPerIpMax { get; init; } = 8;
 
