@@ -187,8 +187,9 @@ public sealed partial class TcpHost
             {
                 channel = await Upgrader.UpgradeAsync(socket, _identity, outbound: false, expected: null, timeout.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or NoiseException or YamuxException or MultistreamException)
+            catch (Exception e)
             {
+                // The upgrade parses a stranger's bytes: whatever it throws, only this connection fails, and its socket is closed now.
                 _logger.LogDebug("inbound upgrade from {Remote} failed: {Reason}", remote, e.Message);
                 lifecycle.TryFire(ConnectionTrigger.Terminated);
                 socket.Dispose();
