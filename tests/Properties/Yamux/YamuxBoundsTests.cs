@@ -104,4 +104,42 @@ public sealed class YamuxBoundsTests
         Assert.Equal(YamuxErrorKind.ReceiveWindowExceeded, error.Kind);
         await YamuxSessionTests.Eventually(() => manager.MemoryOf(scope.Peer) == 0);
     }
+
+    [Fact]
+    public async Task Packed_buffers_keep_every_byte_in_order_and_charge_at_most_twice_the_window_for_any_mix_of_frame_sizes()
+    {
+        var options = TcpHostOptions.Default with { YamuxKeepAliveIntervalMs = 0 };
+        var window = options.YamuxInitialWindowBytes;
+        for (var seed = 0; seed < 100; seed++)
+        {
+            var random = new Random(seed);
+            var (session, peer, manager, scope) = Start(options);
+            await using var _ = peer;
+            using var __ = manager;
+            var sent = new List<byte>();
+            await peer.SendAsync(Frame(YamuxFrameType.WindowUpdate, YamuxFrameFlags.Syn, 1, 0));
+            while (true)
+            {
+                // Mostly tiny frames, some mid-sized, a few near a Noise frame's size.
+                var size = random.Next(4) switch { 0 => random.Next(1, 70_000), 1 => random.Next(1, 5_000), _ => random.Next(1, 40) };
+                if (sent.Count + size > window) break;
+                var payload = new byte[size];
+                random.NextBytes(payload);
+                sent.AddRange(payload);
+                await peer.SendAsync(Frame(YamuxFrameType.Data, YamuxFrameFlags.None, 1, (uint)size), payload);
+            }
+
+            await peer.SendAsync(Frame(YamuxFrameType.WindowUpdate, YamuxFrameFlags.Fin, 1, 0));
+            var stream = await session.AcceptStreamAsync(new CancellationTokenSource(Patience).Token);
+            await YamuxSessionTests.Eventually(() => stream.StreamState == YamuxStreamState.HalfClosedRemote);
+            Assert.InRange(manager.MemoryOf(scope.Peer), sent.Count, 2L * window + 4096);
+
+            var received = new MemoryStream();
+            await stream.CopyToAsync(received).WaitAsync(Patience);
+            Assert.Equal(sent, received.ToArray());
+            Assert.Equal(0, manager.MemoryOf(scope.Peer));
+            stream.Dispose();
+            await session.CloseAsync();
+        }
+    }
 }
