@@ -126,10 +126,10 @@ public static class MessageCodec
     public static Either<DecodeError, Message> DecodeSlices(ReadOnlyMemory<byte> bytes, ProtocolVersion version, Limits limits)
     {
         if (bytes.Length > limits.MessageBytesMax) return TooLarge(bytes.Length, limits);
-        var parts = new WireParts();
-        return ParseMessage(bytes, parts) is { } malformed
-            ? new DecodeError(DecodeErrorKind.BadProtobuf, malformed)
-            : FromParts(parts, version, limits);
+        var parts = new WireParts(limits.WantlistEntriesPerPeerMax);
+        if (ParseMessage(bytes, parts) is { } malformed) return new DecodeError(DecodeErrorKind.BadProtobuf, malformed);
+        parts.Finish();
+        return FromParts(parts, version, limits);
     }
 
     private static DecodeError TooLarge(long length, Limits limits) =>
@@ -250,19 +250,51 @@ public static class MessageCodec
         Type = type == PresenceType.Have ? Pb.Message.Types.BlockPresenceType.Have : Pb.Message.Types.BlockPresenceType.DontHave,
     };
 
-    // The fields of message.proto as read off the wire, before any meaning is given to them.
-    private sealed class WireParts
+    // The fields of message.proto as read off the wire, before any meaning is given to them. Wantlist entries are kept to
+    // the per-peer cap as they are read (boxo keeps at most MaxQueuedWantlistEntriesPerPeer wants of a message,
+    // bitswap-reference.md; which ones is ours: the highest priorities, earliest first among equals, as the ledger's
+    // overflow rule prefers): a 4 MB message of 100,000 entries never becomes 100,000 CIDs, only a scan.
+    private sealed class WireParts(int wantsMax)
     {
+        // Lowest priority first, and among equals the latest on the wire: the want to drop when a better one comes.
+        private static readonly Comparer<(int Priority, int Index)> DropFirst =
+            Comparer<(int Priority, int Index)>.Create((a, b) => a.Priority != b.Priority ? a.Priority.CompareTo(b.Priority) : b.Index.CompareTo(a.Index));
+
+        private readonly PriorityQueue<WireEntry, (int Priority, int Index)> _wants = new(DropFirst);
+        private readonly List<WireEntry> _cancels = [];
+        private int _seen;
+
         public bool HasWantlist;
         public bool Full;
-        public List<WireEntry> Entries { get; } = [];
+        public List<WireEntry> Entries { get; private set; } = [];
         public List<ReadOnlyMemory<byte>> RawBlocks { get; } = [];
         public List<(ReadOnlyMemory<byte> Prefix, ReadOnlyMemory<byte> Data)> Payload { get; } = [];
         public List<(ReadOnlyMemory<byte> Cid, int Type)> Presences { get; } = [];
         public int PendingBytes;
+
+        // Wants are kept in a heap of at most wantsMax, so a flood costs a scan and O(log cap) per entry, never a list
+        // of every entry. Cancels past the cap are dropped: a peer cannot have more wants to cancel than the cap let it keep.
+        public void AddEntry(WireEntry entry)
+        {
+            var indexed = entry with { Index = _seen++ };
+            if (entry.Cancel)
+            {
+                if (_cancels.Count < wantsMax) _cancels.Add(indexed);
+                return;
+            }
+
+            if (wantsMax <= 0) return;
+            var key = (indexed.Priority, indexed.Index);
+            if (_wants.Count < wantsMax) _wants.Enqueue(indexed, key);
+            else if (_wants.TryPeek(out _, out var lowest) && DropFirst.Compare(key, lowest) > 0) _wants.EnqueueDequeue(indexed, key);
+        }
+
+        // The kept cancels and wants, in wire order.
+        public void Finish() =>
+            Entries = [.. _cancels.Concat(_wants.UnorderedItems.Select(item => item.Element)).OrderBy(e => e.Index)];
     }
 
-    private record struct WireEntry(ReadOnlyMemory<byte> Cid, int Priority, bool Cancel, int WantType, bool SendDontHave);
+    private record struct WireEntry(ReadOnlyMemory<byte> Cid, int Priority, bool Cancel, int WantType, bool SendDontHave, int Index = 0);
 
     // Returns null when the bytes are a well-formed Message, else what Google.Protobuf would have complained about.
     private static string? ParseMessage(ReadOnlyMemory<byte> bytes, WireParts parts)
@@ -364,7 +396,7 @@ public static class MessageCodec
             }
         }
 
-        parts.Entries.Add(entry);
+        parts.AddEntry(entry);
         return null;
     }
 

@@ -24,8 +24,10 @@ internal sealed class BitswapReceiver : IYamuxReceiver
     private readonly Action<DecodeError> _failed;
     private readonly Func<ReadOnlyMemory<byte>, LanguageExt.Either<DecodeError, Message>> _decode;
     private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly ReceiveAllowance _allowance;
+    private readonly PeerScope _scope;
     private byte[]? _buffer;
+    private long _lastProgress = System.Diagnostics.Stopwatch.GetTimestamp();
+    private volatile bool _partial;
     private long _held;
     private int _filled;
     private int _frameBytes = -1;
@@ -33,9 +35,9 @@ internal sealed class BitswapReceiver : IYamuxReceiver
     private bool _dead;
 
     /// <summary>Creates a receiver; <paramref name="arrived"/> and <paramref name="failed"/> run on the session's read loop.</summary>
-    public BitswapReceiver(ProtocolVersion version, Limits limits, ReceiveAllowance allowance, Action<Message, int, IDisposable?> arrived, Action<DecodeError> failed)
+    public BitswapReceiver(ProtocolVersion version, Limits limits, PeerScope scope, Action<Message, int, IDisposable?> arrived, Action<DecodeError> failed)
     {
-        _allowance = allowance;
+        _scope = scope;
         _messageBytesMax = limits.MessageBytesMax;
         _arrived = arrived;
         _failed = failed;
@@ -48,6 +50,12 @@ internal sealed class BitswapReceiver : IYamuxReceiver
     /// <summary>Whether the stream ended because of a bad message or a reset.</summary>
     public bool Failed { get; private set; }
 
+    /// <summary>Bytes of the peer's budget this receiver holds for a message still arriving.</summary>
+    public long Held => Volatile.Read(ref _held);
+
+    /// <summary>How long a partly received message has made no progress; null between messages. Safe from any thread.</summary>
+    public TimeSpan? PartialIdle => _partial && !_dead ? System.Diagnostics.Stopwatch.GetElapsedTime(Volatile.Read(ref _lastProgress)) : null;
+
     /// <inheritdoc />
     public Memory<byte> GetReceiveMemory(int available)
     {
@@ -59,9 +67,9 @@ internal sealed class BitswapReceiver : IYamuxReceiver
 
         // Before the prefix is known, read no more than a prefix can be; after, no more than the message lacks.
         var wanted = _frameBytes < 0 ? Math.Min(available, Varint.MaxBytes) : Math.Min(available, _frameBytes - _filled);
-        if (!Reserve(_filled + wanted))
+        if (Reserve(_filled + wanted) is { } refused)
         {
-            Fail(new DecodeError(DecodeErrorKind.TooLarge, "the connection holds too many partly received messages"));
+            Refuse(refused, $"a message of {_frameBytes} bytes, {_filled} received");
             return Discard.AsMemory(0, Math.Min(available, Discard.Length));
         }
 
@@ -73,6 +81,8 @@ internal sealed class BitswapReceiver : IYamuxReceiver
     {
         if (_dead) return;
         _filled += count;
+        Volatile.Write(ref _lastProgress, System.Diagnostics.Stopwatch.GetTimestamp());
+        _partial = _filled > 0;
         while (!_dead && _buffer is not null)
         {
             if (_frameBytes < 0)
@@ -109,8 +119,9 @@ internal sealed class BitswapReceiver : IYamuxReceiver
             ReceiveBuffers.Return(buffer);
         }
 
-        _allowance.Give(_held);
-        _held = 0;
+        _scope.Release(_held);
+        Volatile.Write(ref _held, 0);
+        _partial = false;
 
         _ended.TrySetResult();
     }
@@ -119,25 +130,36 @@ internal sealed class BitswapReceiver : IYamuxReceiver
     private void Complete()
     {
         var buffer = _buffer!;
+        var charge = _held;
         var frameBytes = _frameBytes;
         var excess = _filled - frameBytes;
         byte[]? next = null;
+        ResetReason? refused = null;
         if (excess > 0)
         {
             next = ReceiveBuffers.Rent(Math.Max(InitialBytes, excess));
             buffer.AsSpan(frameBytes, excess).CopyTo(next);
+            refused = _scope.TryReserve(next.Length);
+            if (refused is not null)
+            {
+                ReceiveBuffers.Return(next);
+                next = null;
+            }
         }
 
+        // The whole message's buffer leaves with it: its charge moves to the lease (or is released below), so a message
+        // waiting for the node loop still counts against its peer until the loop is done with it.
         _buffer = next;
-        _allowance.Give(_held - (next?.Length ?? 0));
-        _held = next?.Length ?? 0;
-        _filled = Math.Max(excess, 0);
+        Volatile.Write(ref _held, next?.Length ?? 0);
+        _filled = next is null ? 0 : excess;
+        _partial = _filled > 0;
         _frameBytes = -1;
         var wire = buffer.AsMemory(_prefixBytes, frameBytes - _prefixBytes);
         var decoded = _decode(wire);
         if (decoded.IsLeft)
         {
             ReceiveBuffers.Return(buffer);
+            _scope.Release(charge);
             Fail(decoded.Match(_ => throw new System.Diagnostics.UnreachableException(), e => e));
             return;
         }
@@ -147,32 +169,35 @@ internal sealed class BitswapReceiver : IYamuxReceiver
         {
             // Nothing points into the buffer (CIDs are copied): reuse it at once.
             ReceiveBuffers.Return(buffer);
+            _scope.Release(charge);
             _arrived(message, wire.Length, null);
         }
         else
         {
-            _arrived(message, wire.Length, new PooledLease(buffer));
+            _arrived(message, wire.Length, new PooledLease(buffer, _scope, charge));
         }
+
+        if (refused is { } reason) Refuse(reason, $"{excess} bytes of the next message");
     }
 
     // Grows the buffer to hold `needed` bytes: straight to the whole message when it is at most four times what has
     // arrived (or 256 KiB), else to four times what arrived. A prefix announcing 4 MiB thus reserves 256 KiB until the
     // bytes come, and a 1 MiB message is copied once, at 256 KiB.
-    private bool Reserve(int needed)
+    private ResetReason? Reserve(int needed)
     {
-        if (_buffer is not null && _buffer.Length >= needed) return true;
+        if (_buffer is not null && _buffer.Length >= needed) return null;
         var allowed = Math.Max(4L * needed, ReserveFloorBytes);
         var target = _frameBytes < 0 ? Math.Max(needed, InitialBytes)
             : _frameBytes <= allowed ? _frameBytes
             : (int)allowed;
         var grown = ReceiveBuffers.Rent(target);
-        if (!_allowance.TryTake(grown.Length - _held))
+        if (_scope.TryReserve(grown.Length - _held) is { } refused)
         {
             ReceiveBuffers.Return(grown);
-            return false;
+            return refused;
         }
 
-        _held = grown.Length;
+        Volatile.Write(ref _held, grown.Length);
         if (_buffer is { } old)
         {
             old.AsSpan(0, _filled).CopyTo(grown);
@@ -180,7 +205,22 @@ internal sealed class BitswapReceiver : IYamuxReceiver
         }
 
         _buffer = grown;
-        return true;
+        return null;
+    }
+
+    // The peer's budget is spent: the buffer goes back now, not when the stream's reset comes round.
+    private void Refuse(ResetReason reason, string detail)
+    {
+        _scope.Refused(reason, $"bitswap stream would hold more than the budget allows: {detail}; stream reset");
+        if (_buffer is { } buffer)
+        {
+            _buffer = null;
+            ReceiveBuffers.Return(buffer);
+            _scope.Release(_held);
+            Volatile.Write(ref _held, 0);
+        }
+
+        Fail(new DecodeError(DecodeErrorKind.TooLarge, $"the peer's receive budget is spent ({reason})"));
     }
 
     private void Fail(DecodeError error)

@@ -29,6 +29,7 @@ internal sealed class BitswapSender : IAsyncDisposable
 
     private readonly YamuxSession _session;
     private readonly PeerId _peer;
+    private readonly PeerScope _scope;
     private readonly TcpHostOptions _options;
     private readonly ILogger _logger;
     private readonly Func<PeerId, (ProtocolVersion? Version, bool Listed)> _versionOf;
@@ -48,6 +49,7 @@ internal sealed class BitswapSender : IAsyncDisposable
     public BitswapSender(
         YamuxSession session,
         PeerId peer,
+        PeerScope scope,
         TcpHostOptions options,
         ILogger logger,
         Func<PeerId, (ProtocolVersion? Version, bool Listed)> versionOf,
@@ -56,6 +58,7 @@ internal sealed class BitswapSender : IAsyncDisposable
     {
         _session = session;
         _peer = peer;
+        _scope = scope;
         _options = options;
         _logger = logger;
         _versionOf = versionOf;
@@ -84,6 +87,7 @@ internal sealed class BitswapSender : IAsyncDisposable
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_lifetime.IsCancellationRequested)
         {
             // The peer has not taken a queue's worth of bytes in the send timeout: only its stream pays.
+            _scope.Refused(ResetReason.StalledWrite, $"the send queue stayed full for {_options.SendTimeout.TotalSeconds:0} s; stream reset");
             Volatile.Read(ref _stream)?.Reset();
             throw new NetworkException($"send to {_peer} timed out after {_options.SendTimeout.TotalSeconds:0} s: the peer is not reading");
         }
@@ -92,9 +96,19 @@ internal sealed class BitswapSender : IAsyncDisposable
             throw new NetworkException($"the connection to {_peer} is closed", e);
         }
 
-        if (!admitted || !_queue.Writer.TryWrite(new Queued(message, encodedBytes)))
+        if (!admitted) throw new NetworkException($"the connection to {_peer} is closed");
+        // What waits in the queue is charged to the peer with the rest of its buffers until the pump has written it.
+        if (_scope.TryReserve(encodedBytes) is { } refused)
         {
-            if (admitted) _budget.Release(encodedBytes);
+            _budget.Release(encodedBytes);
+            _scope.Refused(refused, $"a message of {encodedBytes} bytes would not fit the peer's budget; message dropped");
+            throw new NetworkException($"send to {_peer} refused: {refused} budget spent");
+        }
+
+        if (!_queue.Writer.TryWrite(new Queued(message, encodedBytes)))
+        {
+            _budget.Release(encodedBytes);
+            _scope.Release(encodedBytes);
             throw new NetworkException($"the connection to {_peer} is closed");
         }
     }
@@ -143,6 +157,7 @@ internal sealed class BitswapSender : IAsyncDisposable
                     finally
                     {
                         _budget.Release(item.Bytes);
+                        _scope.Release(item.Bytes);
                     }
                 }
             }
@@ -153,7 +168,11 @@ internal sealed class BitswapSender : IAsyncDisposable
         }
         finally
         {
-            while (reader.TryRead(out var left)) _budget.Release(left.Bytes);
+            while (reader.TryRead(out var left))
+            {
+                _budget.Release(left.Bytes);
+                _scope.Release(left.Bytes);
+            }
             if (_stream is { } stream) await stream.DisposeAsync().ConfigureAwait(false);
         }
     }
@@ -177,6 +196,8 @@ internal sealed class BitswapSender : IAsyncDisposable
             catch (Exception e) when (e is YamuxException or IOException or MultistreamException or ObjectDisposedException
                                           || (e is OperationCanceledException && !ct.IsCancellationRequested))
             {
+                if (e is OperationCanceledException)
+                    _scope.Refused(ResetReason.StalledWrite, $"a write waited {_options.SendTimeout.TotalSeconds:0} s on a peer that does not read; stream reset");
                 stream?.Reset();
                 Volatile.Write(ref _stream, null);
                 if (attempt >= 1 || _session.IsClosed)

@@ -6,7 +6,7 @@ using Bitswap.Transport.Tcp.Yamux;
 namespace Bitswap.Transport.Tcp.Host;
 
 /// <summary>One upgraded connection: its peer, Yamux session, Noise channel, lifecycle and outgoing Bitswap sender.</summary>
-internal sealed class Connection(PeerId remote, Multiaddr remoteAddress, YamuxSession session, SecureChannel channel, ConnectionLifecycle lifecycle, long receiveBytesMax)
+internal sealed class Connection(PeerId remote, Multiaddr remoteAddress, YamuxSession session, SecureChannel channel, ConnectionLifecycle lifecycle, PeerScope scope, System.Net.IPAddress? inboundFrom)
 {
     private readonly object _gate = new();
     private BitswapSender? _sender;
@@ -26,8 +26,11 @@ internal sealed class Connection(PeerId remote, Multiaddr remoteAddress, YamuxSe
     /// <summary>Where the connection is in its life.</summary>
     public ConnectionLifecycle Lifecycle { get; } = lifecycle;
 
-    /// <summary>Bytes this connection may hold in partly received Bitswap messages.</summary>
-    public ReceiveAllowance ReceiveAllowance { get; } = new(receiveBytesMax);
+    /// <summary>The peer's memory account, charged for every buffer that holds its data.</summary>
+    public PeerScope Scope { get; } = scope;
+
+    /// <summary>The remote IP an inbound connection counts against (its per-IP slot), or null for a connection we dialed.</summary>
+    public System.Net.IPAddress? InboundFrom { get; } = inboundFrom;
 
     /// <summary>Completes once identify ran (or failed) on this connection.</summary>
     public TaskCompletionSource Identified { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -18,7 +18,7 @@ public sealed partial class TcpHost
     {
         if (PrimaryConnection(peer) is not null) return;
         Multiaddr[] candidates;
-        lock (_gate) candidates = _addressBook.TryGetValue(peer, out var list) ? [.. list] : [];
+        lock (_gate) candidates = _addressBook.TryGetValue(peer, out var list) ? [.. list.Ordered] : [];
         if (candidates.Length == 0) throw new NetworkException($"no known address for {peer}");
         Exception? last = null;
         foreach (var address in candidates)
@@ -48,7 +48,12 @@ public sealed partial class TcpHost
             throw new NetworkException($"cannot dial {address}: only /ip4 or /ip6 with /tcp is supported");
         var expected = address.PeerId;
         if (expected is not null && PrimaryConnection(expected) is { } existing) return existing.Remote;
-        if (!TryReserveConnectionSlot()) throw new NetworkException($"connection limit of {_options.ConnectionsMax} reached");
+        if (_resources.TryOpenConnection(inboundFrom: null) is { } refused)
+        {
+            _resources.Refused(refused, address.ToString(), $"dial refused: {_options.ConnectionsMax} connections open");
+            throw new NetworkException($"connection limit of {_options.ConnectionsMax} reached");
+        }
+
         var lifecycle = new ConnectionLifecycle(outbound: true);
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _shutdown.Token);
@@ -58,11 +63,19 @@ public sealed partial class TcpHost
         {
             await socket.ConnectAsync(endpoint, timeout.Token).ConfigureAwait(false);
             lifecycle.TryFire(ConnectionTrigger.SocketUp);
-            connection = await UpgradeAsync(socket, lifecycle, outbound: true, expected, Multiaddr.FromEndpoint(endpoint), timeout.Token).ConfigureAwait(false);
+            var channel = await Upgrader.UpgradeAsync(socket, _identity, outbound: true, expected, timeout.Token).ConfigureAwait(false);
+            if (!_resources.TryAddPeerConnection(channel.RemotePeer))
+            {
+                _resources.Refused(ResetReason.ConnectionsPerPeer, channel.RemotePeer.ToString(), $"dial refused: {_options.ConnectionsPerPeerMax} connections open");
+                await channel.DisposeAsync().ConfigureAwait(false);
+                throw new IOException($"{_options.ConnectionsPerPeerMax} connections to {channel.RemotePeer} already open");
+            }
+
+            connection = Open(channel, lifecycle, outbound: true, Multiaddr.FromEndpoint(endpoint), inboundFrom: null);
         }
         catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or NoiseException or YamuxException or MultistreamException)
         {
-            ReleaseConnectionSlot();
+            _resources.CloseConnection(inboundFrom: null);
             lifecycle.TryFire(ConnectionTrigger.Terminated);
             socket.Dispose();
             throw new NetworkException($"dial {address} failed: {e.Message}", e);
@@ -71,15 +84,6 @@ public sealed partial class TcpHost
         await connection.Identified.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         return connection.Remote;
     }
-
-    private bool TryReserveConnectionSlot()
-    {
-        if (Interlocked.Increment(ref _connectionCount) <= _options.ConnectionsMax) return true;
-        Interlocked.Decrement(ref _connectionCount);
-        return false;
-    }
-
-    private void ReleaseConnectionSlot() => Interlocked.Decrement(ref _connectionCount);
 
     private async Task AcceptLoopAsync(TcpListener listener)
     {
@@ -94,41 +98,135 @@ public sealed partial class TcpHost
             {
                 return;
             }
-            if (!TryReserveConnectionSlot())
+            // Upgrading connections have their own budget, total and per IP, so slow handshakes never hold the slots of open
+            // connections; the open-connection slot is taken only once the upgrade succeeds.
+            var ip = (socket.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
+            if (AdmitHandshake(ip) is not { } handshake)
             {
-                _logger.LogWarning("refused inbound connection from {Remote}: limit of {Max} connections", socket.RemoteEndPoint, _options.ConnectionsMax);
                 socket.Dispose();
                 continue;
             }
-            Track(AcceptOneAsync(socket));
+            Track(AcceptOneAsync(socket, handshake));
         }
     }
 
-    private async Task AcceptOneAsync(Socket socket)
+    // Takes a handshake slot for a new inbound connection. When every slot is taken, the oldest handshake, if it has run
+    // for HandshakeEvictAfter (far longer than an honest handshake's few round trips), is cancelled to make room: slow
+    // handshakes from one address (loopback, a NAT) that per-IP limits cannot tell apart from honest ones then never
+    // lock out a peer that completes its handshake quickly. Ours; go-libp2p and js-libp2p refuse the newcomer.
+    private PendingHandshake? AdmitHandshake(IPAddress ip)
     {
+        PendingHandshake? evicted = null;
+        PendingHandshake? admitted = null;
+        ResetReason? refused;
+        lock (_handshakeGate)
+        {
+            refused = _resources.TryBeginHandshake(ip);
+            if (refused == ResetReason.Handshakes && _pendingHandshakes.First?.Value is { } oldest
+                && System.Diagnostics.Stopwatch.GetElapsedTime(oldest.Started) >= _options.HandshakeEvictAfter)
+            {
+                _pendingHandshakes.RemoveFirst();
+                _resources.EndHandshake(oldest.Ip);
+                evicted = oldest;
+                refused = _resources.TryBeginHandshake(ip);
+            }
+
+            if (refused is null)
+            {
+                admitted = new PendingHandshake(ip);
+                admitted.Node = _pendingHandshakes.AddLast(admitted);
+            }
+        }
+
+        if (evicted is not null)
+        {
+            _resources.Refused(ResetReason.HandshakeEvicted, evicted.Ip.ToString(), "the oldest handshake in progress was cancelled to admit a new connection");
+            // Its callbacks (the upgrade's socket reads) run off the accept loop.
+            Track(evicted.Evict.CancelAsync());
+        }
+
+        if (refused is { } reason) _resources.Refused(reason, ip.ToString(), "inbound connection refused while handshaking");
+        return admitted;
+    }
+
+    private void EndHandshake(PendingHandshake handshake)
+    {
+        lock (_handshakeGate)
+        {
+            // An evicted handshake already gave its slot to the connection that evicted it.
+            if (handshake.Node?.List is null) return;
+            _pendingHandshakes.Remove(handshake.Node);
+            _resources.EndHandshake(handshake.Ip);
+        }
+    }
+
+    private sealed class PendingHandshake(IPAddress ip)
+    {
+        public IPAddress Ip { get; } = ip;
+
+        public long Started { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
+
+        public CancellationTokenSource Evict { get; } = new();
+
+        public LinkedListNode<PendingHandshake>? Node { get; set; }
+    }
+
+    private async Task AcceptOneAsync(Socket socket, PendingHandshake handshake)
+    {
+        var ip = handshake.Ip;
         socket.NoDelay = true;
         var lifecycle = new ConnectionLifecycle(outbound: false);
         var remote = socket.RemoteEndPoint is IPEndPoint ep ? Multiaddr.FromEndpoint(ep) : TcpHostOptions.LoopbackAnyPort;
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token);
-        timeout.CancelAfter(TimeSpan.FromMilliseconds(_options.UpgradeTimeoutMs));
-        try
+        SecureChannel channel;
+        // One deadline for the whole upgrade (CancelAfter, not a per-read timeout): a peer trickling a byte at a time
+        // cannot stretch it.
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token, handshake.Evict.Token))
         {
-            await UpgradeAsync(socket, lifecycle, outbound: false, expected: null, remote, timeout.Token).ConfigureAwait(false);
+            timeout.CancelAfter(TimeSpan.FromMilliseconds(_options.UpgradeTimeoutMs));
+            try
+            {
+                channel = await Upgrader.UpgradeAsync(socket, _identity, outbound: false, expected: null, timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                // The upgrade parses a stranger's bytes: whatever it throws, only this connection fails, and its socket is closed now.
+                _logger.LogDebug("inbound upgrade from {Remote} failed: {Reason}", remote, e.Message);
+                lifecycle.TryFire(ConnectionTrigger.Terminated);
+                socket.Dispose();
+                return;
+            }
+            finally
+            {
+                // Evict is not disposed: an eviction may still be cancelling it; it holds no timer or handle.
+                EndHandshake(handshake);
+            }
         }
-        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or NoiseException or YamuxException or MultistreamException)
+
+        if (_resources.TryOpenConnection(ip) is { } refused)
         {
-            _logger.LogDebug("inbound upgrade from {Remote} failed: {Reason}", remote, e.Message);
-            ReleaseConnectionSlot();
+            _resources.Refused(refused, channel.RemotePeer.ToString(), $"inbound connection from {ip} refused after its handshake");
             lifecycle.TryFire(ConnectionTrigger.Terminated);
-            socket.Dispose();
+            await channel.DisposeAsync().ConfigureAwait(false);
+            return;
         }
+
+        if (!_resources.TryAddPeerConnection(channel.RemotePeer))
+        {
+            _resources.Refused(ResetReason.ConnectionsPerPeer, channel.RemotePeer.ToString(), $"inbound connection from {ip} refused: {_options.ConnectionsPerPeerMax} connections open");
+            _resources.CloseConnection(ip);
+            lifecycle.TryFire(ConnectionTrigger.Terminated);
+            await channel.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
+        Open(channel, lifecycle, outbound: false, remote, ip);
     }
 
-    private async Task<Connection> UpgradeAsync(Socket socket, ConnectionLifecycle lifecycle, bool outbound, PeerId? expected, Multiaddr remoteAddress, CancellationToken cancellationToken)
+    private Connection Open(SecureChannel channel, ConnectionLifecycle lifecycle, bool outbound, Multiaddr remoteAddress, IPAddress? inboundFrom)
     {
-        var channel = await Upgrader.UpgradeAsync(socket, _identity, outbound, expected, cancellationToken).ConfigureAwait(false);
-        var session = new YamuxSession(channel.Stream, isClient: outbound, _options, _options.LoggerFactory.CreateLogger<YamuxSession>());
-        var connection = new Connection(channel.RemotePeer, remoteAddress, session, channel, lifecycle, _options.ReceiveBytesPerConnectionMax);
+        var scope = new PeerScope(_resources, channel.RemotePeer);
+        var session = new YamuxSession(channel.Stream, isClient: outbound, _options, _options.LoggerFactory.CreateLogger<YamuxSession>(), scope);
+        var connection = new Connection(channel.RemotePeer, remoteAddress, session, channel, lifecycle, scope, inboundFrom);
         lifecycle.TryFire(ConnectionTrigger.Upgraded);
         Register(connection);
         session.Start();

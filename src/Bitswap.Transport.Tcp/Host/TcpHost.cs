@@ -43,7 +43,10 @@ public sealed partial class TcpHost : IBitswapNetwork
     private readonly List<TcpListener> _listeners = [];
     private readonly List<Multiaddr> _listenAddresses = [];
     private readonly Dictionary<PeerId, List<Connection>> _connections = [];
-    private readonly Dictionary<PeerId, List<Multiaddr>> _addressBook = [];
+    private readonly Dictionary<PeerId, AddressList> _addressBook = [];
+    private readonly ResourceManager _resources;
+    private readonly LinkedList<PendingHandshake> _pendingHandshakes = [];
+    private readonly object _handshakeGate = new();
     private readonly Dictionary<PeerId, ProtocolVersion> _bitswapPeers = [];
     private readonly HashSet<PeerId> _listedByIdentify = [];
     private readonly HashSet<Task> _background = [];
@@ -52,7 +55,6 @@ public sealed partial class TcpHost : IBitswapNetwork
     private readonly object _emitGate = new();
     private readonly CancellationTokenSource _shutdown = new();
     private long _messagesSent, _messagesReceived, _bytesSent, _bytesReceived;
-    private int _connectionCount;
     private bool _disposed;
 
     private TcpHost(TcpHostOptions options, PeerIdentity identity)
@@ -60,6 +62,7 @@ public sealed partial class TcpHost : IBitswapNetwork
         _options = options;
         _identity = identity;
         _logger = options.LoggerFactory.CreateLogger<TcpHost>();
+        _resources = new ResourceManager(options);
     }
 
     /// <summary>Starts a host that listens on <see cref="TcpHostOptions.Listen"/>.</summary>
@@ -89,6 +92,15 @@ public sealed partial class TcpHost : IBitswapNetwork
     /// <inheritdoc />
     public IObservable<NetworkEvent> Events => _events.AsObservable();
 
+    /// <summary>The budgets for memory, streams and connections, and what they refused.</summary>
+    public ResourceManager Resources => _resources;
+
+    /// <summary>The addresses kept for <paramref name="peer"/>, oldest first (at most <see cref="TcpHostOptions.AddressesPerPeerMax"/>).</summary>
+    public IReadOnlyList<Multiaddr> AddressesOf(PeerId peer)
+    {
+        lock (_gate) return _addressBook.TryGetValue(peer, out var list) ? [.. list.Ordered] : [];
+    }
+
     /// <inheritdoc />
     public NetworkStats Stats => new(Interlocked.Read(ref _messagesSent), Interlocked.Read(ref _messagesReceived),
         Interlocked.Read(ref _bytesSent), Interlocked.Read(ref _bytesReceived));
@@ -105,15 +117,35 @@ public sealed partial class TcpHost : IBitswapNetwork
         lock (_gate) return _bitswapPeers.TryGetValue(peer, out var v) ? v : null;
     }
 
-    /// <summary>Remembers an address for a peer so <see cref="ConnectAsync"/> can dial it.</summary>
+    /// <summary>
+    /// Remembers an address for a peer so <see cref="ConnectAsync"/> can dial it; past
+    /// <see cref="TcpHostOptions.AddressesPerPeerMax"/> the oldest is forgotten.
+    /// </summary>
     public void AddAddress(PeerId peer, Multiaddr address)
     {
         ArgumentNullException.ThrowIfNull(address);
         lock (_gate)
         {
-            if (!_addressBook.TryGetValue(peer, out var list)) _addressBook[peer] = list = [];
-            var bare = address.WithoutPeer();
-            if (!list.Contains(bare)) list.Add(bare);
+            if (!_addressBook.TryGetValue(peer, out var list)) _addressBook[peer] = list = new AddressList();
+            list.Add(address.WithoutPeer(), _options.AddressesPerPeerMax);
+        }
+    }
+
+    // A peer's addresses in arrival order, with a set beside the list so each add costs constant time, not a scan.
+    private sealed class AddressList
+    {
+        private readonly HashSet<Multiaddr> _known = [];
+
+        public List<Multiaddr> Ordered { get; } = [];
+
+        public void Add(Multiaddr address, int max)
+        {
+            if (max <= 0 || !_known.Add(address)) return;
+            Ordered.Add(address);
+            if (Ordered.Count <= max) return;
+            // At most max + 1 entries, so removing the head is bounded too.
+            _known.Remove(Ordered[0]);
+            Ordered.RemoveAt(0);
         }
     }
 
@@ -135,7 +167,7 @@ public sealed partial class TcpHost : IBitswapNetwork
         ObjectDisposedException.ThrowIf(_disposed, this);
         var connection = PrimaryConnection(peer) ?? throw new NetworkException($"not connected to {peer}");
         var sender = connection.SenderOr(() => new BitswapSender(
-            connection.Session, peer, _options, _logger, ListedVersionOf, (p, v) => NoteBitswapPeer(p, v, announce: false), Track))
+            connection.Session, peer, connection.Scope, _options, _logger, ListedVersionOf, (p, v) => NoteBitswapPeer(p, v, announce: false), Track))
             ?? throw new NetworkException($"the connection to {peer} is closing");
         var version = VersionOf(peer) ?? ProtocolVersion.V120;
         var size = MessageCodec.EncodedSize(message, version);
@@ -155,6 +187,27 @@ public sealed partial class TcpHost : IBitswapNetwork
         await MultistreamSelect.SelectAsync(stream, ProposalsFor(peer), cancellationToken).ConfigureAwait(false);
         await stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
         await stream.CloseWriteAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Opens a stream to a connected peer and negotiates <paramref name="protocol"/> on it; the caller owns the stream. For
+    /// tests of how a peer bounds streams it did not expect, and for protocols the host does not speak itself.
+    /// </summary>
+    public async Task<YamuxStream> OpenStreamAsync(PeerId peer, string protocol, CancellationToken cancellationToken = default)
+    {
+        var connection = PrimaryConnection(peer) ?? throw new NetworkException($"not connected to {peer}");
+        var stream = await connection.Session.OpenStreamAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await MultistreamSelect.SelectAsync(stream, [protocol], cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            stream.Reset();
+            throw;
+        }
+
+        return stream;
     }
 
     /// <summary>Opens a ping stream to a connected peer and measures one round trip of 32 random bytes.</summary>
@@ -210,7 +263,8 @@ public sealed partial class TcpHost : IBitswapNetwork
         connection.Identified.TrySetResult();
         await connection.StopSenderAsync().ConfigureAwait(false);
         await connection.Channel.DisposeAsync().ConfigureAwait(false);
-        ReleaseConnectionSlot();
+        _resources.CloseConnection(connection.InboundFrom);
+        _resources.RemovePeerConnection(connection.Remote);
         bool last;
         lock (_gate)
         {
@@ -257,7 +311,11 @@ public sealed partial class TcpHost : IBitswapNetwork
 
     private void Learn(Connection connection, IdentifyService.Answer answer)
     {
-        foreach (var address in answer.ListenAddresses) AddAddress(connection.Remote, address);
+        // Only the newest addresses could survive the per-peer cap, so only those are added: a push of thousands costs
+        // no more than one of AddressesPerPeerMax.
+        var addresses = answer.ListenAddresses;
+        var keep = Math.Max(0, _options.AddressesPerPeerMax);
+        for (var i = Math.Max(0, addresses.Count - keep); i < addresses.Count; i++) AddAddress(connection.Remote, addresses[i]);
         var best = Protocols.All.FirstOrDefault(answer.Protocols.Contains);
         if (best is null) return;
         lock (_gate) _listedByIdentify.Add(connection.Remote);
@@ -293,22 +351,39 @@ public sealed partial class TcpHost : IBitswapNetwork
         }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
-    /// <summary>Closes every connection (GoAway), stops listening and waits for background work to end.</summary>
+    /// <summary>
+    /// Closes every connection (GoAway), stops listening and waits for background work to end, all within
+    /// <see cref="TcpHostOptions.ShutdownTimeout"/> however many peers are stalled.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         if (_disposed) return;
         _disposed = true;
+        var deadline = Task.Delay(_options.ShutdownTimeout);
         foreach (var listener in _listeners) listener.Stop();
         Connection[] all;
         lock (_gate) all = _connections.Values.SelectMany(c => c).ToArray();
-        await Task.WhenAll(all.Select(c => c.StopSenderAsync().AsTask())).ConfigureAwait(false);
-        foreach (var c in all) await c.CloseAsync().ConfigureAwait(false);
+        // All connections close at once: each flushes what it has queued, and a peer that does not read costs its own
+        // session's drain timeout, in parallel with the others, never one after another.
+        var closing = Task.WhenAll(all.Select(CloseOneAsync));
+        await Task.WhenAny(closing, deadline).ConfigureAwait(false);
+        // Cancels upgrades, stream negotiations and every stream handler still waiting.
         await _shutdown.CancelAsync().ConfigureAwait(false);
         Task[] pending;
         lock (_background) pending = [.. _background];
-        await Task.WhenAny(Task.WhenAll(pending), Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+        await Task.WhenAny(Task.WhenAll(pending), deadline).ConfigureAwait(false);
+        if (!closing.IsCompleted || pending.Any(t => !t.IsCompleted))
+            _logger.LogDebug("shutdown stopped waiting after {Timeout}: some connections or streams had not ended", _options.ShutdownTimeout);
         lock (_emitGate) _events.OnCompleted();
         _events.Dispose();
-        _shutdown.Dispose();
+        _resources.Dispose();
+        // A handler still running past the deadline may yet link to the token; leave the source to the GC then.
+        if (pending.All(t => t.IsCompleted)) _shutdown.Dispose();
+
+        static async Task CloseOneAsync(Connection connection)
+        {
+            await connection.StopSenderAsync().ConfigureAwait(false);
+            await connection.CloseAsync().ConfigureAwait(false);
+        }
     }
 }

@@ -34,8 +34,63 @@ public sealed record TcpHostOptions
     /// <summary>Connections a host keeps at once (our bound; go-libp2p's connection manager high water is 192 by default, js maxConnections 300).</summary>
     public int ConnectionsMax { get; init; } = 256;
 
-    /// <summary>Time allowed to upgrade a raw connection (js-libp2p INBOUND_UPGRADE_TIMEOUT: 10 s).</summary>
+    /// <summary>Open connections to one peer, both directions (go-libp2p PeerBaseLimit Conns: 8).</summary>
+    public int ConnectionsPerPeerMax { get; init; } = 8;
+
+    /// <summary>Open inbound connections from one IP address (go-libp2p resource manager conn_limiter defaultMaxConcurrentConns: 8 per IPv4 /32).</summary>
+    public int ConnectionsPerIpMax { get; init; } = 8;
+
+    /// <summary>
+    /// Inbound connections still upgrading, a budget apart from <see cref="ConnectionsMax"/> so slow handshakes cannot take
+    /// the slots of open connections (ours; go-libp2p's transient scope allows 32 inbound, js maxIncomingPendingConnections
+    /// 10: more here so a burst of honest dials on a busy 2-core machine is not refused).
+    /// </summary>
+    public int HandshakesMax { get; init; } = 128;
+
+    /// <summary>
+    /// When every handshake slot is taken, the oldest handshake is cancelled for a new connection once it has run this long
+    /// (ours: far beyond an honest handshake's few round trips), so slow handshakes from an address the per-IP limits do not
+    /// cover (loopback, a NAT) cannot lock honest peers out; go-libp2p and js-libp2p refuse the newcomer instead.
+    /// </summary>
+    public TimeSpan HandshakeEvictAfter { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Inbound connections upgrading at once from one IP address (go-libp2p conn_limiter: 8 connections per IPv4 /32, upgrading ones included).</summary>
+    public int HandshakesPerIpMax { get; init; } = 8;
+
+    /// <summary>Whether loopback addresses skip the per-IP limits (go-libp2p DefaultNetworkPrefixLimitV4/V6 leave 127.0.0.0/8 and ::1 unlimited); tests of those limits turn it off.</summary>
+    public bool IpLimitsExemptLoopback { get; init; } = true;
+
+    /// <summary>Time allowed to upgrade a raw connection, as one deadline over the whole upgrade, not per read (js-libp2p INBOUND_UPGRADE_TIMEOUT: 10 s).</summary>
     public long UpgradeTimeoutMs { get; init; } = 10_000;
+
+    /// <summary>How long disposing the host may take before it stops waiting for connections and streams to end (ours).</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    // ---- resource manager (go-libp2p p2p/host/resource-manager limit_defaults.go) ----
+
+    /// <summary>
+    /// Bytes of peers' data all transport buffers may hold at once (ours: the 300 MB resident target less the
+    /// runtime's own; go-libp2p's SystemBaseLimit is 128 MiB plus 1 GiB per GiB of RAM).
+    /// </summary>
+    public long SystemMemoryBytesMax { get; init; } = 256L * 1024 * 1024;
+
+    /// <summary>
+    /// Bytes of one peer's data the transport may hold: Yamux receive buffers, partial and waiting Bitswap messages, queued
+    /// sends (go-libp2p PeerBaseLimit Memory: 64 MiB). Going over resets the stream that asked.
+    /// </summary>
+    public long PeerMemoryBytesMax { get; init; } = 64L * 1024 * 1024;
+
+    /// <summary>Inbound Bitswap streams one peer may hold open, all versions together (go-libp2p PeerBaseLimit StreamsInbound: 256).</summary>
+    public int BitswapStreamsPerPeerMax { get; init; } = 256;
+
+    /// <summary>Inbound ping streams one peer may hold open (go-libp2p limits.go, ping service peer limit: 2 inbound).</summary>
+    public int PingStreamsPerPeerMax { get; init; } = 2;
+
+    /// <summary>Inbound identify and identify push streams one peer may hold open, each (go-libp2p limits.go, identify peer limit: 16 inbound).</summary>
+    public int IdentifyStreamsPerPeerMax { get; init; } = 16;
+
+    /// <summary>How long an inbound ping stream may live (go-libp2p ping pingDuration: 30 s).</summary>
+    public TimeSpan PingStreamDuration { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Time allowed to negotiate a stream protocol (js-libp2p PROTOCOL_NEGOTIATION_TIMEOUT: 10 s).</summary>
     public long NegotiationTimeoutMs { get; init; } = 10_000;
@@ -50,6 +105,12 @@ public sealed record TcpHostOptions
 
     /// <summary>How long to wait for the peer's identify answer (js-libp2p identify timeout: 5 s).</summary>
     public TimeSpan IdentifyTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Addresses kept per peer; the oldest go first (ours: go-libp2p identify keeps 500 for a connected peer and 20 for a
+    /// recently connected one, connectedPeerMaxAddrs / recentlyConnectedPeerMaxAddrs; one peer rarely listens on more than a dozen).
+    /// </summary>
+    public int AddressesPerPeerMax { get; init; } = 64;
 
     // ---- yamux (libp2p/specs yamux; go-yamux; js-libp2p-yamux) ----
 
@@ -83,10 +144,10 @@ public sealed record TcpHostOptions
     public int SendQueueBytesMax { get; init; } = 8 * 1024 * 1024;
 
     /// <summary>
-    /// Bytes one connection may hold in partly received Bitswap messages, over all its streams (our bound: sixteen of
-    /// boxo's and Helia's 4 MiB messages at once); a stream that would go over is reset.
+    /// How long a partly received Bitswap message may make no progress before its stream is reset (boxo and Helia
+    /// messageReceiveTimeout: 10 s).
     /// </summary>
-    public long ReceiveBytesPerConnectionMax { get; init; } = 64L * 1024 * 1024;
+    public TimeSpan MessageStallTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How long a message may wait to be queued or written before the stream is reset (Helia messageSendTimeout and boxo sendMessageTimeout floor: 10 s).</summary>
     public TimeSpan SendTimeout { get; init; } = TimeSpan.FromSeconds(10);

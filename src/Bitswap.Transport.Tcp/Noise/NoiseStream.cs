@@ -27,8 +27,10 @@ public sealed class NoiseStream : Stream, IGatherWriter
     // A sealed frame that only fills the end of a batch must carry at least this much plaintext, else the batch goes first.
     private const int PartialFrameBytesMin = 4096;
 
-    // Four full frames per transport read or write: big enough to batch syscalls, small enough to stay in the pool.
-    private const int BufferBytes = 4 * FrameWithLengthBytesMax;
+    // About four frames per transport read or write: big enough to batch syscalls. Exactly a power of two, because the
+    // pool rounds every request up to one: four whole frames with their lengths (262,148 bytes) took a 512 KiB array,
+    // twice, for every connection's lifetime; 256 KiB holds three whole frames and most of a fourth.
+    private const int BufferBytes = 256 * 1024;
 
     private const int Idle = 0;
     private const int Busy = 1;

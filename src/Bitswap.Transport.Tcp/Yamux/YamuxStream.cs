@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using Bitswap.Transport.Tcp.Host;
 
 namespace Bitswap.Transport.Tcp.Yamux;
 
@@ -12,8 +13,12 @@ public sealed class YamuxStream : Stream
     private readonly YamuxSession session;
     private readonly object sync = new();
     private readonly StreamLifecycle lifecycle = new();
-    private readonly Queue<byte[]> received = new();
-    private readonly Queue<int> receivedLengths = new();
+    // Frames the app has not read yet. Small frames are packed into shared segments, so a peer sending one-byte frames
+    // costs one byte per byte, not an array each; every segment's array is charged to the peer's memory budget.
+    private const int PackedSegmentBytes = 4096;
+    private readonly Queue<Segment> received = new();
+    private Segment? tail;
+    private long chargedBytes;
     private readonly int windowMax;
     private int headOffset;
     private long sendWindow;
@@ -29,6 +34,13 @@ public sealed class YamuxStream : Stream
     private TaskCompletionSource? writeSignal;
     private IYamuxReceiver? receiver;
     private bool receiverEnded;
+
+    // The read loop is inside the receiver's calls (between BeginReceive and EndReceive). Ending the receiver from another
+    // thread (a reset, a stall timeout) then waits for EndReceive, so the receiver is never called concurrently and never
+    // frees a buffer the loop is still reading into.
+    private bool delivering;
+    private bool endPending;
+    private YamuxException? pendingFailure;
 
     internal YamuxStream(YamuxSession session, uint id, bool isInbound)
     {
@@ -129,12 +141,13 @@ public sealed class YamuxStream : Stream
             while (received.Count > 0)
             {
                 var segment = received.Dequeue();
-                var length = receivedLengths.Dequeue();
-                Feed(target, segment.AsSpan(headOffset, length - headOffset));
+                Feed(target, segment.Array.AsSpan(headOffset, segment.Length - headOffset));
                 headOffset = 0;
-                ArrayPool<byte>.Shared.Return(segment);
+                ArrayPool<byte>.Shared.Return(segment.Array);
             }
 
+            tail = null;
+            Uncharge(chargedBytes);
             bufferedBytes = 0;
             receiveWindow = windowMax;
             GrantWindowLocked();
@@ -426,23 +439,33 @@ public sealed class YamuxStream : Stream
 
     internal void OnAcknowledged() => Fire(YamuxStreamTrigger.Acknowledged);
 
-    /// <summary>The attached receiver, if any; the read loop then reads payloads straight into it.</summary>
-    internal IYamuxReceiver? Receiver
-    {
-        get
-        {
-            lock (sync)
-            {
-                return receiverEnded ? null : receiver;
-            }
-        }
-    }
-
-    /// <summary>After the read loop gave a Data frame's payload to the receiver: return its window to the peer.</summary>
-    internal void OnReceiverConsumed()
+    /// <summary>
+    /// The attached receiver, if any and still live, marked as in use by the read loop until <see cref="EndReceive"/>; the
+    /// loop then reads payloads straight into it.
+    /// </summary>
+    internal IYamuxReceiver? BeginReceive()
     {
         lock (sync)
         {
+            if (receiverEnded || receiver is null) return null;
+            delivering = true;
+            return receiver;
+        }
+    }
+
+    /// <summary>After the read loop gave a Data frame's payload to the receiver: end it if that was asked meanwhile, and return the window to the peer.</summary>
+    internal void EndReceive()
+    {
+        lock (sync)
+        {
+            delivering = false;
+            if (endPending)
+            {
+                endPending = false;
+                receiver!.OnEnded(pendingFailure);
+                pendingFailure = null;
+            }
+
             GrantWindowLocked();
         }
     }
@@ -463,6 +486,13 @@ public sealed class YamuxStream : Stream
     {
         if (receiver is null || receiverEnded) return;
         receiverEnded = true;
+        if (delivering)
+        {
+            endPending = true;
+            pendingFailure = failure;
+            return;
+        }
+
         receiver.OnEnded(failure);
     }
 
@@ -482,9 +512,13 @@ public sealed class YamuxStream : Stream
         }
     }
 
-    /// <summary>Takes ownership of a pooled payload from the read loop.</summary>
+    /// <summary>
+    /// Takes ownership of a pooled payload from the read loop. The window already bounds the bytes; the arrays that hold
+    /// them are charged to the peer, and a charge the peer's budget cannot take resets this stream only.
+    /// </summary>
     internal void OnData(byte[] payload, int length)
     {
+        ResetReason? refused;
         lock (sync)
         {
             if (disposed || readFailure is not null || !lifecycle.RemoteCanWrite)
@@ -504,11 +538,58 @@ public sealed class YamuxStream : Stream
                 return;
             }
 
-            received.Enqueue(payload);
-            receivedLengths.Enqueue(length);
-            bufferedBytes += length;
-            SignalLocked();
+            refused = BufferLocked(payload, length);
+            if (refused is null)
+            {
+                bufferedBytes += length;
+                SignalLocked();
+            }
         }
+
+        if (refused is { } reason)
+        {
+            session.Scope.Refused(reason, $"yamux stream {Id} would buffer more than the budget allows; stream reset");
+            Reset();
+        }
+    }
+
+    // Appends to the last segment when the frame fits, packs a small frame into a fresh shared segment, or keeps a large
+    // payload as its own segment; null when the peer's budget took the new segment.
+    private ResetReason? BufferLocked(byte[] payload, int length)
+    {
+        if (tail is { } last && last.Array.Length - last.Length >= length)
+        {
+            payload.AsSpan(0, length).CopyTo(last.Array.AsSpan(last.Length));
+            last.Length += length;
+            ArrayPool<byte>.Shared.Return(payload);
+            return null;
+        }
+
+        var array = payload;
+        if (length < PackedSegmentBytes && payload.Length < PackedSegmentBytes)
+        {
+            array = ArrayPool<byte>.Shared.Rent(PackedSegmentBytes);
+            payload.AsSpan(0, length).CopyTo(array);
+            ArrayPool<byte>.Shared.Return(payload);
+        }
+
+        if (session.Scope.TryReserve(array.Length) is { } refused)
+        {
+            ArrayPool<byte>.Shared.Return(array);
+            return refused;
+        }
+
+        chargedBytes += array.Length;
+        tail = new Segment(array, length);
+        received.Enqueue(tail);
+        return null;
+    }
+
+    private void Uncharge(long bytes)
+    {
+        if (bytes == 0) return;
+        chargedBytes -= bytes;
+        session.Scope.Release(bytes);
     }
 
     internal void OnWindowUpdate(uint delta)
@@ -605,17 +686,17 @@ public sealed class YamuxStream : Stream
             while (read < destination.Length && received.Count > 0)
             {
                 var segment = received.Peek();
-                var length = receivedLengths.Peek();
-                var n = Math.Min(length - headOffset, destination.Length - read);
-                segment.AsSpan(headOffset, n).CopyTo(destination[read..]);
+                var n = Math.Min(segment.Length - headOffset, destination.Length - read);
+                segment.Array.AsSpan(headOffset, n).CopyTo(destination[read..]);
                 read += n;
                 headOffset += n;
-                if (headOffset == length)
+                if (headOffset == segment.Length)
                 {
                     received.Dequeue();
-                    receivedLengths.Dequeue();
+                    if (ReferenceEquals(segment, tail)) tail = null;
                     headOffset = 0;
-                    ArrayPool<byte>.Shared.Return(segment);
+                    Uncharge(segment.Array.Length);
+                    ArrayPool<byte>.Shared.Return(segment.Array);
                 }
             }
 
@@ -721,12 +802,21 @@ public sealed class YamuxStream : Stream
     {
         while (received.Count > 0)
         {
-            ArrayPool<byte>.Shared.Return(received.Dequeue());
+            ArrayPool<byte>.Shared.Return(received.Dequeue().Array);
         }
 
-        receivedLengths.Clear();
+        tail = null;
+        Uncharge(chargedBytes);
         headOffset = 0;
         bufferedBytes = 0;
+    }
+
+    // A run of unread bytes; the tail segment grows while small frames are packed into it.
+    private sealed class Segment(byte[] array, int length)
+    {
+        public byte[] Array { get; } = array;
+
+        public int Length { get; set; } = length;
     }
 
     private void SignalLocked()
