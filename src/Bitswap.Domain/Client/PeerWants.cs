@@ -61,6 +61,12 @@ public sealed record PeerWants(
     /// <summary>True to emit <see cref="Explain"/> effects; off, no reason is formatted.</summary>
     public bool Explains { get; init; }
 
+    /// <summary>Whether the peer is local or peered, as the shell reported at connect (broadcast control).</summary>
+    public PeerTraits Traits { get; init; }
+
+    /// <summary>The peer sent us a block or a HAVE since it connected: a broadcast target (boxo MarkBroadcastTarget).</summary>
+    public bool Answered { get; init; }
+
     /// <summary>An empty queue for a newly connected peer.</summary>
     public static PeerWants Create(PeerId peer, ProtocolVersion version, bool explains = false) =>
         new(peer, version, Map<Cid, PendingWant>.Empty, Map<Cid, SentWant>.Empty, Map<Cid, SentWant>.Empty, int.MaxValue,
