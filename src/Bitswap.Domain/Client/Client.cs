@@ -430,8 +430,7 @@ public static class Client
     private static void OnSent(Turn turn, MessageSent sent)
     {
         if (turn.State.Peers.Find(sent.Peer).Case is not PeerWants queue) return;
-        var confirmed = queue.Confirmed(sent.Envelope, sent.Now);
-        if (!turn.State.Config.SimulateDontHaves) confirmed = confirmed with { AwaitingBlock = Map<Cid, long>.Empty };
+        var confirmed = queue.Confirmed(sent.Envelope, sent.Now, turn.State.Config.SimulateDontHaves);
         var (armed, timer) = confirmed.ArmDontHave(sent.Now, turn.Limits);
         if (timer is not null) turn.Emit(timer);
         turn.SetPeer(sent.Peer, armed);
