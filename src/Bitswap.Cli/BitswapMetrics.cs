@@ -23,6 +23,7 @@ public sealed class BitswapMetrics : IDisposable
     private readonly IDisposable _events;
     private readonly KeyValuePair<string, object?> _peer;
     private long _dupDataSeen;
+    private Action? _untrack;
 
     /// <summary>Registers the instruments for <paramref name="node"/> and starts feeding the histograms.</summary>
     public BitswapMetrics(BitswapNode node)
@@ -80,6 +81,12 @@ public sealed class BitswapMetrics : IDisposable
         _meter.CreateObservableCounter(Scope + "response_bytes", () => Measure(http.ResponseBytes), "By", "Total bytes of http response bodies (a histogram in boxo)");
         _meter.CreateObservableCounter(Scope + "wantlists_total", () => Measure(http.WantlistsTotal), "{wantlist}", "Total number of wantlists sent");
         _meter.CreateObservableCounter(Scope + "wantlists_items_total", () => Measure(http.WantlistsItemsTotal), "{want}", "Total number of elements in sent wantlists");
+        // boxo durationHistogramBuckets: 0.05 s to 1920 s.
+        var duration = _meter.CreateHistogram<double>(Scope + "request_duration_seconds", "s", "Histogram of request durations",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 240, 480, 960, 1920] });
+        void Timed(TimeSpan elapsed) => duration.Record(elapsed.TotalSeconds, _peer);
+        http.RequestTimed += Timed;
+        _untrack += () => http.RequestTimed -= Timed;
         _meter.CreateObservableCounter(Scope + "status", () => http.StatusCounts().Select(s => new Measurement<long>(
             s.Count, _peer, new("method", s.Method), new("status", s.Status), new("host", "other"))), "{response}", "Request status count");
     }
@@ -87,6 +94,7 @@ public sealed class BitswapMetrics : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        _untrack?.Invoke();
         _blocks.Dispose();
         _events.Dispose();
         _meter.Dispose();

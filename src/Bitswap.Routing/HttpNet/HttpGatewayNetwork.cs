@@ -264,6 +264,7 @@ public sealed class HttpGatewayNetwork : IBitswapNetwork
         var wantBlock = entry.WantType == WantType.Block;
         using var request = Request(wantBlock ? HttpMethod.Get : HttpMethod.Head, url, cid.ToString());
         Metrics.RequestStarted();
+        var started = _time.GetTimestamp();
         HttpResponseMessage sent;
         try
         {
@@ -276,7 +277,7 @@ public sealed class HttpGatewayNetwork : IBitswapNetwork
         }
 
         using var response = sent;
-        Metrics.Answered(request.Method.Method, (int)response.StatusCode, RequestBytes(request));
+        Metrics.Answered(request.Method.Method, (int)response.StatusCode, RequestBytes(request), _time.GetElapsedTime(started));
         switch (response.StatusCode)
         {
             case HttpStatusCode.OK:

@@ -3,7 +3,8 @@ namespace Bitswap.Routing.HttpNet;
 /// <summary>
 /// Counters of HTTP retrieval, named after boxo bitswap/network/httpnet/metrics.go (scope <c>exchange_httpnet</c>):
 /// requests_in_flight, requests_total, requests_failure, requests_body_failure, request_sent_bytes, response_bytes,
-/// wantlists_total, wantlists_items_total and status{method, status, host}. Thread-safe; the CLI exports them.
+/// wantlists_total, wantlists_items_total and status{method, status, host}, and each request's duration for
+/// request_duration_seconds. Thread-safe; the CLI exports them.
 /// </summary>
 public sealed class HttpNetMetrics
 {
@@ -17,6 +18,9 @@ public sealed class HttpNetMetrics
     private long _responseBytes;
     private long _wantlists;
     private long _wantlistItems;
+
+    /// <summary>Raised with the time from sending a request to its status line (boxo request_duration_seconds), on the request's thread.</summary>
+    public event Action<TimeSpan>? RequestTimed;
 
     /// <summary>Requests sent and not yet answered (boxo requests_in_flight).</summary>
     public long RequestsInFlight => Interlocked.Read(ref _inFlight);
@@ -64,8 +68,9 @@ public sealed class HttpNetMetrics
 
     internal void BodyFailed() => Interlocked.Increment(ref _bodyFailures);
 
-    internal void Answered(string method, int status, long requestBytes)
+    internal void Answered(string method, int status, long requestBytes, TimeSpan duration)
     {
+        RequestTimed?.Invoke(duration);
         Interlocked.Decrement(ref _inFlight);
         Interlocked.Increment(ref _requests);
         Interlocked.Add(ref _sentBytes, requestBytes);
