@@ -192,6 +192,7 @@ public static class Engine
         // index are local to this step.
         var requests = new List<TaskRequest?>();
         var requested = new Dictionary<Cid, int>();
+        var holes = 0;
         // Into an empty wantlist with room for the whole message, every want is simply added (no eviction, no refusal,
         // and the message's CIDs are distinct), so the new wants are collected and the list built in one bulk pass.
         var fresh = wantlist.Count == 0 && message.Wantlist.Count <= limits.WantlistEntriesPerPeerMax ? new List<PeerWant>() : null;
@@ -240,14 +241,22 @@ public static class Engine
             {
                 wanters = RemoveWanter(wanters, victim.Cid, peer);
                 (queue, _) = queue.Remove(peer, victim.Cid);
-                if (requested.Remove(victim.Cid, out var at)) requests[at] = null;
+                if (requested.Remove(victim.Cid, out var at))
+                {
+                    requests[at] = null;
+                    holes++;
+                }
                 if (state.Config.Explain) effects = effects.Add(new Explain("want-evicted", victim.Cid, peer, "wantlist full: evicted for a new want"));
             }
             wantlist = result.Wantlist;
             if (!wantlist.Entries[cid].Held) wanters = AddWanter(wanters, cid, peer, justThisPeer);
             if (TaskFor(wantlist.Entries[cid], state.Config) is { } request)
             {
-                if (requested.TryGetValue(cid, out var earlier)) requests[earlier] = null;
+                if (requested.TryGetValue(cid, out var earlier))
+                {
+                    requests[earlier] = null;
+                    holes++;
+                }
                 requested[cid] = requests.Count;
                 requests.Add(request);
             }
@@ -258,7 +267,8 @@ public static class Engine
             wantlist = PeerWantlist.Of(fresh);
             wanters = AddWanters(wanters, freshCids, peer, justThisPeer);
         }
-        queue = PushTasks(state.Config, queue, peer, requests.OfType<TaskRequest>(), ref effects);
+        // Without holes the requests keep a count, so the queue can size its local sets up front.
+        queue = PushTasks(state.Config, queue, peer, holes == 0 ? requests.Select(r => r!) : requests.OfType<TaskRequest>(), ref effects);
         next = next with { Wantlists = next.Wantlists.AddOrUpdate(peer, wantlist), Wanters = wanters, Queue = queue };
         return Dispatch(next, input.Now, effects);
     }
@@ -329,7 +339,8 @@ public static class Engine
                 + message.Presences.Filter(p => p == PresenceType.Have).Keys
                     .Filter(cid => wantlist.Find(cid).Case is PeerWant w && w.WantType == WantType.Have).ToSeq();
             // Taken out of the wantlist and the reverse index together (a bulk rebuild when that is cheaper).
-            var done = new System.Collections.Generic.HashSet<Cid>();
+            // Sized up front: growing a set copies its arrays at every doubling.
+            var done = new System.Collections.Generic.HashSet<Cid>(message.Blocks.Count + message.Presences.Count);
             foreach (var cid in answered)
             {
                 if (!wantlist.Contains(cid) || !done.Add(cid)) continue;
@@ -440,7 +451,7 @@ public static class Engine
         // Collected locally and turned into one message at the end (one bulk build instead of a message per block).
         var blocks = new List<Block>();
         var presences = new List<(Cid, PresenceType)>();
-        var withBlock = new System.Collections.Generic.HashSet<Cid>();
+        var withBlock = new System.Collections.Generic.HashSet<Cid>(envelope.Tasks.Count);
         var effects = Seq<Effect>.Empty;
         var wantlists = state.Wantlists;
         var wanters = state.Wanters;

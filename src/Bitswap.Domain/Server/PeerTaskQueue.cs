@@ -341,8 +341,19 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
         }
         var active = served.Active.AddRange(taken);
         var drained = taken.Count == before.Order.Count;
-        var cids = drained ? null : taken.Select(t => t.Cid).ToHashSet();
-        var keys = drained ? null : taken.Select(t => new PendingKey(t.Priority, t.Id)).ToHashSet();
+        // Sized up front: growing a set copies its arrays at every doubling.
+        System.Collections.Generic.HashSet<Cid>? cids = null;
+        System.Collections.Generic.HashSet<PendingKey>? keys = null;
+        if (!drained)
+        {
+            cids = new(taken.Count);
+            keys = new(taken.Count);
+            foreach (var task in taken)
+            {
+                cids.Add(task.Cid);
+                keys.Add(new PendingKey(task.Priority, task.Id));
+            }
+        }
         served = served with
         {
             Pending = drained ? Map<Cid, PeerTask>.Empty : served.Pending.WithoutAll(cids!, cids!.Contains),
@@ -410,8 +421,9 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
     /// <summary>The requests as new tasks when their CIDs are distinct and within the pending cap; else null (ids untouched).</summary>
     private List<PeerTask>? FreshTasks(IEnumerable<TaskRequest> requests, ref long nextId)
     {
-        var tasks = new List<PeerTask>();
-        var cids = new System.Collections.Generic.HashSet<Cid>();
+        var expected = requests.TryGetNonEnumeratedCount(out var n) ? Math.Min(n, Limits.PendingTasksPerPeerMax) : 0;
+        var tasks = new List<PeerTask>(expected);
+        var cids = new System.Collections.Generic.HashSet<Cid>(expected);
         var id = nextId;
         foreach (var request in requests)
         {
