@@ -256,7 +256,7 @@ public static class Client
             broadcasts = broadcasts.Without(cid);
             presences = presences.RemoveCid(cid);
         }
-        var gone = cids.ToHashSet();
+        var gone = Persistent.SetOf(cids);
         interest = gone.Count == interest.Count && gone.All(interest.ContainsKey) ? Map<Cid, Set<long>>.Empty : interest.WithoutAll(gone, gone.Contains);
         turn.State = s with { Broadcasts = broadcasts, Presences = presences, Interest = interest };
         foreach (var (peer, queue) in s.Peers)

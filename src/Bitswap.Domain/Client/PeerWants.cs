@@ -247,7 +247,7 @@ public sealed record PeerWants(
     /// <summary><see cref="Forget(Cid)"/> for several CIDs, with one copy of the queue.</summary>
     public PeerWants ForgetAll(Seq<Cid> cids)
     {
-        var gone = cids.ToHashSet();
+        var gone = Persistent.SetOf(cids);
         return this with
         {
             Pending = Pending.WithoutAll(gone, gone.Contains),
@@ -268,8 +268,9 @@ public sealed record PeerWants(
         var ewma = LatencyEwmaMs;
         var samples = LatencySamples;
         // Collected, then applied to each map once (a bulk rebuild when that is cheaper).
-        var answered = new System.Collections.Generic.HashSet<Cid>();
-        var dropped = new System.Collections.Generic.HashSet<Cid>();
+        var expected = cids.TryGetNonEnumeratedCount(out var n) ? n : 0;
+        var answered = new System.Collections.Generic.HashSet<Cid>(expected);
+        var dropped = new System.Collections.Generic.HashSet<Cid>(expected);
         var stamped = new Dictionary<Cid, SentWant>();
         foreach (var cid in cids)
         {

@@ -158,7 +158,7 @@ public sealed record Session
         var exhausted = Exhausted;
         var removed = Seq<Cid>.Empty;
         // Collected first, then taken out of each map in one go (a bulk rebuild when that is cheaper).
-        var gone = new System.Collections.Generic.HashSet<Cid>();
+        var gone = new System.Collections.Generic.HashSet<Cid>(cids.Count);
         var unsent = new System.Collections.Generic.HashSet<long>();
         foreach (var cid in cids)
         {
