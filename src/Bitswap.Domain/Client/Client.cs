@@ -637,10 +637,11 @@ public static class Client
         {
             skips = others.Count;
         }
-        // The shuffle put the random picks (and peers told everything already) first; the skipped peers are the tail.
-        if (turn.Explains)
-            foreach (var skipped in others.Skip(others.Count - skips))
-                turn.Emit(new Explain("broadcast-skipped", null, skipped.Peer, "broadcast control: the peer never sent a block or HAVE and is neither local nor peered"));
+        // One explanation per broadcast, not per peer: a gateway skips hundreds of peers per broadcast. The shuffle put the
+        // random picks first, so the skipped peers are the tail; the first of them is named.
+        if (turn.Explains && skips > 0)
+            turn.Emit(new Explain("broadcast-skipped", null, others[others.Count - skips].Peer,
+                $"broadcast control: {skips} peer(s) never sent a block or HAVE and are neither local nor peered"));
         turn.State = turn.State with
         {
             Broadcasts = cids.Fold(turn.State.Broadcasts, (b, c) => b.AddOrUpdate(c)),
