@@ -23,6 +23,7 @@ public sealed class BitswapMetrics : IDisposable
     private readonly IDisposable _events;
     private readonly KeyValuePair<string, object?> _peer;
     private long _dupDataSeen;
+    private Action? _untrack;
 
     /// <summary>Registers the instruments for <paramref name="node"/> and starts feeding the histograms.</summary>
     public BitswapMetrics(BitswapNode node)
@@ -41,6 +42,8 @@ public sealed class BitswapMetrics : IDisposable
         _meter.CreateObservableCounter("ipfs_bitswap_messages_received", () => Measure(node.Stat().MessagesReceived), "{message}", "Total number of messages received");
         _meter.CreateObservableCounter("ipfs_bitswap_blocks_sent", () => Measure(node.Stat().BlocksSent), "{block}", "Total number of sent blocks");
         _meter.CreateObservableCounter("ipfs_bitswap_data_sent", () => Measure(node.Stat().DataSent), "By", "Total number of data bytes sent");
+        // boxo bitswap/metrics/metrics.go BroadcastSkipGauge: a gauge there, so a gauge here (it only ever rises).
+        _meter.CreateObservableGauge("ipfs_bitswap_bcast_skips_total", () => Measure(node.Stat().BroadcastSkips), "{peer}", "Number of broadcasts to peers avoided.");
 
         _blocks = node.Blocks.Subscribe(received =>
         {
@@ -62,9 +65,36 @@ public sealed class BitswapMetrics : IDisposable
         });
     }
 
+    /// <summary>
+    /// Adds HTTP retrieval's instruments, named as boxo bitswap/network/httpnet/metrics.go names them under the
+    /// <c>exchange_httpnet</c> scope. Hosts are not tracked by default in boxo, so every status carries host="other".
+    /// </summary>
+    public void Track(Routing.HttpNet.HttpNetMetrics http)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        const string Scope = "ipfs_exchange_httpnet_";
+        _meter.CreateObservableGauge(Scope + "requests_in_flight", () => Measure(http.RequestsInFlight), "{request}", "Current number of in-flight requests");
+        _meter.CreateObservableCounter(Scope + "requests_total", () => Measure(http.RequestsTotal), "{request}", "Total request count");
+        _meter.CreateObservableCounter(Scope + "requests_failure", () => Measure(http.RequestsFailure), "{request}", "Failed (no response, dial error etc) requests count");
+        _meter.CreateObservableCounter(Scope + "requests_body_failure", () => Measure(http.RequestsBodyFailure), "{request}", "Failure count when reading response body");
+        _meter.CreateObservableCounter(Scope + "request_sent_bytes", () => Measure(http.RequestSentBytes), "By", "Total bytes sent on requests");
+        _meter.CreateObservableCounter(Scope + "response_bytes", () => Measure(http.ResponseBytes), "By", "Total bytes of http response bodies (a histogram in boxo)");
+        _meter.CreateObservableCounter(Scope + "wantlists_total", () => Measure(http.WantlistsTotal), "{wantlist}", "Total number of wantlists sent");
+        _meter.CreateObservableCounter(Scope + "wantlists_items_total", () => Measure(http.WantlistsItemsTotal), "{want}", "Total number of elements in sent wantlists");
+        // boxo durationHistogramBuckets: 0.05 s to 1920 s.
+        var duration = _meter.CreateHistogram<double>(Scope + "request_duration_seconds", "s", "Histogram of request durations",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 240, 480, 960, 1920] });
+        void Timed(TimeSpan elapsed) => duration.Record(elapsed.TotalSeconds, _peer);
+        http.RequestTimed += Timed;
+        _untrack += () => http.RequestTimed -= Timed;
+        _meter.CreateObservableCounter(Scope + "status", () => http.StatusCounts().Select(s => new Measurement<long>(
+            s.Count, _peer, new("method", s.Method), new("status", s.Status), new("host", "other"))), "{response}", "Request status count");
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {
+        _untrack?.Invoke();
         _blocks.Dispose();
         _events.Dispose();
         _meter.Dispose();

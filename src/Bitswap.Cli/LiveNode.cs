@@ -41,12 +41,13 @@ public sealed class LiveNode : IAsyncDisposable
     /// every input the node processes goes to that message log (docs/message-log.md). With
     /// <paramref name="storeReceived"/> false, received blocks are only handed to their fetchers, never stored.
     /// <paramref name="providers"/> builds the node's provider finder over the host (delegated routing), or none;
-    /// <paramref name="network"/> wraps the host (HTTP gateways beside it).
+    /// <paramref name="network"/> wraps the host (HTTP gateways beside it). <paramref name="peered"/> are the peers the user
+    /// named: broadcast control always broadcasts to them, as Kubo does to its Peering.Peers.
     /// </summary>
     public static async Task<LiveNode> StartAsync(
         PeerIdentity identity, IBlockstore blockstore, IReadOnlyList<Multiaddr> listen, CliContext context, string? recordPath, CancellationToken cancellationToken,
         bool storeReceived = true, Func<TcpHost, Bitswap.Runtime.Network.IProviderFinder?>? providers = null,
-        Func<TcpHost, Bitswap.Runtime.Network.IBitswapNetwork>? network = null)
+        Func<TcpHost, Bitswap.Runtime.Network.IBitswapNetwork>? network = null, IReadOnlySet<PeerId>? peered = null)
     {
         var host = await TcpHost.StartAsync(identity, new TcpHostOptions { Listen = listen, LoggerFactory = context.Logs })
             .WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -61,6 +62,10 @@ public sealed class LiveNode : IAsyncDisposable
                 StoreReceivedBlocks = storeReceived,
                 Seed = (ulong)Random.Shared.NextInt64(),
                 ProviderFinder = providers?.Invoke(host),
+                PeeredPeers = peered ?? BitswapOptions.Default.PeeredPeers,
+                // TcpHost does not put the connection's address on PeerUp yet; until it does, its peers count as local
+                // (boxo's isLocalPeer assumes so for a peer with no known address), so broadcasts reach them as before.
+                PeersWithoutAddressAreLocal = true,
             };
             var node = BitswapNode.Create(identity.PeerId, network?.Invoke(host) ?? host, blockstore, options);
             return new LiveNode(host, node, blockstore, new BitswapMetrics(node), record);

@@ -23,6 +23,9 @@ public sealed record NodeConfig(
     Func<PeerId, Cid, bool>? RequestFilter = null,
     bool Explain = false)
 {
+    /// <summary>Which peers get want-have broadcasts; boxo's library default is <see cref="BroadcastControl.Disabled"/>, the shell turns it on.</summary>
+    public BroadcastControl BroadcastControl { get; init; } = BroadcastControl.Disabled;
+
     /// <summary>A node with boxo's defaults and the given seed.</summary>
     public static NodeConfig Default(ulong seed) => new(Limits.Default, seed);
 }
@@ -40,7 +43,7 @@ public sealed record NodeState(EngineState Server, ClientState Client, bool Serv
     {
         // Each child gets its own stream of randomness so that adding draws on one side never shifts the other's.
         var engine = EngineState.Create(self, new EngineConfig(config.Limits, Node.DeriveSeed(config.Seed, 1), config.RequestFilter, config.SendDontHaves, config.Explain));
-        var client = ClientState.Create(self, new ClientConfig(config.Limits, Node.DeriveSeed(config.Seed, 2), config.SimulateDontHaves, config.Explain));
+        var client = ClientState.Create(self, new ClientConfig(config.Limits, Node.DeriveSeed(config.Seed, 2), config.SimulateDontHaves, config.Explain) { BroadcastControl = config.BroadcastControl });
         return new NodeState(engine, client, config.ServerEnabled, self, config);
     }
 }

@@ -8,6 +8,14 @@ namespace Bitswap.Domain;
 /// </summary>
 public static class Persistent
 {
+    /// <summary>The items as a set sized up front (ToHashSet grows through every doubling, copying its arrays each time).</summary>
+    public static System.Collections.Generic.HashSet<T> SetOf<T>(Seq<T> items)
+    {
+        var set = new System.Collections.Generic.HashSet<T>(items.Count);
+        foreach (var item in items) set.Add(item);
+        return set;
+    }
+
     /// <summary>The map without <paramref name="key"/>; the same map when it does not hold it.</summary>
     public static Map<K, V> Without<K, V>(this Map<K, V> map, K key) => map.ContainsKey(key) ? map.Remove(key) : map;
 

@@ -55,6 +55,7 @@ public sealed record ErrorEvent(long Now, string Where, PeerId? Peer, Exception 
 /// <param name="MessagesReceived">Messages received.</param>
 /// <param name="BlocksSent">Blocks sent successfully.</param>
 /// <param name="DataSent">Bytes of blocks sent successfully.</param>
+/// <param name="BroadcastSkips">Peers left out of want-have broadcasts by broadcast control, once per broadcast (boxo <c>bcast_skips_total</c>).</param>
 public sealed record BitswapStat(
     Seq<Cid> Wantlist,
     Seq<PeerId> Peers,
@@ -64,7 +65,8 @@ public sealed record BitswapStat(
     long DupDataReceived,
     long MessagesReceived,
     long BlocksSent,
-    long DataSent);
+    long DataSent,
+    long BroadcastSkips = 0);
 
 /// <summary>A fetch cannot complete: the CID is undefined (the seed's ErrNotFound for an empty key).</summary>
 public sealed class BlockNotFoundException(string message) : Exception(message);

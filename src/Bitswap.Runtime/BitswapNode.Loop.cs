@@ -497,6 +497,11 @@ public sealed partial class BitswapNode
 
     // ---------------------------------------------------------------- network events (network threads)
 
+    /// <summary>What broadcast control needs to know of a peer: a local address (from the transport) or a peering configured in the options.</summary>
+    private PeerTraits TraitsOf(PeerUp up) =>
+        ((up.RemoteAddress is { } address ? PeerAddresses.IsLocal(address) : _options.PeersWithoutAddressAreLocal) ? PeerTraits.Local : PeerTraits.None)
+        | (_options.PeeredPeers.Contains(up.Peer) ? PeerTraits.Peered : PeerTraits.None);
+
     private void OnNetworkEvent(NetworkEvent networkEvent)
     {
         if (!IsOnline)
@@ -509,7 +514,7 @@ public sealed partial class BitswapNode
         {
             // Peer events are bounded by the connections; they never wait, so a send failing on the loop thread cannot block it.
             case PeerUp up:
-                _mailbox.PostAnswer(new PeerConnected(0, up.Peer, up.Version));
+                _mailbox.PostAnswer(new PeerConnected(0, up.Peer, up.Version, TraitsOf(up)));
                 break;
             case PeerDown down:
                 _mailbox.PostAnswer(new PeerDisconnected(0, down.Peer));

@@ -244,7 +244,8 @@ public sealed partial class BitswapNode : IAsyncDisposable
             client.DupDataReceived,
             client.MessagesReceived,
             server.BlocksSent,
-            server.DataSent);
+            server.DataSent,
+            client.BroadcastSkips);
     }
 
     /// <summary>The seed's WantManager, as a thin view over this node.</summary>

@@ -60,11 +60,32 @@ public sealed record BitswapOptions
     /// <summary>A writer the node prints its trace to (one line per input and per effect); null prints nothing.</summary>
     public TextWriter? TraceTo { get; init; }
 
+    /// <summary>
+    /// Which peers get want-have broadcasts (boxo#937). On by default, as in Kubo 0.36+ (Internal.Bitswap.BroadcastControl):
+    /// only peers that sent us a block or HAVE, local peers and <see cref="PeeredPeers"/>; <see cref="BroadcastControl.Disabled"/>
+    /// broadcasts to every peer, as boxo does by default.
+    /// </summary>
+    public BroadcastControl BroadcastControl { get; init; } = BroadcastControl.Default;
+
+    /// <summary>Peers configured for peering (Kubo Peering.Peers): broadcast control always broadcasts to them.</summary>
+    public IReadOnlySet<PeerId> PeeredPeers { get; init; } = new System.Collections.Generic.HashSet<PeerId>();
+
+    /// <summary>
+    /// True treats a peer whose connection address the network did not report (<see cref="PeerUp.RemoteAddress"/> null) as
+    /// local, as boxo's isLocalPeer does for a peer with no known address; false (the default) treats it as remote. For
+    /// networks that do not report addresses yet, such as the TCP host today.
+    /// </summary>
+    public bool PeersWithoutAddressAreLocal { get; init; }
+
     /// <summary>Returns these options recording to <paramref name="stream"/>.</summary>
     public BitswapOptions WithRecordTo(Stream stream) => this with { RecordTo = stream };
 
     /// <summary>The reducer configuration these options describe; decisions are explained when recording or tracing.</summary>
-    public NodeConfig ToNodeConfig() => new(EffectiveLimits, Seed, ServerEnabled, SendDontHaves, SimulateDontHaves, RequestFilter, Explain: RecordTo is not null || TraceTo is not null);
+    public NodeConfig ToNodeConfig() =>
+        new(EffectiveLimits, Seed, ServerEnabled, SendDontHaves, SimulateDontHaves, RequestFilter, Explain: RecordTo is not null || TraceTo is not null)
+        {
+            BroadcastControl = BroadcastControl,
+        };
 
     /// <summary>The limits with the top-level worker and buffer counts folded in.</summary>
     public Limits EffectiveLimits => Limits with { TaskWorkerCount = TaskWorkerCount, HasBlockBufferSize = HasBlockBufferSize };

@@ -74,14 +74,19 @@ public static class ScenarioRunner
         })];
     }
 
-    /// <summary>Runs a scenario; throws <see cref="InvalidOperationException"/> (naming the random seed) when a block is missing or corrupt.</summary>
-    public static async Task<ScenarioResult> RunAsync(FetchScenario scenario, Func<int, BitswapOptions>? options = null)
+    /// <summary>
+    /// Runs a scenario; throws <see cref="InvalidOperationException"/> (naming the random seed) when a block is missing or
+    /// corrupt. <paramref name="peerAddress"/> is the address connections report (loopback by default: every peer is local
+    /// to broadcast control).
+    /// </summary>
+    public static async Task<ScenarioResult> RunAsync(FetchScenario scenario, Func<int, BitswapOptions>? options = null, System.Net.IPAddress? peerAddress = null)
     {
         var scheduler = new SimulationScheduler();
         var network = new VirtualNetwork(scheduler, new VirtualNetworkOptions
         {
             Latency = new LatencyModel.Fixed(scenario.Latency),
             Seed = unchecked((int)scenario.Seed),
+            PeerAddress = peerAddress ?? System.Net.IPAddress.Loopback,
         });
         await using var generator = new SessionGenerator(network, scheduler, scenario.Seed, options);
         var instances = generator.Instances(scenario.Nodes);

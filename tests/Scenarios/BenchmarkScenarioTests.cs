@@ -8,7 +8,9 @@ namespace Bitswap.Tests.Scenarios;
 public sealed class BenchmarkResults
 {
     private readonly Dictionary<string, ScenarioResult> _results = [];
-    private readonly object _gate = new();
+
+    /// <summary>Serializes writers of results.md across test classes, which xUnit runs in parallel.</summary>
+    public static readonly object FileGate = new();
 
     /// <summary>The boxo BenchmarkFixedDelay scenarios of bitswap-reference.md §6 (10 ms fixed delay).</summary>
     public static readonly IReadOnlyList<FetchScenario> Scenarios =
@@ -27,10 +29,10 @@ public sealed class BenchmarkResults
     /// </summary>
     public void Add(ScenarioResult result)
     {
-        lock (_gate)
+        lock (FileGate)
         {
             _results[result.Name] = result;
-            var path = Path.Combine(ProjectDirectory(), "results.md");
+            var path = ResultsPath;
             var kept = File.Exists(path)
                 ? File.ReadAllLines(path).Where(l => l.StartsWith("| ", StringComparison.Ordinal)).ToDictionary(l => l.Split('|')[1].Trim(), l => l)
                 : [];
@@ -41,8 +43,37 @@ public sealed class BenchmarkResults
                 + "Written by `BenchmarkScenarioTests` (tests/Scenarios). Counts come from the fetcher's Stat (received, dups) and the\n"
                 + "virtual network (messages of all nodes). Block 0 is 800 B, the rest 8000 B; 10 ms fixed one-way delay.\n\n"
                 + header + "\n" + string.Join("\n", rows) + "\n";
-            File.WriteAllText(path, text);
+            File.WriteAllText(path, text + Sections(path));
         }
+    }
+
+    /// <summary>Replaces (or appends) the section of results.md that starts with <paramref name="heading"/> ("## ...").</summary>
+    public static void WriteSection(string heading, string body)
+    {
+        lock (FileGate)
+        {
+            var path = ResultsPath;
+            var text = File.Exists(path) ? File.ReadAllText(path) : "";
+            var at = text.IndexOf("\n" + heading + "\n", StringComparison.Ordinal);
+            if (at >= 0)
+            {
+                var next = text.IndexOf("\n## ", at + 1, StringComparison.Ordinal);
+                text = text[..at] + (next >= 0 ? text[next..] : "");
+            }
+
+            File.WriteAllText(path, text.TrimEnd('\n') + "\n\n" + heading + "\n\n" + body.TrimEnd('\n') + "\n");
+        }
+    }
+
+    private static string ResultsPath => Path.Combine(ProjectDirectory(), "results.md");
+
+    /// <summary>The "## " sections after the table, kept when the table is rewritten.</summary>
+    private static string Sections(string path)
+    {
+        if (!File.Exists(path)) return "";
+        var text = File.ReadAllText(path);
+        var at = text.IndexOf("\n## ", StringComparison.Ordinal);
+        return at >= 0 ? text[at..] : "";
     }
 
     private static string ProjectDirectory()

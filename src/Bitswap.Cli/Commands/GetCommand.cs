@@ -98,10 +98,14 @@ public static class GetCommand
             // HTTP retrieval beside Bitswap when gateways may come up: given with --gateway or announced through routing.
             await using var http = gateways.Count == 0 && client is null ? null : new Routing.HttpNet.HttpGatewayNetwork(identity.PeerId, null, context.Logs);
             var gatewayPeers = gateways.Select(url => (url, http!.AddGateway(url))).ToList();
+            // The peers and gateways the user named are peered: broadcasts always reach them (until the transport reports
+            // addresses, a peer found otherwise counts as remote).
+            var peered = addresses.Select(a => a.PeerId).OfType<PeerId>().Concat(gatewayPeers.Select(g => g.Item2)).ToHashSet();
             await using var node = await LiveNode.StartAsync(
                 identity, store, [], context, parsed.GetValue(record), cancellationToken, storeReceived: !direct,
                 providers: host => finder = RoutingSetup.Finder(client, host, context, http),
-                network: host => http is null ? host : new Routing.HttpNet.CompositeNetwork(host, http)).ConfigureAwait(false);
+                network: host => http is null ? host : new Routing.HttpNet.CompositeNetwork(host, http), peered: peered).ConfigureAwait(false);
+            if (http is not null) node.Metrics.Track(http.Metrics);
             // One clock from the start of the dial to the last byte written, as the Helia harness measures.
             var clock = System.Diagnostics.Stopwatch.StartNew();
             if (addresses.Count > 0)

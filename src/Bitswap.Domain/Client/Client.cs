@@ -9,7 +9,11 @@ namespace Bitswap.Domain;
 /// <param name="Seed">Seeds the sessions' tie-breaking, so runs replay identically.</param>
 /// <param name="SimulateDontHaves">Treat a want-block unanswered past the DONT_HAVE timeout as a DONT_HAVE (boxo default: on).</param>
 /// <param name="Explain">Emit <see cref="Domain.Explain"/> effects; off, no reason is formatted.</param>
-public sealed record ClientConfig(Limits Limits, ulong Seed, bool SimulateDontHaves = true, bool Explain = false);
+public sealed record ClientConfig(Limits Limits, ulong Seed, bool SimulateDontHaves = true, bool Explain = false)
+{
+    /// <summary>Which peers get want-have broadcasts (boxo BroadcastControl); off unless the node config turns it on.</summary>
+    public BroadcastControl BroadcastControl { get; init; } = BroadcastControl.Disabled;
+}
 
 /// <summary>
 /// The client's whole state (boxo bitswap/client): sessions by id, which sessions want which CID, one want queue per
@@ -68,9 +72,22 @@ public sealed record ClientState
     /// <summary>Messages received.</summary>
     public long MessagesReceived { get; init; }
 
+    /// <summary>Broadcasts that queued new want-haves for a peer, counted once per peer and broadcast.</summary>
+    public long BroadcastsSent { get; init; }
+
+    /// <summary>Peers left out of a broadcast by broadcast control, once per peer and broadcast (boxo <c>bcast_skips_total</c>).</summary>
+    public long BroadcastSkips { get; init; }
+
+    /// <summary>SplitMix64 state drawing the random peers of broadcast control (boxo MaxRandomPeers).</summary>
+    public ulong BroadcastRandom { get; init; }
+
     /// <summary>A client with no sessions and no peers.</summary>
     public static ClientState Create(PeerId self, ClientConfig config) =>
-        new() { Self = self, Config = config, Recent = RecentSet<Cid, Set<long>>.Create(config.Limits.ClientRecentBlocksMax) };
+        new()
+        {
+            Self = self, Config = config, Recent = RecentSet<Cid, Set<long>>.Create(config.Limits.ClientRecentBlocksMax),
+            BroadcastRandom = SplitMix64.Derive(config.Seed, 3),
+        };
 
     /// <summary>Every CID some session wants, sorted.</summary>
     public Seq<Cid> Wantlist => Interest.Keys.OrderBy(c => c).ToSeq();
@@ -239,7 +256,7 @@ public static class Client
             broadcasts = broadcasts.Without(cid);
             presences = presences.RemoveCid(cid);
         }
-        var gone = cids.ToHashSet();
+        var gone = Persistent.SetOf(cids);
         interest = gone.Count == interest.Count && gone.All(interest.ContainsKey) ? Map<Cid, Set<long>>.Empty : interest.WithoutAll(gone, gone.Contains);
         turn.State = s with { Broadcasts = broadcasts, Presences = presences, Interest = interest };
         foreach (var (peer, queue) in s.Peers)
@@ -259,11 +276,15 @@ public static class Client
     private static void OnConnected(Turn turn, PeerConnected connected)
     {
         var s = turn.State;
-        var queue = s.Peers.Find(connected.Peer).Match(q => q with { Version = connected.Version }, () => PeerWants.Create(connected.Peer, connected.Version, turn.Explains));
-        // boxo peerWantManager: a newly connected peer immediately gets every current broadcast want.
+        var queue = s.Peers.Find(connected.Peer).Match(
+            q => q with { Version = connected.Version, Traits = connected.Traits },
+            () => PeerWants.Create(connected.Peer, connected.Version, turn.Explains) with { Traits = connected.Traits });
+        // boxo peerWantManager.addPeer: a newly connected peer immediately gets every current broadcast want, broadcast
+        // control or not (only later broadcasts are reduced).
         var (withBroadcasts, explains) = queue.AddWants(Seq<Cid>.Empty, s.Broadcasts.ToSeq(), broadcast: true);
         turn.SetPeer(connected.Peer, withBroadcasts);
         turn.EmitAll(explains);
+        if (!ReferenceEquals(withBroadcasts, queue)) turn.State = turn.State with { BroadcastsSent = turn.State.BroadcastsSent + 1 };
         if (turn.State.RebroadcastDeadline is null)
         {
             var deadline = connected.Now + turn.Limits.RebroadcastCheckMs;
@@ -297,7 +318,11 @@ public static class Client
             var interest = s.Interest;
             var blocks = message.Blocks;
             bool Delivered(Cid cid) => blocks.ContainsKey(cid) && interest.ContainsKey(cid);
-            turn.State = s with { Peers = s.Peers.SetItem(peer, queue.Responded(message.Blocks.Keys.Concat(message.Presences.Keys), received.Now, turn.Limits, Delivered)) };
+            var responded = queue.Responded(message.Blocks.Keys.Concat(message.Presences.Keys), received.Now, turn.Limits, Delivered);
+            // boxo Client.receiveBlocksFrom: a peer that sent any block or a HAVE becomes a broadcast target.
+            if (!responded.Answered && (!blocks.IsEmpty || message.Presences.Values.Exists(t => t == PresenceType.Have)))
+                responded = responded with { Answered = true };
+            turn.State = s with { Peers = s.Peers.SetItem(peer, responded) };
         }
 
         if (message.Blocks.IsEmpty && message.Presences.IsEmpty) return;
@@ -405,8 +430,7 @@ public static class Client
     private static void OnSent(Turn turn, MessageSent sent)
     {
         if (turn.State.Peers.Find(sent.Peer).Case is not PeerWants queue) return;
-        var confirmed = queue.Confirmed(sent.Envelope, sent.Now);
-        if (!turn.State.Config.SimulateDontHaves) confirmed = confirmed with { AwaitingBlock = Map<Cid, long>.Empty };
+        var confirmed = queue.Confirmed(sent.Envelope, sent.Now, turn.State.Config.SimulateDontHaves);
         var (armed, timer) = confirmed.ArmDontHave(sent.Now, turn.Limits);
         if (timer is not null) turn.Emit(timer);
         turn.SetPeer(sent.Peer, armed);
@@ -549,24 +573,95 @@ public static class Client
                     break;
                 }
                 case BroadcastOrder broadcast:
-                {
-                    var cids = broadcast.Cids.Filter(turn.State.Interest.ContainsKey);
-                    if (cids.IsEmpty) break;
-                    if (turn.Explains)
-                        foreach (var cid in cids) turn.Emit(new Explain("broadcast", cid, null, broadcast.Reason));
-                    foreach (var (peer, queue) in turn.State.Peers)
-                    {
-                        var (next, explains) = queue.AddWants(Seq<Cid>.Empty, cids, broadcast: true);
-                        turn.SetPeer(peer, next);
-                        turn.EmitAll(explains);
-                    }
-                    turn.State = turn.State with { Broadcasts = cids.Fold(turn.State.Broadcasts, (b, c) => b.AddOrUpdate(c)) };
+                    Broadcast(turn, broadcast);
                     break;
-                }
                 default:
                     throw new UnreachableException($"order {order.GetType().Name}");
             }
         }
+    }
+
+    /// <summary>
+    /// Queues want-haves for a session's broadcast (boxo peerWantManager.broadcastWantHaves). Without broadcast control every
+    /// peer gets them. With it, only targets do (peers that answered, local and peered peers, peers with a message waiting
+    /// when <see cref="BroadcastControl.SendToPendingPeers"/>), plus up to <see cref="BroadcastControl.MaxRandomPeers"/>
+    /// others drawn with the client's SplitMix64 (boxo leans on Go's map order for this); every other peer counts a skip.
+    /// </summary>
+    private static void Broadcast(Turn turn, BroadcastOrder broadcast)
+    {
+        var cids = broadcast.Cids.Filter(turn.State.Interest.ContainsKey);
+        if (cids.IsEmpty) return;
+        var control = turn.State.Config.BroadcastControl;
+        // boxo: MaxPeers 0 disables broadcasts altogether, before the CIDs even count as broadcast wants.
+        if (control.Enable && control.MaxPeers == 0) return;
+        if (turn.Explains)
+            foreach (var cid in cids) turn.Emit(new Explain("broadcast", cid, null, broadcast.Reason));
+        var capacity = control.Enable && control.MaxPeers > 0 ? control.MaxPeers : int.MaxValue;
+        var sent = 0;
+        var others = new List<PeerWants>();
+        foreach (var (peer, queue) in turn.State.Peers)
+        {
+            if (sent >= capacity) break;
+            if (control.Enable && !IsBroadcastTarget(queue, control))
+            {
+                others.Add(queue);
+                continue;
+            }
+            if (BroadcastTo(turn, queue, cids)) sent++;
+        }
+        var skips = 0;
+        if (control.MaxRandomPeers > 0 && others.Count > 0 && sent < capacity)
+        {
+            // A partial Fisher–Yates shuffle drawn from state: the same inputs pick the same peers.
+            var random = turn.State.BroadcastRandom;
+            var picked = 0;
+            for (var i = 0; i < others.Count; i++)
+            {
+                if (picked >= control.MaxRandomPeers || sent >= capacity)
+                {
+                    skips += others.Count - i;
+                    break;
+                }
+                var (draw, next) = SplitMix64.Next(random);
+                random = next;
+                var j = i + (int)(draw % (ulong)(others.Count - i));
+                (others[i], others[j]) = (others[j], others[i]);
+                // A peer already told every CID is no random pick (boxo: randosToSend falls only when something is sent).
+                if (!BroadcastTo(turn, others[i], cids)) continue;
+                picked++;
+                sent++;
+            }
+            turn.State = turn.State with { BroadcastRandom = random };
+        }
+        else
+        {
+            skips = others.Count;
+        }
+        // One explanation per broadcast, not per peer: a gateway skips hundreds of peers per broadcast. The shuffle put the
+        // random picks first, so the skipped peers are the tail; the first of them is named.
+        if (turn.Explains && skips > 0)
+            turn.Emit(new Explain("broadcast-skipped", null, others[others.Count - skips].Peer,
+                $"broadcast control: {skips} peer(s) never sent a block or HAVE and are neither local nor peered"));
+        turn.State = turn.State with
+        {
+            Broadcasts = cids.Fold(turn.State.Broadcasts, (b, c) => b.AddOrUpdate(c)),
+            BroadcastSkips = turn.State.BroadcastSkips + skips,
+        };
+    }
+
+    /// <summary>True when broadcast control lets a peer have every broadcast.</summary>
+    private static bool IsBroadcastTarget(PeerWants queue, BroadcastControl control) =>
+        queue.Answered || control.AlwaysTargets(queue.Traits) || (control.SendToPendingPeers && queue.PendingCount > 0);
+
+    /// <summary>Queues the broadcast want-haves a peer was not yet told; true when it got any.</summary>
+    private static bool BroadcastTo(Turn turn, PeerWants queue, Seq<Cid> cids)
+    {
+        var (next, explains) = queue.AddWants(Seq<Cid>.Empty, cids, broadcast: true);
+        turn.SetPeer(queue.Peer, next);
+        turn.EmitAll(explains);
+        if (ReferenceEquals(next, queue)) return false;
+        turn.State = turn.State with { BroadcastsSent = turn.State.BroadcastsSent + 1 };
+        return true;
     }
 
     /// <summary>Takes the next message from a peer's queue and emits it, if the queue has one to give.</summary>

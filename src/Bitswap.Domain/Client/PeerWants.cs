@@ -12,7 +12,14 @@ public sealed record PendingWant(WantlistEntry Entry, bool Broadcast);
 /// <param name="Entry">The entry as last sent.</param>
 /// <param name="Broadcast">True for a broadcast want.</param>
 /// <param name="SentAt">When it was last sent and still unanswered; null once the peer answered (no rebroadcast needed).</param>
-public sealed record SentWant(WantlistEntry Entry, bool Broadcast, long? SentAt);
+public sealed record SentWant(WantlistEntry Entry, bool Broadcast, long? SentAt)
+{
+    /// <summary>
+    /// For a peer want-block on the wire and unanswered, when its DONT_HAVE clock started; null otherwise. Kept here rather
+    /// than in a map of its own, so an answered block is one update of <see cref="PeerWants.Sent"/>, not two maps.
+    /// </summary>
+    public long? AwaitingSince { get; init; }
+}
 
 /// <summary>The one message to a peer that the shell has not yet confirmed or failed.</summary>
 /// <param name="Envelope">Its id.</param>
@@ -33,7 +40,6 @@ public sealed record InFlightEnvelope(EnvelopeId Envelope, Message Message);
 /// <param name="InFlight">The envelope awaiting MessageSent/MessageFailed, if any.</param>
 /// <param name="DebounceDeadline">When the armed send-debounce timer fires, if armed.</param>
 /// <param name="RetryNotBefore">After a failed send, no new send before this time.</param>
-/// <param name="AwaitingBlock">Peer want-blocks handed to the network and not yet answered, with when; timed for DONT_HAVE.</param>
 /// <param name="DontHaveDeadline">When the armed dont-have timer fires, if armed.</param>
 /// <param name="LatencyEwmaMs">Moving average of response latency, null until the first valid sample.</param>
 /// <param name="LatencySamples">Valid latency samples taken.</param>
@@ -47,7 +53,6 @@ public sealed record PeerWants(
     InFlightEnvelope? InFlight,
     long? DebounceDeadline,
     long? RetryNotBefore,
-    Map<Cid, long> AwaitingBlock,
     long? DontHaveDeadline,
     double? LatencyEwmaMs,
     long LatencySamples)
@@ -61,10 +66,16 @@ public sealed record PeerWants(
     /// <summary>True to emit <see cref="Explain"/> effects; off, no reason is formatted.</summary>
     public bool Explains { get; init; }
 
+    /// <summary>Whether the peer is local or peered, as the shell reported at connect (broadcast control).</summary>
+    public PeerTraits Traits { get; init; }
+
+    /// <summary>The peer sent us a block or a HAVE since it connected: a broadcast target (boxo MarkBroadcastTarget).</summary>
+    public bool Answered { get; init; }
+
     /// <summary>An empty queue for a newly connected peer.</summary>
     public static PeerWants Create(PeerId peer, ProtocolVersion version, bool explains = false) =>
         new(peer, version, Map<Cid, PendingWant>.Empty, Map<Cid, SentWant>.Empty, Map<Cid, SentWant>.Empty, int.MaxValue,
-            null, null, null, Map<Cid, long>.Empty, null, null, 0) { Explains = explains };
+            null, null, null, null, null, 0) { Explains = explains };
 
     /// <summary>
     /// Conservative wire size of one entry, used before the codec is consulted. A protobuf entry is the CID (tag, 2-byte length,
@@ -205,7 +216,6 @@ public sealed record PeerWants(
         var pending = Pending;
         var cancels = PendingCancels;
         var sent = Sent;
-        var awaiting = AwaitingBlock;
         var explains = Seq<Effect>.Empty;
         var changed = false;
         foreach (var cid in cids)
@@ -216,8 +226,8 @@ public sealed record PeerWants(
             if (sent.Find(cid).Case is SentWant was)
             {
                 sent = sent.Without(cid);
-                awaiting = awaiting.Without(cid);
-                cancels = cancels.AddOrUpdate(cid, was);
+                // Its DONT_HAVE clock stops: a re-want before the cancel leaves restores the want, not the clock.
+                cancels = cancels.AddOrUpdate(cid, was.AwaitingSince is null ? was : was with { AwaitingSince = null });
                 if (Explains) explains = explains.Add(new Explain("cancel-queued", cid, Peer, "the peer was sent this want"));
             }
             else if (wasPending && Explains)
@@ -227,22 +237,21 @@ public sealed record PeerWants(
         }
         // Unchanged queues come back as they were, so the caller can skip peers the cancel did not concern.
         if (!changed) return (this, explains);
-        return (this with { Pending = pending, PendingCancels = cancels, Sent = sent, AwaitingBlock = awaiting }, explains);
+        return (this with { Pending = pending, PendingCancels = cancels, Sent = sent }, explains);
     }
 
     /// <summary>The peer sent the block itself: its server dropped the want, so we forget it without a CANCEL.</summary>
     public PeerWants Forget(Cid cid) =>
-        this with { Pending = Pending.Without(cid), Sent = Sent.Without(cid), AwaitingBlock = AwaitingBlock.Without(cid) };
+        this with { Pending = Pending.Without(cid), Sent = Sent.Without(cid) };
 
     /// <summary><see cref="Forget(Cid)"/> for several CIDs, with one copy of the queue.</summary>
     public PeerWants ForgetAll(Seq<Cid> cids)
     {
-        var gone = cids.ToHashSet();
+        var gone = Persistent.SetOf(cids);
         return this with
         {
             Pending = Pending.WithoutAll(gone, gone.Contains),
             Sent = Sent.WithoutAll(gone, gone.Contains),
-            AwaitingBlock = AwaitingBlock.WithoutAll(gone, gone.Contains),
         };
     }
 
@@ -259,15 +268,25 @@ public sealed record PeerWants(
         var ewma = LatencyEwmaMs;
         var samples = LatencySamples;
         // Collected, then applied to each map once (a bulk rebuild when that is cheaper).
-        var answered = new System.Collections.Generic.HashSet<Cid>();
-        var dropped = new System.Collections.Generic.HashSet<Cid>();
+        var expected = cids.TryGetNonEnumeratedCount(out var n) ? n : 0;
+        var answered = new System.Collections.Generic.HashSet<Cid>(expected);
+        var dropped = new System.Collections.Generic.HashSet<Cid>(expected);
         var stamped = new Dictionary<Cid, SentWant>();
         foreach (var cid in cids)
         {
-            if (!answered.Add(cid)) continue;
-            if (Sent.Find(cid).Case is not SentWant { SentAt: { } at } want) continue;
+            if (!answered.Add(cid) || Sent.Find(cid).Case is not SentWant want) continue;
+            if (want.SentAt is not { } at)
+            {
+                // Answered before, yet a DONT_HAVE clock may run again (the want was re-sent): any answer stops it.
+                if (want.AwaitingSince is not null)
+                {
+                    if (forgotten?.Invoke(cid) == true) dropped.Add(cid);
+                    else stamped[cid] = want with { AwaitingSince = null };
+                }
+                continue;
+            }
             if (forgotten?.Invoke(cid) == true) dropped.Add(cid);
-            else stamped[cid] = want with { SentAt = null };
+            else stamped[cid] = want with { SentAt = null, AwaitingSince = null };
             var sample = now - at;
             if (sample < 0 || sample > limits.LatencySampleMaxMs) continue;
             samples++;
@@ -276,7 +295,7 @@ public sealed record PeerWants(
             ewma = ewma is { } e ? alpha * sample + (1 - alpha) * e : sample;
         }
         var sent = Sent.WithoutAll(dropped, dropped.Contains).WithItems(stamped);
-        return this with { Sent = sent, LatencyEwmaMs = ewma, LatencySamples = samples, AwaitingBlock = AwaitingBlock.WithoutAll(answered, answered.Contains) };
+        return this with { Sent = sent, LatencyEwmaMs = ewma, LatencySamples = samples };
     }
 
     /// <summary>
@@ -319,7 +338,9 @@ public sealed record PeerWants(
             }
             var broadcast = Pending.Find(entry.Cid).Exists(p => p.Broadcast);
             if (!drained) pending = pending.Without(entry.Cid);
-            newlySent.Add((entry.Cid, new SentWant(entry, broadcast, now)));
+            // A want sent again keeps its DONT_HAVE clock until the confirmation restarts it.
+            var clock = Sent.Find(entry.Cid).Case is SentWant before ? before.AwaitingSince : null;
+            newlySent.Add((entry.Cid, new SentWant(entry, broadcast, now) { AwaitingSince = clock }));
         }
         // A drained queue starts empty again, and a first message builds Sent in one bulk pass: far fewer allocations
         // than removing and adding entry by entry.
@@ -339,22 +360,23 @@ public sealed record PeerWants(
     /// The shell confirmed the envelope: the queue may send again, and its peer want-blocks start their DONT_HAVE clocks
     /// (boxo starts them once the message is on the wire).
     /// </summary>
-    public PeerWants Confirmed(EnvelopeId envelope, long now)
+    /// <param name="envelope">The envelope confirmed.</param>
+    /// <param name="now">The time of the confirmation.</param>
+    /// <param name="startClocks">False when the client does not simulate DONT_HAVE: no clock starts.</param>
+    public PeerWants Confirmed(EnvelopeId envelope, long now, bool startClocks = true)
     {
         if (InFlight is not { } inFlight || inFlight.Envelope != envelope) return this;
-        var awaiting = AwaitingBlock;
-        var started = new List<(Cid, long)>();
+        var changes = new Dictionary<Cid, SentWant>();
         foreach (var entry in inFlight.Message.Wantlist.Values)
         {
             if (entry.Cancel || entry.WantType != WantType.Block) continue;
-            if (Sent.Find(entry.Cid).Exists(s => !s.Broadcast && s.Entry.WantType == WantType.Block && s.SentAt is not null))
-                started.Add((entry.Cid, now));
+            if (Sent.Find(entry.Cid).Case is not SentWant sent) continue;
+            if (startClocks && !sent.Broadcast && sent.Entry.WantType == WantType.Block && sent.SentAt is not null)
+                changes[entry.Cid] = sent with { AwaitingSince = now };
+            else if (!startClocks && sent.AwaitingSince is not null)
+                changes[entry.Cid] = sent with { AwaitingSince = null };
         }
-        // Into an idle timeout list, one bulk pass.
-        var changes = new Dictionary<Cid, long>(started.Count);
-        foreach (var (cid, at) in started) changes[cid] = at;
-        awaiting = awaiting.WithItems(changes);
-        return this with { InFlight = null, RetryNotBefore = null, AwaitingBlock = awaiting };
+        return this with { InFlight = null, RetryNotBefore = null, Sent = Sent.WithItems(changes) };
     }
 
     /// <summary>
@@ -428,8 +450,11 @@ public sealed record PeerWants(
     {
         if (DontHaveDeadline is not { } d || now < d) return (this, Seq<Cid>.Empty, null);
         var timeout = DontHaveTimeoutMs(limits);
-        var expired = AwaitingBlock.Where(kv => now - kv.Value >= timeout).Select(kv => kv.Key).ToSeq();
-        var queue = this with { AwaitingBlock = expired.Fold(AwaitingBlock, (m, c) => m.Without(c)), DontHaveDeadline = null };
+        var stopped = new Dictionary<Cid, SentWant>();
+        foreach (var (cid, want) in Sent)
+            if (want.AwaitingSince is { } since && now - since >= timeout) stopped[cid] = want with { AwaitingSince = null };
+        var expired = stopped.Keys.Order().ToSeq().Strict();
+        var queue = this with { Sent = Sent.WithItems(stopped), DontHaveDeadline = null };
         var (armed, timer) = queue.ArmDontHave(now, limits);
         return (armed, expired, timer);
     }
@@ -440,9 +465,18 @@ public sealed record PeerWants(
     /// </summary>
     public (PeerWants Queue, ArmTimer? Timer) ArmDontHave(long now, Limits limits)
     {
-        if (AwaitingBlock.IsEmpty) return (this, null);
-        var deadline = Math.Max(now, AwaitingBlock.Values.Min() + DontHaveTimeoutMs(limits));
+        if (EarliestAwaiting() is not { } earliest) return (this, null);
+        var deadline = Math.Max(now, earliest + DontHaveTimeoutMs(limits));
         if (DontHaveDeadline is { } armed && armed <= deadline) return (this, null);
         return (this with { DontHaveDeadline = deadline }, new ArmTimer(new TimerId(TimerKind.DontHave, 0, Peer), deadline));
+    }
+
+    /// <summary>When the oldest running DONT_HAVE clock started, if any runs (a walk of <see cref="Sent"/>, once per send or timeout).</summary>
+    private long? EarliestAwaiting()
+    {
+        long? earliest = null;
+        foreach (var want in Sent.Values)
+            if (want.AwaitingSince is { } since && (earliest is null || since < earliest)) earliest = since;
+        return earliest;
     }
 }

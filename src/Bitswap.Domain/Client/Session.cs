@@ -35,9 +35,6 @@ public sealed record Session
     /// <summary>Wanted CIDs.</summary>
     public Map<Cid, SessionWant> Wants { get; init; } = Map<Cid, SessionWant>.Empty;
 
-    /// <summary>Wanted CIDs by <see cref="SessionWant.Order"/>.</summary>
-    public Map<long, Cid> Queue { get; init; } = Map<long, Cid>.Empty;
-
     /// <summary>Wanted CIDs not yet live (never sent nor broadcast), by order: the head of boxo's toFetch queue.</summary>
     public Map<long, Cid> ToFetch { get; init; } = Map<long, Cid>.Empty;
 
@@ -98,13 +95,26 @@ public sealed record Session
         new() { Id = id, Random = SplitMix64.Finalize(seed ^ (ulong)id), Explains = explains };
 
     /// <summary>The wanted CIDs in want order.</summary>
-    public Seq<Cid> WantsInOrder => Queue.Values.ToSeq();
+    /// <remarks>
+    /// Sorted from <see cref="Wants"/> on each call rather than kept in a second map: the order is needed on idle ticks,
+    /// when peers join or leave and on close, while a map in step with it cost a path copy for every block delivered.
+    /// </remarks>
+    public Seq<Cid> WantsInOrder
+    {
+        get
+        {
+            var ordered = new (long Order, Cid Cid)[Wants.Count];
+            var i = 0;
+            foreach (var (cid, want) in Wants) ordered[i++] = (want.Order, cid);
+            Array.Sort(ordered, (a, b) => a.Order.CompareTo(b.Order));
+            return ordered.Select(o => o.Cid).ToSeq().Strict();
+        }
+    }
 
     /// <summary>Adds new wants (the caller filtered out CIDs already wanted): sends them to session peers, or broadcasts if none is known yet.</summary>
     public Step<Session, SessionOrder> Want(Seq<Cid> cids, long now, Limits limits)
     {
         var wants = Wants;
-        var queue = Queue;
         var toFetch = ToFetch;
         var order = NextOrder;
         if (Wants.IsEmpty)
@@ -121,8 +131,7 @@ public sealed record Session
                 ordered.Add((order++, cid));
             }
             wants = Map<Cid, SessionWant>.Empty.AddRange(fresh);
-            queue = Map<long, Cid>.Empty.AddRange(ordered);
-            toFetch = queue;
+            toFetch = Map<long, Cid>.Empty.AddRange(ordered);
         }
         else
         {
@@ -130,12 +139,11 @@ public sealed record Session
             {
                 if (wants.ContainsKey(cid)) continue;
                 wants = wants.Add(cid, new SessionWant(order, null, null));
-                queue = queue.Add(order, cid);
                 toFetch = toFetch.Add(order, cid);
                 order++;
             }
         }
-        var session = this with { Wants = wants, Queue = queue, ToFetch = toFetch, NextOrder = order };
+        var session = this with { Wants = wants, ToFetch = toFetch, NextOrder = order };
         var orders = Seq<SessionOrder>.Empty;
         if (session.PeersDiscovered) (session, orders) = session.SendNext(cids, Seq<PeerId>.Empty, now, orders);
         (session, orders) = session.BroadcastIfUndiscovered(now, limits, orders);
@@ -150,14 +158,12 @@ public sealed record Session
         var exhausted = Exhausted;
         var removed = Seq<Cid>.Empty;
         // Collected first, then taken out of each map in one go (a bulk rebuild when that is cheaper).
-        var gone = new System.Collections.Generic.HashSet<Cid>();
-        var orders = new System.Collections.Generic.HashSet<long>();
+        var gone = new System.Collections.Generic.HashSet<Cid>(cids.Count);
         var unsent = new System.Collections.Generic.HashSet<long>();
         foreach (var cid in cids)
         {
             if (gone.Contains(cid) || Wants.Find(cid).Case is not SessionWant want) continue;
             gone.Add(cid);
-            orders.Add(want.Order);
             if (want.LiveSince is null) unsent.Add(want.Order);
             presences = presences.RemoveCid(cid);
             exhausted = exhausted.Without(cid);
@@ -167,7 +173,6 @@ public sealed record Session
         var session = this with
         {
             Wants = gone.Count == Wants.Count ? Map<Cid, SessionWant>.Empty : Wants.WithoutAll(gone, gone.Contains),
-            Queue = orders.Count == Queue.Count ? Map<long, Cid>.Empty : Queue.WithoutAll(orders, orders.Contains),
             ToFetch = unsent.Count == ToFetch.Count ? Map<long, Cid>.Empty : ToFetch.WithoutAll(unsent, unsent.Contains),
             Presences = presences,
             Exhausted = exhausted,
@@ -304,7 +309,7 @@ public sealed record Session
         }
         var session = fired with { TickDeadline = null };
         var orders = Seq<SessionOrder>.Empty;
-        var live = session.Queue.Values.Filter(c => session.Wants.Find(c).Exists(w => w.LiveSince is not null))
+        var live = session.WantsInOrder.Filter(c => session.Wants.Find(c).Exists(w => w.LiveSince is not null))
             .Take(limits.BroadcastLiveWantsMax).ToSeq();
         if (!live.IsEmpty)
         {
@@ -367,7 +372,7 @@ public sealed record Session
 
     private (Session, Seq<Cid> Released) RemovePeer(PeerId peer)
     {
-        var released = Queue.Values.Filter(c => Wants.Find(c).Exists(w => w.WantBlockTo == peer)).ToSeq();
+        var released = WantsInOrder.Filter(c => Wants.Find(c).Exists(w => w.WantBlockTo == peer)).ToSeq();
         var wants = released.Fold(Wants, (m, c) => m.SetItem(c, m.Find(c).IfNone(() => throw new System.Diagnostics.UnreachableException("released")) with { WantBlockTo = null }));
         return (this with { Peers = Peers.Without(peer), DontHaveStreaks = DontHaveStreaks.Without(peer), Wants = wants }, released);
     }
@@ -417,7 +422,7 @@ public sealed record Session
         foreach (var peer in newPeers)
         {
             if (!session.Peers.Contains(peer)) continue;
-            foreach (var cid in session.Queue.Values)
+            foreach (var cid in session.WantsInOrder)
             {
                 var want = WantOf(cid) ?? throw new System.Diagnostics.UnreachableException("queued");
                 if (want.WantBlockTo == peer) continue;

@@ -82,8 +82,8 @@ public readonly record struct EnvelopeId(Side Side, long Sequence)
 /// <param name="Now">Milliseconds on the shell's clock when the input was taken.</param>
 public abstract record Input(long Now);
 
-/// <summary>A peer connected and speaks this Bitswap version.</summary>
-public sealed record PeerConnected(long Now, PeerId Peer, ProtocolVersion Version) : Input(Now);
+/// <summary>A peer connected and speaks this Bitswap version; <paramref name="Traits"/> say whether it is local or peered (broadcast control).</summary>
+public sealed record PeerConnected(long Now, PeerId Peer, ProtocolVersion Version, PeerTraits Traits = PeerTraits.None) : Input(Now);
 
 /// <summary>A peer disconnected; its ledger, queue and wants are dropped.</summary>
 public sealed record PeerDisconnected(long Now, PeerId Peer) : Input(Now);

@@ -192,6 +192,7 @@ public static class Engine
         // index are local to this step.
         var requests = new List<TaskRequest?>();
         var requested = new Dictionary<Cid, int>();
+        var holes = 0;
         // Into an empty wantlist with room for the whole message, every want is simply added (no eviction, no refusal,
         // and the message's CIDs are distinct), so the new wants are collected and the list built in one bulk pass.
         var fresh = wantlist.Count == 0 && message.Wantlist.Count <= limits.WantlistEntriesPerPeerMax ? new List<PeerWant>() : null;
@@ -217,14 +218,14 @@ public static class Engine
             {
                 if (state.Config.Explain) effects = effects.Add(new Explain("want-denied", cid, peer, "request filter denied the CID"));
                 if (entry.SendDontHave && state.Config.SendDontHaves)
-                    requests.Add(DontHaveRequest(entry));
+                    requests.Add(DontHaveRequest(entry.Cid, entry.Priority));
                 continue;
             }
 
             var size = LocalSize(input.LocalSizes, cid, limits);
             if (fresh is not null)
             {
-                var want = new PeerWant(entry, size);
+                var want = PeerWant.Of(entry, size);
                 fresh.Add(want);
                 if (!want.Held) freshCids.Add(cid);
                 if (TaskFor(want, state.Config) is { } freshRequest) requests.Add(freshRequest);
@@ -238,16 +239,24 @@ public static class Engine
             }
             if (result.Evicted.Case is PeerWant victim)
             {
-                wanters = RemoveWanter(wanters, victim.Entry.Cid, peer);
-                (queue, _) = queue.Remove(peer, victim.Entry.Cid);
-                if (requested.Remove(victim.Entry.Cid, out var at)) requests[at] = null;
-                if (state.Config.Explain) effects = effects.Add(new Explain("want-evicted", victim.Entry.Cid, peer, "wantlist full: evicted for a new want"));
+                wanters = RemoveWanter(wanters, victim.Cid, peer);
+                (queue, _) = queue.Remove(peer, victim.Cid);
+                if (requested.Remove(victim.Cid, out var at))
+                {
+                    requests[at] = null;
+                    holes++;
+                }
+                if (state.Config.Explain) effects = effects.Add(new Explain("want-evicted", victim.Cid, peer, "wantlist full: evicted for a new want"));
             }
             wantlist = result.Wantlist;
             if (!wantlist.Entries[cid].Held) wanters = AddWanter(wanters, cid, peer, justThisPeer);
             if (TaskFor(wantlist.Entries[cid], state.Config) is { } request)
             {
-                if (requested.TryGetValue(cid, out var earlier)) requests[earlier] = null;
+                if (requested.TryGetValue(cid, out var earlier))
+                {
+                    requests[earlier] = null;
+                    holes++;
+                }
                 requested[cid] = requests.Count;
                 requests.Add(request);
             }
@@ -258,7 +267,8 @@ public static class Engine
             wantlist = PeerWantlist.Of(fresh);
             wanters = AddWanters(wanters, freshCids, peer, justThisPeer);
         }
-        queue = PushTasks(state.Config, queue, peer, requests.OfType<TaskRequest>(), ref effects);
+        // Without holes the requests keep a count, so the queue can size its local sets up front.
+        queue = PushTasks(state.Config, queue, peer, holes == 0 ? requests.Select(r => r!) : requests.OfType<TaskRequest>(), ref effects);
         next = next with { Wantlists = next.Wantlists.AddOrUpdate(peer, wantlist), Wanters = wanters, Queue = queue };
         return Dispatch(next, input.Now, effects);
     }
@@ -327,9 +337,10 @@ public static class Engine
             // answers nothing, so the want stays and a later BlocksAdded serves it.
             var answered = message.Blocks.Keys.ToSeq()
                 + message.Presences.Filter(p => p == PresenceType.Have).Keys
-                    .Filter(cid => wantlist.Find(cid).Case is PeerWant w && w.Entry.WantType == WantType.Have).ToSeq();
+                    .Filter(cid => wantlist.Find(cid).Case is PeerWant w && w.WantType == WantType.Have).ToSeq();
             // Taken out of the wantlist and the reverse index together (a bulk rebuild when that is cheaper).
-            var done = new System.Collections.Generic.HashSet<Cid>();
+            // Sized up front: growing a set copies its arrays at every doubling.
+            var done = new System.Collections.Generic.HashSet<Cid>(message.Blocks.Count + message.Presences.Count);
             foreach (var cid in answered)
             {
                 if (!wantlist.Contains(cid) || !done.Add(cid)) continue;
@@ -440,7 +451,7 @@ public static class Engine
         // Collected locally and turned into one message at the end (one bulk build instead of a message per block).
         var blocks = new List<Block>();
         var presences = new List<(Cid, PresenceType)>();
-        var withBlock = new System.Collections.Generic.HashSet<Cid>();
+        var withBlock = new System.Collections.Generic.HashSet<Cid>(envelope.Tasks.Count);
         var effects = Seq<Effect>.Empty;
         var wantlists = state.Wantlists;
         var wanters = state.Wanters;
@@ -509,18 +520,17 @@ public static class Engine
     /// <summary>The task that answers a want, or null when there is nothing to say (absent block, no DONT_HAVE asked).</summary>
     private static TaskRequest? TaskFor(PeerWant want, EngineConfig config)
     {
-        var entry = want.Entry;
         if (want.Held)
         {
-            var sendBlock = entry.WantType == WantType.Block || want.BlockSize <= config.Limits.WantHaveReplaceBytes;
-            var work = sendBlock ? want.BlockSize : PresenceWork(entry.Cid);
-            return new TaskRequest(entry.Cid, entry.Priority, work, new TaskData(sendBlock, entry.SendDontHave, want.BlockSize, true));
+            var sendBlock = want.WantType == WantType.Block || want.BlockSize <= config.Limits.WantHaveReplaceBytes;
+            var work = sendBlock ? want.BlockSize : PresenceWork(want.Cid);
+            return new TaskRequest(want.Cid, want.Priority, work, new TaskData(sendBlock, want.SendDontHave, want.BlockSize, true));
         }
-        return entry.SendDontHave && config.SendDontHaves ? DontHaveRequest(entry) : null;
+        return want.SendDontHave && config.SendDontHaves ? DontHaveRequest(want.Cid, want.Priority) : null;
     }
 
-    private static TaskRequest DontHaveRequest(WantlistEntry entry) =>
-        new(entry.Cid, entry.Priority, PresenceWork(entry.Cid), new TaskData(false, true, 0, false));
+    private static TaskRequest DontHaveRequest(Cid cid, int priority) =>
+        new(cid, priority, PresenceWork(cid), new TaskData(false, true, 0, false));
 
     /// <summary>Our block size from the shell's lookup; 0 (absent) for a missing, empty or over-large block.</summary>
     private static int LocalSize(Map<Cid, int> sizes, Cid cid, Limits limits) =>

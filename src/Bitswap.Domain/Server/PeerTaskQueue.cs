@@ -77,7 +77,10 @@ public enum PushOutcome
 /// <summary>One peer's queue: pending tasks by CID and in pop order, active tasks, and when it was last served.</summary>
 /// <param name="Pending">Pending tasks by CID (one per CID: pushes for the same CID merge).</param>
 /// <param name="Order">Pending tasks in pop order.</param>
-/// <param name="Active">Popped, not yet done tasks by CID (usually one each), to complete them and to decide whether a new task adds information.</param>
+/// <param name="Active">
+/// Popped, not yet done tasks, in pop order: at most the outstanding cap's worth (a few hundred), added and completed a
+/// message at a time, so a flat array copied once per message costs less than a map path copied once per task.
+/// </param>
 /// <param name="ActiveCount">Number of active tasks.</param>
 /// <param name="PendingWork">Sum of pending work in bytes.</param>
 /// <param name="ActiveWork">Sum of active work in bytes.</param>
@@ -85,7 +88,7 @@ public enum PushOutcome
 public sealed record PeerTracker(
     Map<Cid, PeerTask> Pending,
     Map<PendingKey, PeerTask> Order,
-    Map<Cid, Seq<PeerTask>> Active,
+    Arr<PeerTask> Active,
     int ActiveCount,
     long PendingWork,
     long ActiveWork,
@@ -93,7 +96,7 @@ public sealed record PeerTracker(
 {
     /// <summary>A peer with no tasks, never served.</summary>
     public static readonly PeerTracker Empty = new(
-        Map<Cid, PeerTask>.Empty, Map<PendingKey, PeerTask>.Empty, Map<Cid, Seq<PeerTask>>.Empty, 0, 0, 0, Option<long>.None);
+        Map<Cid, PeerTask>.Empty, Map<PendingKey, PeerTask>.Empty, Arr<PeerTask>.Empty, 0, 0, 0, Option<long>.None);
 
     /// <summary>The salted hash of the peer ID that breaks ties (rule 5), computed once when the tracker is created.</summary>
     public ulong Hash { get; init; }
@@ -105,7 +108,7 @@ public sealed record PeerTracker(
     public int PendingCount => Pending.Count;
 
     /// <summary>The active tasks, oldest first (walks them all: for tests and inspection).</summary>
-    public Seq<PeerTask> ActiveTasks => Active.Values.SelectMany(tasks => tasks).OrderBy(t => t.Id).ToSeq();
+    public Seq<PeerTask> ActiveTasks => Active.OrderBy(t => t.Id).ToSeq();
 
     /// <summary>The next task a pop would take.</summary>
     public Option<PeerTask> NextTask => Order.Min.Map(first => first.Value);
@@ -134,7 +137,7 @@ public sealed record PeerTracker(
 
     internal PeerTracker AddActive(PeerTask task) => this with
     {
-        Active = Active.AddOrUpdate(task.Cid, tasks => tasks.Add(task), () => Seq<PeerTask>.Empty.Add(task)),
+        Active = Active.Add(task),
         ActiveCount = ActiveCount + 1,
         ActiveWork = ActiveWork + task.Work,
     };
@@ -142,42 +145,24 @@ public sealed record PeerTracker(
     /// <summary>Completes active tasks with one copy of the tracker; tasks not active (already done) change nothing.</summary>
     internal PeerTracker RemoveActive(Seq<PeerTask> done)
     {
+        if (done.IsEmpty || Active.IsEmpty) return this;
+        var ids = new System.Collections.Generic.HashSet<long>();
+        foreach (var task in done) ids.Add(task.Id);
         var count = ActiveCount;
         var work = ActiveWork;
-        // Changes collected first, then applied to the map once (a bulk rebuild when that is cheaper).
-        var emptied = new System.Collections.Generic.HashSet<Cid>();
-        var changed = new Dictionary<Cid, Seq<PeerTask>>();
-        foreach (var task in done)
+        foreach (var task in Active)
         {
-            var tasks = changed.TryGetValue(task.Cid, out var c) ? c : emptied.Contains(task.Cid) ? Seq<PeerTask>.Empty : Active.Find(task.Cid).IfNone(Seq<PeerTask>.Empty);
-            if (!tasks.Exists(t => t.Id == task.Id)) continue;
-            var rest = tasks.Count == 1 ? Seq<PeerTask>.Empty : tasks.Filter(t => t.Id != task.Id).Strict();
-            if (rest.IsEmpty)
-            {
-                changed.Remove(task.Cid);
-                emptied.Add(task.Cid);
-            }
-            else changed[task.Cid] = rest;
+            if (!ids.Contains(task.Id)) continue;
             count--;
             work -= task.Work;
         }
         if (count == ActiveCount) return this;
-        var active = count == 0 ? Map<Cid, Seq<PeerTask>>.Empty : Active.WithoutAll(emptied, emptied.Contains).WithItems(changed);
+        var active = count == 0 ? Arr<PeerTask>.Empty : Active.Filter(t => !ids.Contains(t.Id));
         return this with { Active = active, ActiveCount = count, ActiveWork = work };
     }
 
     /// <summary>Completes an active task; one that is not active (already done) changes nothing.</summary>
-    internal PeerTracker RemoveActive(PeerTask task)
-    {
-        if (Active.Find(task.Cid).Case is not Seq<PeerTask> tasks || !tasks.Exists(t => t.Id == task.Id)) return this;
-        var rest = tasks.Filter(t => t.Id != task.Id);
-        return this with
-        {
-            Active = rest.IsEmpty ? Active.Remove(task.Cid) : Active.SetItem(task.Cid, rest),
-            ActiveCount = ActiveCount - 1,
-            ActiveWork = ActiveWork - task.Work,
-        };
-    }
+    internal PeerTracker RemoveActive(PeerTask task) => RemoveActive(Prelude.Seq1(task));
 }
 
 /// <summary>Tasks taken by one <see cref="PeerTaskQueue.PopTasks"/>.</summary>
@@ -292,6 +277,8 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
             };
             return (this with { NextTaskId = nextId }).Put(peer, before, tracker);
         }
+        // Active tasks do not change during a push: their summary by CID is built once.
+        var actives = ActivesOf(tracker);
         foreach (var request in requests)
         {
             PushOutcome outcome;
@@ -300,7 +287,7 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
                 tracker = tracker.RemovePending(pending).AddPending(Merge(pending, request));
                 outcome = PushOutcome.Merged;
             }
-            else if (!AddsInformation(tracker, request))
+            else if (!AddsInformation(actives, request))
             {
                 outcome = PushOutcome.Redundant;
             }
@@ -352,13 +339,21 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
             activeCount++;
             activeWork += next.Work;
         }
-        var activated = new Dictionary<Cid, Seq<PeerTask>>(taken.Count);
-        foreach (var task in taken)
-            activated[task.Cid] = served.Active.Find(task.Cid).Case is Seq<PeerTask> already ? already.Add(task) : Prelude.Seq1(task);
-        var active = served.Active.WithItems(activated);
+        var active = served.Active.AddRange(taken);
         var drained = taken.Count == before.Order.Count;
-        var cids = drained ? null : taken.Select(t => t.Cid).ToHashSet();
-        var keys = drained ? null : taken.Select(t => new PendingKey(t.Priority, t.Id)).ToHashSet();
+        // Sized up front: growing a set copies its arrays at every doubling.
+        System.Collections.Generic.HashSet<Cid>? cids = null;
+        System.Collections.Generic.HashSet<PendingKey>? keys = null;
+        if (!drained)
+        {
+            cids = new(taken.Count);
+            keys = new(taken.Count);
+            foreach (var task in taken)
+            {
+                cids.Add(task.Cid);
+                keys.Add(new PendingKey(task.Priority, task.Id));
+            }
+        }
         served = served with
         {
             Pending = drained ? Map<Cid, PeerTask>.Empty : served.Pending.WithoutAll(cids!, cids!.Contains),
@@ -426,8 +421,9 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
     /// <summary>The requests as new tasks when their CIDs are distinct and within the pending cap; else null (ids untouched).</summary>
     private List<PeerTask>? FreshTasks(IEnumerable<TaskRequest> requests, ref long nextId)
     {
-        var tasks = new List<PeerTask>();
-        var cids = new System.Collections.Generic.HashSet<Cid>();
+        var expected = requests.TryGetNonEnumeratedCount(out var n) ? Math.Min(n, Limits.PendingTasksPerPeerMax) : 0;
+        var tasks = new List<PeerTask>(expected);
+        var cids = new System.Collections.Generic.HashSet<Cid>(expected);
         var id = nextId;
         foreach (var request in requests)
         {
@@ -488,18 +484,27 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
     private PeerRank RankOf(PeerId peer, PeerTracker tracker) =>
         new(tracker.ActiveCount, Math.Min(tracker.PendingCount, Limits.PendingTasksRankCap), tracker.Hash, peer);
 
-    private static bool AddsInformation(PeerTracker tracker, TaskRequest request)
+    /// <summary>
+    /// True when a request for a CID with active tasks would add to them (a block where only presences are active, a size
+    /// where only DONT_HAVEs are). <paramref name="actives"/> is the tracker's active tasks by CID, built once per push.
+    /// </summary>
+    private static bool AddsInformation(Dictionary<Cid, (bool SendsBlock, bool HasSize)>? actives, TaskRequest request)
     {
-        if (tracker.Active.Find(request.Cid).Case is not Seq<PeerTask> active) return true;
-        var activeSendsBlock = false;
-        var activeHasSize = false;
-        foreach (var task in active)
+        if (actives is null || !actives.TryGetValue(request.Cid, out var active)) return true;
+        return (request.Data.SendBlock && !active.SendsBlock) || (request.Data.HaveBlock && !active.HasSize);
+    }
+
+    /// <summary>What the active tasks of a tracker already carry, by CID (null when none is active): local to one push.</summary>
+    private static Dictionary<Cid, (bool SendsBlock, bool HasSize)>? ActivesOf(PeerTracker tracker)
+    {
+        if (tracker.Active.IsEmpty) return null;
+        var actives = new Dictionary<Cid, (bool SendsBlock, bool HasSize)>(tracker.Active.Count);
+        foreach (var task in tracker.Active)
         {
-            var data = task.Data;
-            activeSendsBlock |= data.SendBlock;
-            activeHasSize |= data.HaveBlock;
+            var (sendsBlock, hasSize) = actives.GetValueOrDefault(task.Cid);
+            actives[task.Cid] = (sendsBlock || task.Data.SendBlock, hasSize || task.Data.HaveBlock);
         }
-        return (request.Data.SendBlock && !activeSendsBlock) || (request.Data.HaveBlock && !activeHasSize);
+        return actives;
     }
 
     private static PeerTask Merge(PeerTask existing, TaskRequest request)

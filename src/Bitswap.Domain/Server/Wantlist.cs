@@ -3,13 +3,26 @@ using Bitswap.Domain.Wire;
 
 namespace Bitswap.Domain;
 
-/// <summary>One want a peer has sent us, with the size of our copy of the block (0 when we do not hold it).</summary>
-/// <param name="Entry">The want as the peer last stated it (never a cancel).</param>
+/// <summary>
+/// One want a peer has sent us, with the size of our copy of the block (0 when we do not hold it). The entry's fields are
+/// kept flat rather than as the message's <see cref="WantlistEntry"/>: a server holds a million of these, and the second
+/// object cost 40 bytes each.
+/// </summary>
+/// <param name="Cid">The wanted block.</param>
+/// <param name="Priority">The want's priority as the peer last stated it.</param>
+/// <param name="WantType">Block or Have.</param>
+/// <param name="SendDontHave">The peer asked for DONT_HAVE.</param>
 /// <param name="BlockSize">Size of the block in our blockstore as far as the engine knows; 0 means not held.</param>
-public sealed record PeerWant(WantlistEntry Entry, int BlockSize)
+public sealed record PeerWant(Cid Cid, int Priority, WantType WantType, bool SendDontHave, int BlockSize)
 {
+    /// <summary>A want as stated by a wire entry (a cancel flag is dropped).</summary>
+    public static PeerWant Of(WantlistEntry entry, int blockSize) => new(entry.Cid, entry.Priority, entry.WantType, entry.SendDontHave, blockSize);
+
     /// <summary>True when we hold the block.</summary>
     public bool Held => BlockSize > 0;
+
+    /// <summary>The want as a wire entry (built on each call: for inspection, not the hot path).</summary>
+    public WantlistEntry Entry => new(Cid, Priority, WantType, false, SendDontHave);
 }
 
 /// <summary>How a new want changed a peer's wantlist.</summary>
@@ -67,7 +80,7 @@ public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> E
 
     /// <summary>A wantlist of these wants (distinct CIDs, never a cancel), built in one bulk pass.</summary>
     public static PeerWantlist Of(IEnumerable<PeerWant> wants) =>
-        Empty with { Entries = Map<Cid, PeerWant>.Empty.AddRange(wants.Select(w => (w.Entry.Cid, w))) };
+        Empty with { Entries = Map<Cid, PeerWant>.Empty.AddRange(wants.Select(w => (w.Cid, w))) };
 
     /// <summary>Number of wants.</summary>
     public int Count => Entries.Count;
@@ -93,19 +106,19 @@ public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> E
     /// </summary>
     public WantResult Want(WantlistEntry entry, int blockSize, int capacity)
     {
-        var wanted = entry.Cancel ? entry with { Cancel = false } : entry;
         var size = Math.Max(0, blockSize);
+        var wanted = PeerWant.Of(entry, size);
         var existing = Entries.Find(entry.Cid);
         if (existing.Case is PeerWant current)
         {
-            var merged = current.Entry.WantType == WantType.Block && wanted.WantType == WantType.Have
-                ? current.Entry
+            var merged = current.WantType == WantType.Block && wanted.WantType == WantType.Have
+                ? current with { BlockSize = size }
                 : wanted;
-            return new WantResult(Put(new PeerWant(merged, size)), WantOutcome.Updated, Option<PeerWant>.None);
+            return new WantResult(Put(merged), WantOutcome.Updated, Option<PeerWant>.None);
         }
 
         if (Count < capacity)
-            return new WantResult(Put(new PeerWant(wanted, size)), WantOutcome.Added, Option<PeerWant>.None);
+            return new WantResult(Put(wanted), WantOutcome.Added, Option<PeerWant>.None);
         if (Entries.IsEmpty)
             return new WantResult(this, WantOutcome.Refused, Option<PeerWant>.None);
 
@@ -116,7 +129,7 @@ public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> E
             return new WantResult(indexed, WantOutcome.Refused, Option<PeerWant>.None);
 
         var victim = Entries[lowest.Cid];
-        return new WantResult(indexed.Cancel(lowest.Cid).Put(new PeerWant(wanted, size)), WantOutcome.Added, victim);
+        return new WantResult(indexed.Cancel(lowest.Cid).Put(wanted), WantOutcome.Added, victim);
     }
 
     /// <summary>Removes the want for a CID (a cancel); a CID not wanted changes nothing.</summary>
@@ -154,10 +167,10 @@ public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> E
 
     private PeerWantlist Put(PeerWant want)
     {
-        if (!Indexed) return this with { Entries = Entries.AddOrUpdate(want.Entry.Cid, want) };
-        var withoutOld = Entries.Find(want.Entry.Cid).Case is PeerWant old ? Eviction.Remove(KeyOf(old)) : Eviction;
-        return this with { Entries = Entries.AddOrUpdate(want.Entry.Cid, want), Eviction = withoutOld.Add(KeyOf(want)) };
+        if (!Indexed) return this with { Entries = Entries.AddOrUpdate(want.Cid, want) };
+        var withoutOld = Entries.Find(want.Cid).Case is PeerWant old ? Eviction.Remove(KeyOf(old)) : Eviction;
+        return this with { Entries = Entries.AddOrUpdate(want.Cid, want), Eviction = withoutOld.Add(KeyOf(want)) };
     }
 
-    private static EvictionKey KeyOf(PeerWant want) => new(want.Held, want.Entry.Priority, want.Entry.Cid);
+    private static EvictionKey KeyOf(PeerWant want) => new(want.Held, want.Priority, want.Cid);
 }

@@ -75,6 +75,9 @@ public sealed class HttpGatewayNetwork : IBitswapNetwork
         get { lock (_gate) return [.. _connected.Order()]; }
     }
 
+    /// <summary>Request and response counters under boxo's httpnet metric names.</summary>
+    public HttpNetMetrics Metrics { get; } = new();
+
     /// <inheritdoc />
     public NetworkStats Stats => new(Interlocked.Read(ref _messagesSent), Interlocked.Read(ref _messagesReceived), 0, Interlocked.Read(ref _bytesReceived));
 
@@ -142,6 +145,7 @@ public sealed class HttpGatewayNetwork : IBitswapNetwork
         lock (_gate) url = _connected.Contains(peer) ? _gateways[peer] : null;
         if (url is null) throw new NetworkException($"not connected to gateway {peer}");
         Interlocked.Increment(ref _messagesSent);
+        Metrics.WantlistSent(message.Wantlist.Values.Count(e => !e.Cancel));
         foreach (var entry in message.Wantlist.Values)
         {
             if (entry.Cancel)
@@ -259,7 +263,21 @@ public sealed class HttpGatewayNetwork : IBitswapNetwork
         timeout.CancelAfter(_options.RequestTimeout);
         var wantBlock = entry.WantType == WantType.Block;
         using var request = Request(wantBlock ? HttpMethod.Get : HttpMethod.Head, url, cid.ToString());
-        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+        Metrics.RequestStarted();
+        var started = _time.GetTimestamp();
+        HttpResponseMessage sent;
+        try
+        {
+            sent = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+        }
+        catch
+        {
+            Metrics.RequestFailed();
+            throw;
+        }
+
+        using var response = sent;
+        Metrics.Answered(request.Method.Method, (int)response.StatusCode, RequestBytes(request), _time.GetElapsedTime(started));
         switch (response.StatusCode)
         {
             case HttpStatusCode.OK:
@@ -276,7 +294,18 @@ public sealed class HttpGatewayNetwork : IBitswapNetwork
 
         if (!wantBlock) return (Message.Empty.WithPresence(cid, PresenceType.Have), 0);
         if (response.Content.Headers.ContentLength > _options.BlockBytesMax) return dontHave;
-        var bytes = await ReadBoundedAsync(response.Content, _options.BlockBytesMax, timeout.Token).ConfigureAwait(false);
+        byte[]? bytes;
+        try
+        {
+            bytes = await ReadBoundedAsync(response.Content, _options.BlockBytesMax, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException)
+        {
+            Metrics.BodyFailed();
+            throw;
+        }
+
+        if (bytes is not null) Metrics.BodyRead(bytes.Length);
         if (bytes is null)
         {
             _logger.LogDebug("gateway {Url} sent more than {Max} bytes for {Cid}", url, _options.BlockBytesMax, cid);
@@ -291,6 +320,15 @@ public sealed class HttpGatewayNetwork : IBitswapNetwork
         }
 
         return (Message.Empty.WithBlock(verified.RightToSeq().Head()), bytes.Length);
+    }
+
+    /// <summary>The request as it goes on the wire, without the body it never has: request line, Host and the other headers.</summary>
+    private static long RequestBytes(HttpRequestMessage request)
+    {
+        var uri = request.RequestUri!;
+        long bytes = request.Method.Method.Length + 1 + uri.PathAndQuery.Length + " HTTP/1.1\r\n".Length + "Host: \r\n".Length + uri.Authority.Length + 2;
+        foreach (var header in request.Headers) bytes += header.Key.Length + 4 + header.Value.Sum(v => v.Length);
+        return bytes;
     }
 
     private sealed record Work(PeerId Peer, Uri Url, WantlistEntry Entry, CancellationTokenSource Source);

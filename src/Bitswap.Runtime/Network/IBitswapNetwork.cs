@@ -6,8 +6,12 @@ namespace Bitswap.Runtime.Network;
 /// <summary>Something that happened on the network, as seen by one node.</summary>
 public abstract record NetworkEvent(PeerId Peer);
 
-/// <summary>A peer is connected and speaks this Bitswap version with us.</summary>
-public sealed record PeerUp(PeerId Peer, ProtocolVersion Version) : NetworkEvent(Peer);
+/// <summary>
+/// A peer is connected and speaks this Bitswap version with us. <paramref name="RemoteAddress"/> is the IP address of the
+/// connection when the transport knows it; broadcast control always broadcasts to loopback and private addresses, and treats
+/// an unknown address as public.
+/// </summary>
+public sealed record PeerUp(PeerId Peer, ProtocolVersion Version, System.Net.IPAddress? RemoteAddress = null) : NetworkEvent(Peer);
 
 /// <summary>A peer is gone.</summary>
 public sealed record PeerDown(PeerId Peer) : NetworkEvent(Peer);

@@ -109,8 +109,8 @@ public sealed class VirtualNetwork
             _connections.Add(key, connection);
             _scheduler.Schedule(() =>
             {
-                portA.Publish(new PeerUp(b, version));
-                portB.Publish(new PeerUp(a, version));
+                portA.Publish(new PeerUp(b, version, Options.PeerAddress));
+                portB.Publish(new PeerUp(a, version, Options.PeerAddress));
             });
         }
     }

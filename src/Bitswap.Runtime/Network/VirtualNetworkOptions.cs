@@ -139,4 +139,10 @@ public sealed record VirtualNetworkOptions
 
     /// <summary>Bounds applied when decoding and to the size of a sent message.</summary>
     public Limits Limits { get; init; } = Limits.Default;
+
+    /// <summary>
+    /// The address every connection reports in <see cref="PeerUp"/>. Loopback by default, since the network is in-process;
+    /// a public address makes broadcast control treat the peers as remote.
+    /// </summary>
+    public System.Net.IPAddress PeerAddress { get; init; } = System.Net.IPAddress.Loopback;
 }

@@ -27,6 +27,7 @@ public static class LogCodec
         LimitsJson = JsonSerializer.Serialize(config.Limits),
         HadRequestFilter = config.RequestFilter is not null,
         Explain = config.Explain,
+        BroadcastControlJson = JsonSerializer.Serialize(config.BroadcastControl),
     };
 
     /// <summary>
@@ -41,7 +42,13 @@ public static class LogCodec
         }
 
         var limits = JsonSerializer.Deserialize<Limits>(header.LimitsJson) ?? Limits.Default;
-        var config = new NodeConfig(limits, header.Seed, header.ServerEnabled, header.SendDontHaves, header.SimulateDontHaves, Explain: true);
+        var broadcastControl = header.BroadcastControlJson.Length == 0
+            ? BroadcastControl.Disabled
+            : JsonSerializer.Deserialize<BroadcastControl>(header.BroadcastControlJson) ?? BroadcastControl.Disabled;
+        var config = new NodeConfig(limits, header.Seed, header.ServerEnabled, header.SendDontHaves, header.SimulateDontHaves, Explain: true)
+        {
+            BroadcastControl = broadcastControl,
+        };
         return (Peer(header.Self), config);
     }
 
@@ -52,7 +59,7 @@ public static class LogCodec
         switch (input)
         {
             case PeerConnected connected:
-                record.PeerConnected = new PeerConnectedRecord { Peer = Bytes(connected.Peer), Version = ToRecord(connected.Version) };
+                record.PeerConnected = new PeerConnectedRecord { Peer = Bytes(connected.Peer), Version = ToRecord(connected.Version), Traits = (uint)connected.Traits };
                 break;
             case PeerDisconnected disconnected:
                 record.PeerDisconnected = new PeerDisconnectedRecord { Peer = Bytes(disconnected.Peer) };
@@ -122,7 +129,7 @@ public static class LogCodec
         var now = record.Now;
         return record.InputCase switch
         {
-            LogInput.InputOneofCase.PeerConnected => new PeerConnected(now, Peer(record.PeerConnected.Peer), FromRecord(record.PeerConnected.Version)),
+            LogInput.InputOneofCase.PeerConnected => new PeerConnected(now, Peer(record.PeerConnected.Peer), FromRecord(record.PeerConnected.Version), (PeerTraits)record.PeerConnected.Traits),
             LogInput.InputOneofCase.PeerDisconnected => new PeerDisconnected(now, Peer(record.PeerDisconnected.Peer)),
             LogInput.InputOneofCase.MessageReceived => new MessageReceived(
                 now,

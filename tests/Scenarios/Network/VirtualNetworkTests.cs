@@ -1,3 +1,4 @@
+using System.Net;
 using Bitswap.Domain;
 using Bitswap.Domain.Wire;
 using Bitswap.Runtime.Network;
@@ -48,9 +49,9 @@ public sealed class VirtualNetworkTests
         await a.SendAsync(b.Self, WantHave(1));
         scheduler.Start();
 
-        Assert.Equal([new PeerUp(b.Self, ProtocolVersion.V120)], atA.Events.Select(e => e.Event));
+        Assert.Equal([new PeerUp(b.Self, ProtocolVersion.V120, IPAddress.Loopback)], atA.Events.Select(e => e.Event));
         Assert.Equal(2, atB.Events.Count);
-        Assert.Equal(new PeerUp(a.Self, ProtocolVersion.V120), atB.Events[0].Event);
+        Assert.Equal(new PeerUp(a.Self, ProtocolVersion.V120, IPAddress.Loopback), atB.Events[0].Event);
         Assert.IsType<MessageArrived>(atB.Events[1].Event);
         Assert.Equal([b.Self], a.ConnectedPeers);
         Assert.Equal([a.Self], b.ConnectedPeers);
@@ -73,7 +74,7 @@ public sealed class VirtualNetworkTests
 
         Assert.Equal(ProtocolVersion.V110, old.VersionOf(current.Self));
         Assert.Equal(ProtocolVersion.V110, current.VersionOf(old.Self));
-        Assert.Equal(new PeerUp(old.Self, ProtocolVersion.V110), atCurrent.Events.Single().Event);
+        Assert.Equal(new PeerUp(old.Self, ProtocolVersion.V110, IPAddress.Loopback), atCurrent.Events.Single().Event);
         var (_, arrival) = Assert.Single(atOld.Arrivals);
         Assert.Equal(ProtocolVersion.V110, arrival.Version);
         Assert.Equal(block, arrival.Message.Blocks.Values.Single());

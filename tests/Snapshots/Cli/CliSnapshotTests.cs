@@ -74,8 +74,9 @@ public sealed class CliSnapshotTests
             await using (var stream = File.Create(log))
             using (var writer = new MessageLogWriter(stream, self, BitswapOptions.Default.ToNodeConfig()))
             {
-                writer.Write(new PeerConnected(0, provider, ProtocolVersion.V120));
-                writer.Write(new PeerConnected(1, silent, ProtocolVersion.V110));
+                // Local peers, so broadcast control (on in BitswapOptions.Default) lets the broadcast reach both.
+                writer.Write(new PeerConnected(0, provider, ProtocolVersion.V120, PeerTraits.Local));
+                writer.Write(new PeerConnected(1, silent, ProtocolVersion.V110, PeerTraits.Local));
                 writer.Write(new WantBlocks(2, 1, Prelude.Seq(wanted.Cid, missing.Cid)));
                 writer.Write(new MessageReceived(30, provider, Message.Empty.WithBlock(wanted).WithPresence(missing.Cid, PresenceType.DontHave), Map<Cid, int>.Empty));
                 writer.Write(new CancelWants(40, 1, Prelude.Seq1(missing.Cid)));
