@@ -172,7 +172,7 @@ public static class TransferRun
         await using var fetcherHost = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions()).ConfigureAwait(false);
         await using var provider = BitswapNode.Create(providerHost.Self, providerHost, new MemoryBlockstore());
         // The fetcher keeps nothing: every pass runs over the same warm connection and nodes.
-        await using var fetcher = BitswapNode.Create(fetcherHost.Self, fetcherHost, new MemoryBlockstore(), new BitswapOptions { StoreReceivedBlocks = false, PeersWithoutAddressAreLocal = true });
+        await using var fetcher = BitswapNode.Create(fetcherHost.Self, fetcherHost, new MemoryBlockstore(), new BitswapOptions { StoreReceivedBlocks = false });
         await provider.NotifyNewBlocksAsync(blocks, CancellationToken.None).ConfigureAwait(false);
         var all = Array.ConvertAll(blocks, b => b.Cid);
         blocks = [];

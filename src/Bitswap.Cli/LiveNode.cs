@@ -63,9 +63,6 @@ public sealed class LiveNode : IAsyncDisposable
                 Seed = (ulong)Random.Shared.NextInt64(),
                 ProviderFinder = providers?.Invoke(host),
                 PeeredPeers = peered ?? BitswapOptions.Default.PeeredPeers,
-                // TcpHost does not put the connection's address on PeerUp yet; until it does, its peers count as local
-                // (boxo's isLocalPeer assumes so for a peer with no known address), so broadcasts reach them as before.
-                PeersWithoutAddressAreLocal = true,
             };
             var node = BitswapNode.Create(identity.PeerId, network?.Invoke(host) ?? host, blockstore, options);
             return new LiveNode(host, node, blockstore, new BitswapMetrics(node), record);

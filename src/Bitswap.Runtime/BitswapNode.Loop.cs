@@ -499,7 +499,7 @@ public sealed partial class BitswapNode
 
     /// <summary>What broadcast control needs to know of a peer: a local address (from the transport) or a peering configured in the options.</summary>
     private PeerTraits TraitsOf(PeerUp up) =>
-        ((up.RemoteAddress is { } address ? PeerAddresses.IsLocal(address) : _options.PeersWithoutAddressAreLocal) ? PeerTraits.Local : PeerTraits.None)
+        ((up.RemoteAddress is not { } address || PeerAddresses.IsLocal(address)) ? PeerTraits.Local : PeerTraits.None)
         | (_options.PeeredPeers.Contains(up.Peer) ? PeerTraits.Peered : PeerTraits.None);
 
     private void OnNetworkEvent(NetworkEvent networkEvent)

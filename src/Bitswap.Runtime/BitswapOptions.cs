@@ -70,13 +70,6 @@ public sealed record BitswapOptions
     /// <summary>Peers configured for peering (Kubo Peering.Peers): broadcast control always broadcasts to them.</summary>
     public IReadOnlySet<PeerId> PeeredPeers { get; init; } = new System.Collections.Generic.HashSet<PeerId>();
 
-    /// <summary>
-    /// True treats a peer whose connection address the network did not report (<see cref="PeerUp.RemoteAddress"/> null) as
-    /// local, as boxo's isLocalPeer does for a peer with no known address; false (the default) treats it as remote. For
-    /// networks that do not report addresses yet, such as the TCP host today.
-    /// </summary>
-    public bool PeersWithoutAddressAreLocal { get; init; }
-
     /// <summary>Returns these options recording to <paramref name="stream"/>.</summary>
     public BitswapOptions WithRecordTo(Stream stream) => this with { RecordTo = stream };
 

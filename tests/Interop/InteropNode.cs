@@ -67,7 +67,7 @@ internal sealed class InteropNode : IAsyncDisposable
         var host = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());
         var network = new RecordingNetwork(host);
         var blockstore = new MemoryBlockstore();
-        var node = BitswapNode.Create(host.Self, network, blockstore, new BitswapOptions { TraceTo = trace, PeersWithoutAddressAreLocal = true });
+        var node = BitswapNode.Create(host.Self, network, blockstore, new BitswapOptions { TraceTo = trace });
         return new InteropNode(host, network, blockstore, node);
     }
 

@@ -109,7 +109,7 @@ public sealed partial class TcpHost
     // From here on the session's read loop frames, decodes and hands over each message; this task only waits for the end.
     private async Task ReceiveBitswapAsync(Connection connection, YamuxStream stream, ProtocolVersion version)
     {
-        NoteBitswapPeer(connection.Remote, version, announce: true);
+        NoteBitswapPeer(connection, version, announce: true);
         var peer = connection.Remote;
         var receiver = new BitswapReceiver(
             version,

@@ -167,7 +167,7 @@ public sealed partial class TcpHost : IBitswapNetwork
         ObjectDisposedException.ThrowIf(_disposed, this);
         var connection = PrimaryConnection(peer) ?? throw new NetworkException($"not connected to {peer}");
         var sender = connection.SenderOr(() => new BitswapSender(
-            connection.Session, peer, connection.Scope, _options, _logger, ListedVersionOf, (p, v) => NoteBitswapPeer(p, v, announce: false), Track))
+            connection.Session, peer, connection.Scope, _options, _logger, ListedVersionOf, (p, v) => NoteBitswapPeer(connection, v, announce: false), Track))
             ?? throw new NetworkException($"the connection to {peer} is closing");
         var version = VersionOf(peer) ?? ProtocolVersion.V120;
         var size = MessageCodec.EncodedSize(message, version);
@@ -301,7 +301,7 @@ public sealed partial class TcpHost : IBitswapNetwork
             // Identify is a boundary: whatever went wrong, the connection stays usable.
             // A peer that cannot answer identify still gets Bitswap at our newest version; the stream negotiation corrects it.
             _logger.LogDebug("identify with {Peer} failed: {Reason}", connection.Remote, e.Message);
-            if (connection.Lifecycle.IsOpen) NoteBitswapPeer(connection.Remote, ProtocolVersion.V120, announce: true);
+            if (connection.Lifecycle.IsOpen) NoteBitswapPeer(connection, ProtocolVersion.V120, announce: true);
         }
         finally
         {
@@ -319,11 +319,12 @@ public sealed partial class TcpHost : IBitswapNetwork
         var best = Protocols.All.FirstOrDefault(answer.Protocols.Contains);
         if (best is null) return;
         lock (_gate) _listedByIdentify.Add(connection.Remote);
-        NoteBitswapPeer(connection.Remote, Protocols.FromId(best)!.Value, announce: true);
+        NoteBitswapPeer(connection, Protocols.FromId(best)!.Value, announce: true);
     }
 
-    private void NoteBitswapPeer(PeerId peer, ProtocolVersion version, bool announce)
+    private void NoteBitswapPeer(Connection connection, ProtocolVersion version, bool announce)
     {
+        var peer = connection.Remote;
         bool isNew;
         lock (_gate)
         {
@@ -332,7 +333,8 @@ public sealed partial class TcpHost : IBitswapNetwork
             if (!isNew && _bitswapPeers[peer] == version) return;
             _bitswapPeers[peer] = version;
         }
-        if (isNew || announce) Emit(new PeerUp(peer, version));
+        // The remote IP lets the node tell local peers from public ones (broadcast control, boxo#937).
+        if (isNew || announce) Emit(new PeerUp(peer, version, connection.RemoteAddress.TryGetTcpEndpoint(out var endpoint) ? endpoint!.Address : null));
     }
 
     private void Emit(NetworkEvent e)

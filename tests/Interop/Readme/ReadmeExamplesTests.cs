@@ -28,7 +28,7 @@ public sealed class ReadmeExamplesTests
         // README: "Fetch a block"
         await using var host = await TcpHost.StartAsync(Identity.LoadOrCreate(keyFile), new TcpHostOptions());
         // TcpHost does not report connection addresses yet, and broadcast control treats such a peer as remote.
-        await using var node = BitswapNode.Create(host.Self, host, new MemoryBlockstore(), new BitswapOptions { PeersWithoutAddressAreLocal = true });
+        await using var node = BitswapNode.Create(host.Self, host, new MemoryBlockstore(), new BitswapOptions());
         await host.DialAsync(Multiaddr.ParseOrThrow(peerAddress));
         Block block = await node.GetBlockAsync(Cid.ParseOrThrow(cidText));
 
@@ -70,7 +70,7 @@ public sealed class ReadmeExamplesTests
         {
             // README: "Record and replay"
             await using var file = File.Create(path);
-            await using var node = BitswapNode.Create(host.Self, host, new MemoryBlockstore(), new BitswapOptions { RecordTo = file, PeersWithoutAddressAreLocal = true });
+            await using var node = BitswapNode.Create(host.Self, host, new MemoryBlockstore(), new BitswapOptions { RecordTo = file });
             await host.DialAsync(Multiaddr.ParseOrThrow(provider.Address));
             await node.GetBlockAsync(wanted.Cid).WaitAsync(TimeSpan.FromSeconds(60));
         }
