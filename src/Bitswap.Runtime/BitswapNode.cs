@@ -33,6 +33,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
     private readonly EventLoopScheduler? _ownLoop;
     private readonly DateTimeOffset _origin;
     private readonly Mailbox _mailbox;
+    private readonly FairInbox? _inbox;
     private readonly WorkerPool _blockstorePool;
     private readonly WorkerPool _finderPool;
     private readonly Waiters _waiters = new();
@@ -48,6 +49,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
     private readonly CancellationTokenSource _closing = new();
     private readonly IDisposable _loop;
     private readonly IDisposable _networkSubscription;
+    private readonly IDisposable? _pacing;
     private volatile NodeState _state;
     private long _lastSession;
     private int _closed;
@@ -75,7 +77,9 @@ public sealed partial class BitswapNode : IAsyncDisposable
 
         var workerScheduler = virtualTime ? _clock : TaskPoolScheduler.Default;
         _origin = _clock.Now;
-        _mailbox = new Mailbox(limits.MailboxCapacity, limits.MailboxBytesMax, mayWait: !virtualTime);
+        _mailbox = new Mailbox(limits.MailboxCapacity, mayWait: !virtualTime);
+        // In virtual time one thread drives everything and nothing may wait: messages go straight to the mailbox, in order.
+        _inbox = virtualTime ? null : new FairInbox(_mailbox.Push, limits.MailboxBytesMax, options.InboundBytesPerPeerMax, options.InboundMessagesPerPeerMax);
         _blockstorePool = new WorkerPool(workerScheduler, limits.BlockstoreWorkerCount, e => ReportError("blockstore", null, e));
         _finderPool = new WorkerPool(workerScheduler, ProviderFindsInFlight, e => ReportError("routing", null, e));
         _trace = options.TraceTo;
@@ -92,6 +96,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
             .Select(letter => (Letter: letter, Clock: NowMs))
             .Scan(seed, (turn, next) => Reduce(turn, next.Letter, next.Clock))
             .Subscribe(OnTurn, OnLoopFailed);
+        _pacing = (network as IPacedNetwork)?.PaceMessages(ArriveAsync);
         _networkSubscription = network.Events.Subscribe(OnNetworkEvent, e => ReportError("network", null, e));
     }
 
@@ -263,7 +268,10 @@ public sealed partial class BitswapNode : IAsyncDisposable
             return;
         }
 
+        _pacing?.Dispose();
         _networkSubscription.Dispose();
+        // Streams waiting for room are let go (their messages dropped), and queued messages will not hold the last turn back.
+        _inbox?.Close();
         var stop = new Stop(new ObjectDisposedException(nameof(BitswapNode), "bitswap is closed"));
         if (_ownLoop is null)
         {
