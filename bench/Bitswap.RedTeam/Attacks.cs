@@ -62,7 +62,8 @@ public static class Attacks
         new("want-flood-present", "4 peers: 4 MB want-have lists naming every block the node has, with sendDontHave, never read", (c, ct) => WantFloodAsync(c, 4, present: true, sendDontHave: true, ct)),
         new("want-flood-quiet", "4 peers: 4 MB want-have lists of absent CIDs without sendDontHave", (c, ct) => WantFloodAsync(c, 4, present: false, sendDontHave: false, ct)),
         new("want-flood-one", "1 peer: 4 MB want-block lists of absent CIDs with sendDontHave, never read", (c, ct) => WantFloodAsync(c, 1, present: false, sendDontHave: true, ct)),
-        new("never-read", "10 peers want every 1 MiB block and never read a byte", NeverReadAsync),
+        new("never-read", "10 peers accept the node's Bitswap stream, want every 1 MiB block, and never read it past the Yamux window", NeverReadWindowAsync),
+        new("never-read-raw", "10 peers want every 1 MiB block over raw frames and never read a byte (not even the negotiation)", NeverReadAsync),
         new("identify-push", "4 peers push identify with ~700 fresh addresses each time, as fast as they can", IdentifyPushAsync),
         new("many-peers", "200 peers each want 100 blocks of 64 KiB (and read them), again every 3 s", ManyPeersAsync),
     ];
@@ -389,6 +390,63 @@ public static class Attacks
                 }
             }
         }, ct).ConfigureAwait(false);
+    }
+
+    private static async Task NeverReadWindowAsync(AttackContext context, CancellationToken ct)
+    {
+        var wants = Hostile.Framed(Message.Empty.WithEntries(context.Corpus.Big.Select((b, i) => WantlistEntry.WantBlock(b.Cid, 100 - i, sendDontHave: true))).WithFull(true));
+        await SwarmAsync(context, 10, async (_, ct) =>
+        {
+            await using var hostile = await ConnectAsync(context, ct).ConfigureAwait(false);
+            await using var session = hostile.StartSession();
+            // The node's streams are accepted and negotiated, so its sender gets going; then nothing is read, and the
+            // node's writes wait on our Yamux window once 256 KiB are buffered here.
+            var held = HoldStreamsAsync(session, ct);
+            var stream = await session.OpenStreamAsync(ct).ConfigureAwait(false);
+            await MultistreamSelect.SelectAsync(stream, [ProtocolVersion.V120.Id()], ct).ConfigureAwait(false);
+            while (!ct.IsCancellationRequested && !session.Completion.IsCompleted)
+            {
+                await stream.WriteAsync(wants, ct).ConfigureAwait(false);
+                context.Sent(wants.Length);
+                await HonestPeer.Delay(TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
+            }
+
+            await held.ConfigureAwait(false);
+            throw new IOException("session ended by the node");
+        }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Accepts the node's streams, answers their negotiation, and then never reads them.</summary>
+    private static async Task HoldStreamsAsync(YamuxSession session, CancellationToken ct)
+    {
+        var held = new List<YamuxStream>();
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                var stream = await session.AcceptStreamAsync(ct).ConfigureAwait(false);
+                held.Add(stream);
+                using var negotiation = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                negotiation.CancelAfter(TimeSpan.FromSeconds(5));
+                try
+                {
+                    await MultistreamSelect.HandleAsync(stream, p => p.StartsWith("/ipfs/bitswap", StringComparison.Ordinal), negotiation.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is YamuxException or IOException or OperationCanceledException or Transport.Tcp.Multistream.MultistreamException)
+                {
+                    // Identify, refused; or the node gave up on it.
+                }
+            }
+        }
+        catch (Exception e) when (e is YamuxException or IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The session is over.
+        }
+
+        foreach (var stream in held)
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     private static Task IdentifyPushAsync(AttackContext context, CancellationToken ct) => SwarmAsync(context, 4, async (_, ct) =>
