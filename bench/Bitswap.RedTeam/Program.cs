@@ -165,18 +165,24 @@ namespace Bitswap.RedTeam
     }
 
     /// <summary>How long <c>bitswap get</c> took without and with a silent provider.</summary>
-    public sealed record SilentResult(double HonestOnlyS, double SilentFirstS, double SilentLastS, bool SilentFirstOk, bool SilentLastOk, long WantsSeenBySilent)
+    public sealed record SilentResult(
+        double HonestOnlyS, double SilentFirstS, double SilentLastS, bool SilentFirstOk, bool SilentLastOk,
+        double InProcessFirstS, double InProcessLastS, bool InProcessFirstOk, bool InProcessLastOk, long WantsSeenBySilent)
     {
         /// <summary>A small markdown table.</summary>
         public string Table() => string.Create(CultureInfo.InvariantCulture, $"""
-            `bitswap get --out DIR` of 16 blocks of 1 MiB (`--timeout 100`): a silent provider answers HAVE and never sends.
+            `bitswap get --out DIR` of 16 blocks of 1 MiB (`--timeout 30`): a silent provider answers every want, want-blocks included, with HAVE and never sends. In a child process the honest serve (another process) tends to answer first; in-process (as tests/Interop/RedTeam runs it) the silent peer, in the same process, answers first.
 
-            | providers | seconds | finished |
-            |---|---:|---|
-            | honest only | {HonestOnlyS:0.0} | yes |
-            | silent, then honest | {SilentFirstS:0.0} | {(SilentFirstOk ? "yes" : "**no**")} |
-            | honest, then silent | {SilentLastS:0.0} | {(SilentLastOk ? "yes" : "**no**")} |
+            | providers | get | seconds | finished |
+            |---|---|---:|---|
+            | honest only | child process | {HonestOnlyS:0.0} | yes |
+            | silent, then honest | child process | {SilentFirstS:0.0} | {Yes(SilentFirstOk)} |
+            | honest, then silent | child process | {SilentLastS:0.0} | {Yes(SilentLastOk)} |
+            | silent, then honest | in-process | {InProcessFirstS:0.0} | {Yes(InProcessFirstOk)} |
+            | honest, then silent | in-process | {InProcessLastS:0.0} | {Yes(InProcessLastOk)} |
             """);
+
+        private static string Yes(bool ok) => ok ? "yes" : "**no**";
     }
 
     /// <summary>The silent-provider case: <c>bitswap get</c> child processes against an honest serve and a silent C# peer.</summary>
@@ -191,7 +197,42 @@ namespace Bitswap.RedTeam
             var (honestOnly, _) = await GetAsync([node.Address.ToString()], cids, TimeSpan.FromSeconds(120));
             var (first, firstOk) = await GetAsync([liar.Address.ToString(), node.Address.ToString()], cids, TimeSpan.FromSeconds(120));
             var (last, lastOk) = await GetAsync([node.Address.ToString(), liar.Address.ToString()], cids, TimeSpan.FromSeconds(120));
-            return new SilentResult(honestOnly.TotalSeconds, first.TotalSeconds, last.TotalSeconds, firstOk, lastOk, liar.WantsSeen);
+            var (inFirst, inFirstOk) = await GetInProcessAsync([liar.Address.ToString(), node.Address.ToString()], cids);
+            var (inLast, inLastOk) = await GetInProcessAsync([node.Address.ToString(), liar.Address.ToString()], cids);
+            return new SilentResult(honestOnly.TotalSeconds, first.TotalSeconds, last.TotalSeconds, firstOk, lastOk,
+                inFirst.TotalSeconds, inLast.TotalSeconds, inFirstOk, inLastOk, liar.WantsSeen);
+        }
+
+        /// <summary>The arguments of <c>bitswap get</c> into <paramref name="folder"/>.</summary>
+        private static List<string> GetArguments(string folder, IReadOnlyList<string> peers, IReadOnlyList<string> cids)
+        {
+            var arguments = new List<string> { "get", "--out", Path.Combine(folder, "out"), "--timeout", "30", "--routing", "none" };
+            foreach (var peer in peers)
+            {
+                arguments.AddRange(["--peer", peer]);
+            }
+
+            arguments.AddRange(cids);
+            return arguments;
+        }
+
+        /// <summary>Runs <c>bitswap get</c> inside this process (beside the silent peer) and returns its wall time and whether it succeeded.</summary>
+        public static async Task<(TimeSpan Took, bool Ok)> GetInProcessAsync(IReadOnlyList<string> peers, IReadOnlyList<string> cids)
+        {
+            var folder = Directory.CreateTempSubdirectory("bitswap-redteam-get-").FullName;
+            var home = Environment.GetEnvironmentVariable("BITSWAP_PATH");
+            try
+            {
+                Environment.SetEnvironmentVariable("BITSWAP_PATH", folder);
+                var clock = Stopwatch.StartNew();
+                var code = await Bitswap.Cli.BitswapCli.RunAsync([.. GetArguments(folder, peers, cids)], new Bitswap.Cli.Output(new StringWriter(), new StringWriter(), null, OutIsTerminal: false));
+                return (clock.Elapsed, code == 0 && cids.All(c => File.Exists(Path.Combine(folder, "out", c))));
+            }
+            finally
+            {
+                Environment.SetEnvironmentVariable("BITSWAP_PATH", home);
+                Directory.Delete(folder, recursive: true);
+            }
         }
 
         /// <summary>Runs <c>bitswap get --out DIR --peer …</c> and returns its wall time and whether it succeeded.</summary>
@@ -200,13 +241,7 @@ namespace Bitswap.RedTeam
             var folder = Directory.CreateTempSubdirectory("bitswap-redteam-get-").FullName;
             try
             {
-                var arguments = new List<string> { Path.Combine(AppContext.BaseDirectory, "bitswap.dll"), "get", "--out", Path.Combine(folder, "out"), "--timeout", "100", "--routing", "none" };
-                foreach (var peer in peers)
-                {
-                    arguments.AddRange(["--peer", peer]);
-                }
-
-                arguments.AddRange(cids);
+                List<string> arguments = [Path.Combine(AppContext.BaseDirectory, "bitswap.dll"), .. GetArguments(folder, peers, cids)];
                 var start = new ProcessStartInfo("dotnet", arguments) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
                 start.Environment["BITSWAP_PATH"] = folder;
                 var clock = Stopwatch.StartNew();
