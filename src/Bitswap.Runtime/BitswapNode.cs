@@ -93,12 +93,18 @@ public sealed partial class BitswapNode : IAsyncDisposable
         var seed = new Turn(new Letter(null, false), null, 0, _state, Seq<Effect>.Empty);
         _loop = _mailbox.Letters
             .ObserveOn(_loopScheduler)
-            .Select(letter => (Letter: letter, Clock: NowMs))
+            .Select(letter => (Letter: UnlessClosing(letter), Clock: NowMs))
             .Scan(seed, (turn, next) => Reduce(turn, next.Letter, next.Clock))
             .Subscribe(OnTurn, OnLoopFailed);
         _pacing = (network as IPacedNetwork)?.PaceMessages(ArriveAsync);
         _networkSubscription = network.Events.Subscribe(OnNetworkEvent, e => ReportError("network", null, e));
     }
+
+    /// <summary>
+    /// A peer's message that reaches the loop after the node began to close is not reduced (its lease is still returned):
+    /// under a flood, the last turn must not wait behind wantlists nobody will be answered for.
+    /// </summary>
+    private Letter UnlessClosing(Letter letter) => letter.Paced && !IsOnline ? letter with { Input = null } : letter;
 
     /// <summary>How long closing waits for the loop's last turn and for sends in flight.</summary>
     private static readonly TimeSpan CloseDrainTimeout = TimeSpan.FromSeconds(5);
