@@ -142,7 +142,9 @@ public sealed class NodeUnderTest : IAsyncDisposable
     public static async Task<NodeUnderTest> StartAsync(Corpus corpus, bool heapLimit1GiB, CancellationToken ct)
     {
         var home = Directory.CreateTempSubdirectory("bitswap-redteam-home-").FullName;
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "bitswap.dll"), "serve", "--blocks", corpus.Folder, "--key", Path.Combine(home, "key")])
+        // REDTEAM_NODE_VERBOSE=1 runs the node with --verbose (its stderr tail is then worth reading, see Stderr).
+        string[] verbose = Environment.GetEnvironmentVariable("REDTEAM_NODE_VERBOSE") == "1" ? ["--verbose"] : [];
+        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "bitswap.dll"), "serve", "--blocks", corpus.Folder, "--key", Path.Combine(home, "key"), .. verbose])
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,

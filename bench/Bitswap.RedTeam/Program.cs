@@ -151,6 +151,16 @@ namespace Bitswap.RedTeam
                 error = $"attacker: {e.GetType().Name}: {e.Message}";
             }
 
+            if (Environment.GetEnvironmentVariable("REDTEAM_NODE_VERBOSE") == "1")
+            {
+                // Give the process's last lines a moment to arrive, then show how its close went.
+                await Task.Delay(500);
+                foreach (var line in node.Stderr.Split('\n').Where(l => l.Contains("closed", StringComparison.Ordinal)))
+                {
+                    Console.Error.WriteLine($"{attack.Name}: {line.Trim()}");
+                }
+            }
+
             if (!survived)
             {
                 error = $"node exited with {node.ExitCode}: {LastLine(node.Stderr)}";

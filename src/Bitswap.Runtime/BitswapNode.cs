@@ -274,6 +274,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
             return;
         }
 
+        var closing = System.Diagnostics.Stopwatch.StartNew();
         _pacing?.Dispose();
         _networkSubscription.Dispose();
         // Streams waiting for room are let go (their messages dropped), and queued messages will not hold the last turn back.
@@ -292,6 +293,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
             await Task.WhenAny(stop.Done.Task, Task.Delay(CloseDrainTimeout)).ConfigureAwait(false);
         }
 
+        var lastTurn = closing.Elapsed;
         _loop.Dispose();
         await _closing.CancelAsync().ConfigureAwait(false);
         await _blockstorePool.StopAsync().ConfigureAwait(false);
@@ -304,6 +306,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
 
         // Sends were cancelled above; a transport that does not honour that still cannot hold the close for long.
         await Task.WhenAny(Task.WhenAll(sends), Task.Delay(CloseDrainTimeout)).ConfigureAwait(false);
+        _logger.LogDebug("bitswap node {Self} closed in {Total} ms (last turn after {LastTurn} ms, {Sends} sends in flight)", Self.Short, closing.ElapsedMilliseconds, (long)lastTurn.TotalMilliseconds, sends.Length);
         _recorder?.Dispose();
         _trace?.Flush();
         lock (_emitGate)
