@@ -40,30 +40,6 @@ internal sealed class FairInbox
         _peerLettersMax = Math.Max(1, peerLettersMax);
     }
 
-    /// <summary>Bytes held now over all peers (for tests and metrics).</summary>
-    public long BytesHeld
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _bytesHeld;
-            }
-        }
-    }
-
-    /// <summary>Letters queued here and not yet handed to the loop (for tests and metrics).</summary>
-    public int Queued
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _peers.Values.Sum(p => p.Letters.Count);
-            }
-        }
-    }
-
     /// <summary>
     /// Takes <paramref name="bytes"/> of <paramref name="peer"/>'s budget and of the node's, waiting asynchronously while
     /// either is spent. A message larger than the budget is let in when its peer (or the node) holds nothing. The bytes

@@ -50,4 +50,24 @@ public sealed class RedTeamTests(CorpusFixture fixture, ITestOutputHelper output
         Assert.True(servesAfter, "a fresh peer is not served after the attack");
         Assert.True(node.PeakRssMiB <= ResidentMiBMax, $"peak resident memory {node.PeakRssMiB:0} MiB");
     }
+
+    [Fact]
+    public async Task The_node_stops_cleanly_while_a_wantlist_flood_goes_on()
+    {
+        var attack = Attacks.All.Single(a => a.Name == "want-flood-one");
+        await using var node = await NodeUnderTest.StartAsync(fixture.Corpus, heapLimit1GiB: false, CancellationToken.None);
+        var context = new AttackContext(node, fixture.Corpus);
+        using var attackStop = new CancellationTokenSource();
+        var attacking = Task.Run(() => attack.RunAsync(context, attackStop.Token));
+        await Task.Delay(TimeSpan.FromSeconds(3));
+
+        // Closing stdin asks serve to stop; the flood goes on meanwhile. Thirty seconds is far above the node's own bound.
+        var (clean, took) = await node.StopAsync(TimeSpan.FromSeconds(30));
+        await attackStop.CancelAsync();
+        await attacking.WaitAsync(TimeSpan.FromSeconds(30));
+        output.WriteLine($"stopped in {took.TotalSeconds:0.0} s under a flood of {context.SentBytes >> 20} MiB");
+
+        Assert.True(context.SentBytes > 0, "the flood never started");
+        Assert.True(clean, $"serve did not exit cleanly under the flood: {node.Stderr}");
+    }
 }
