@@ -7,17 +7,21 @@ namespace Bitswap.Runtime.Shell;
 /// asynchronously, and per-peer queues the loop takes from in turn (boxo#1143's rule, on the inbound path). A peer that
 /// sends faster than the loop decides waits on its own stream once its own budget is spent; a peer that has waited is
 /// admitted before one that holds more; and once admitted, a letter waits behind at most one letter of each other peer
-/// plus the few handed to the loop already, however much a flooder has queued.
+/// plus the one the loop is working on, however much a flooder has queued.
 /// </summary>
 /// <remarks>
-/// Only a few letters are handed to the loop at a time (<see cref="LettersInLoopMax"/>); the rest wait here, per peer,
+/// Only one letter is handed to the loop at a time (<see cref="LettersInLoopMax"/>); the rest wait here, per peer,
 /// so that a fair choice can still be made when the loop is ready. A peer's events (up, down) are queued behind its
 /// messages when it has some waiting, so that the loop never sees a message after the peer's departure.
 /// </remarks>
 internal sealed class FairInbox
 {
-    /// <summary>Letters handed to the loop and not yet processed: enough that the loop never idles, few enough that a later peer is not far behind.</summary>
-    public const int LettersInLoopMax = 4;
+    /// <summary>
+    /// Letters handed to the loop and not yet processed. One is enough for the loop never to idle: the next is handed
+    /// over from the loop's own thread as it finishes a turn. Each more would let one more of a flood's wantlists (a
+    /// 4 MB one takes about a second to reduce) queue ahead of a quiet peer's message.
+    /// </summary>
+    public const int LettersInLoopMax = 1;
 
     private readonly object _gate = new();
     private readonly Action<Letter> _push;
