@@ -3,6 +3,7 @@ using Bitswap.Runtime;
 using Bitswap.Runtime.Blockstores;
 using Bitswap.Transport.Tcp.Addressing;
 using Bitswap.Transport.Tcp.Host;
+using Microsoft.Extensions.Logging;
 using PeerIdentity = Bitswap.Transport.Tcp.Identity.Identity;
 
 namespace Bitswap.Cli;
@@ -11,9 +12,11 @@ namespace Bitswap.Cli;
 public sealed class LiveNode : IAsyncDisposable
 {
     private readonly Stream? _record;
+    private readonly ILogger _logger;
 
-    private LiveNode(TcpHost host, BitswapNode node, IBlockstore blockstore, BitswapMetrics metrics, Stream? record)
+    private LiveNode(TcpHost host, BitswapNode node, IBlockstore blockstore, BitswapMetrics metrics, Stream? record, ILogger logger)
     {
+        _logger = logger;
         Host = host;
         Node = node;
         Blockstore = blockstore;
@@ -65,7 +68,7 @@ public sealed class LiveNode : IAsyncDisposable
                 PeeredPeers = peered ?? BitswapOptions.Default.PeeredPeers,
             };
             var node = BitswapNode.Create(identity.PeerId, network?.Invoke(host) ?? host, blockstore, options);
-            return new LiveNode(host, node, blockstore, new BitswapMetrics(node), record);
+            return new LiveNode(host, node, blockstore, new BitswapMetrics(node), record, context.Logs.CreateLogger("Bitswap.Cli.LiveNode"));
         }
         catch
         {
@@ -95,9 +98,13 @@ public sealed class LiveNode : IAsyncDisposable
     /// <summary>Stops the node, then the host, then closes the message log.</summary>
     public async ValueTask DisposeAsync()
     {
+        // Timed, because a close under a flood must stay bounded (issue 13) and this says which half took the time.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         await Node.DisposeAsync().ConfigureAwait(false);
+        var node = clock.ElapsedMilliseconds;
         Metrics.Dispose();
         await Host.DisposeAsync().ConfigureAwait(false);
+        _logger.LogDebug("closed: node in {Node} ms, host in {Host} ms", node, clock.ElapsedMilliseconds - node);
         if (_record is not null)
         {
             await _record.DisposeAsync().ConfigureAwait(false);

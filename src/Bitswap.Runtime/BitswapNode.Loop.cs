@@ -41,6 +41,10 @@ public sealed partial class BitswapNode
     {
         _state = turn.State;
         _mailbox.Release(turn.Letter);
+        if (turn.Letter.Paced)
+        {
+            _inbox?.Processed();
+        }
         if (turn.Letter.Work is { } work)
         {
             Guard("work", null, () => DoWork(work, turn.Now));
@@ -514,10 +518,10 @@ public sealed partial class BitswapNode
         {
             // Peer events are bounded by the connections; they never wait, so a send failing on the loop thread cannot block it.
             case PeerUp up:
-                _mailbox.PostAnswer(new PeerConnected(0, up.Peer, up.Version, TraitsOf(up)));
+                PostPeerEvent(up.Peer, new PeerConnected(0, up.Peer, up.Version, TraitsOf(up)));
                 break;
             case PeerDown down:
-                _mailbox.PostAnswer(new PeerDisconnected(0, down.Peer));
+                PostPeerEvent(down.Peer, new PeerDisconnected(0, down.Peer));
                 break;
             case MessageArrived arrived:
                 Arrive(arrived);
@@ -530,22 +534,57 @@ public sealed partial class BitswapNode
         }
     }
 
+    /// <summary>A peer's arrival or departure goes behind that peer's queued messages, so the loop never sees a message after its sender left.</summary>
+    private void PostPeerEvent(PeerId peer, Input input)
+    {
+        var letter = new Letter(input, false);
+        if (_inbox?.EnqueueEvent(peer, letter) != true)
+        {
+            _mailbox.Push(letter);
+        }
+    }
+
     /// <summary>
-    /// Looks up the local sizes the server needs on the receiving thread itself, so peers do not wait behind each other
-    /// and each peer's messages keep their order; then waits for a mailbox slot (back-pressure on that peer's reader).
+    /// A message from a network that cannot be told to wait (it publishes on <see cref="IBitswapNetwork.Events"/>, on its
+    /// reader's thread): while the inbox has no room for it, that reader is blocked, which is back-pressure on that
+    /// connection. An <see cref="IPacedNetwork"/> awaits <see cref="ArriveAsync"/> instead, and no thread waits.
     /// </summary>
     private void Arrive(MessageArrived arrived)
     {
-        // The message's bytes stay charged until its blocks are stored and delivered (the lease is disposed).
-        var held = _mailbox.ReserveBytes(Math.Max(arrived.WireBytes, 1));
-        if (held is null)
+        var arriving = ArriveAsync(arrived);
+        if (!arriving.IsCompleted)
+        {
+            // Deliberately synchronous: OnNext cannot await, and returning would let this peer's reader run on unbounded.
+            arriving.AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    /// <summary>
+    /// Takes room for the message in its peer's budget and the node's (waiting asynchronously while there is none: the
+    /// transport reads no more from that stream meanwhile), looks up the local sizes the server needs on the arriving
+    /// thread itself (so peers do not wait behind each other's look-ups and each peer's messages keep their order), then
+    /// queues it for the loop behind that peer's earlier messages. Completes once the message is queued.
+    /// </summary>
+    private async ValueTask ArriveAsync(MessageArrived arrived)
+    {
+        if (!IsOnline)
         {
             arrived.Lease?.Dispose();
             return;
         }
 
-        var lease = new Leases(arrived.Lease, held);
-        var holdsSlot = _mailbox.Reserve();
+        IDisposable? held = null;
+        if (_inbox is not null)
+        {
+            // The message's bytes stay charged until its blocks are stored and delivered (the lease is disposed).
+            held = await _inbox.AdmitAsync(arrived.Peer, Math.Max(arrived.WireBytes, 1)).ConfigureAwait(false);
+            if (held is null)
+            {
+                arrived.Lease?.Dispose();
+                return;
+            }
+        }
+
         var sizes = Map<Cid, int>.Empty;
         try
         {
@@ -568,7 +607,14 @@ public sealed partial class BitswapNode
             ReportError("blockstore", arrived.Peer, error);
         }
 
-        _mailbox.Push(new Letter(new MessageReceived(0, arrived.Peer, arrived.Message, sizes), holdsSlot, null, lease));
+        var input = new MessageReceived(0, arrived.Peer, arrived.Message, sizes);
+        if (_inbox is null)
+        {
+            _mailbox.Push(new Letter(input, false, null, arrived.Lease));
+            return;
+        }
+
+        _inbox.Enqueue(arrived.Peer, new Letter(input, false, null, new Leases(arrived.Lease, held!)));
     }
 
     /// <summary>The transport's lease on a message's memory and the mailbox's hold on its bytes, returned together.</summary>

@@ -33,6 +33,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
     private readonly EventLoopScheduler? _ownLoop;
     private readonly DateTimeOffset _origin;
     private readonly Mailbox _mailbox;
+    private readonly FairInbox? _inbox;
     private readonly WorkerPool _blockstorePool;
     private readonly WorkerPool _finderPool;
     private readonly Waiters _waiters = new();
@@ -48,6 +49,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
     private readonly CancellationTokenSource _closing = new();
     private readonly IDisposable _loop;
     private readonly IDisposable _networkSubscription;
+    private readonly IDisposable? _pacing;
     private volatile NodeState _state;
     private long _lastSession;
     private int _closed;
@@ -75,7 +77,9 @@ public sealed partial class BitswapNode : IAsyncDisposable
 
         var workerScheduler = virtualTime ? _clock : TaskPoolScheduler.Default;
         _origin = _clock.Now;
-        _mailbox = new Mailbox(limits.MailboxCapacity, limits.MailboxBytesMax, mayWait: !virtualTime);
+        _mailbox = new Mailbox(limits.MailboxCapacity, mayWait: !virtualTime);
+        // In virtual time one thread drives everything and nothing may wait: messages go straight to the mailbox, in order.
+        _inbox = virtualTime ? null : new FairInbox(_mailbox.Push, limits.MailboxBytesMax, options.InboundBytesPerPeerMax, options.InboundMessagesPerPeerMax);
         _blockstorePool = new WorkerPool(workerScheduler, limits.BlockstoreWorkerCount, e => ReportError("blockstore", null, e));
         _finderPool = new WorkerPool(workerScheduler, ProviderFindsInFlight, e => ReportError("routing", null, e));
         _trace = options.TraceTo;
@@ -89,11 +93,18 @@ public sealed partial class BitswapNode : IAsyncDisposable
         var seed = new Turn(new Letter(null, false), null, 0, _state, Seq<Effect>.Empty);
         _loop = _mailbox.Letters
             .ObserveOn(_loopScheduler)
-            .Select(letter => (Letter: letter, Clock: NowMs))
+            .Select(letter => (Letter: UnlessClosing(letter), Clock: NowMs))
             .Scan(seed, (turn, next) => Reduce(turn, next.Letter, next.Clock))
             .Subscribe(OnTurn, OnLoopFailed);
+        _pacing = (network as IPacedNetwork)?.PaceMessages(ArriveAsync);
         _networkSubscription = network.Events.Subscribe(OnNetworkEvent, e => ReportError("network", null, e));
     }
+
+    /// <summary>
+    /// A peer's message that reaches the loop after the node began to close is not reduced (its lease is still returned):
+    /// under a flood, the last turn must not wait behind wantlists nobody will be answered for.
+    /// </summary>
+    private Letter UnlessClosing(Letter letter) => letter.Paced && !IsOnline ? letter with { Input = null } : letter;
 
     /// <summary>How long closing waits for the loop's last turn and for sends in flight.</summary>
     private static readonly TimeSpan CloseDrainTimeout = TimeSpan.FromSeconds(5);
@@ -264,7 +275,11 @@ public sealed partial class BitswapNode : IAsyncDisposable
             return;
         }
 
+        var closing = System.Diagnostics.Stopwatch.StartNew();
+        _pacing?.Dispose();
         _networkSubscription.Dispose();
+        // Streams waiting for room are let go (their messages dropped), and queued messages will not hold the last turn back.
+        _inbox?.Close();
         var stop = new Stop(new ObjectDisposedException(nameof(BitswapNode), "bitswap is closed"));
         if (_ownLoop is null)
         {
@@ -279,6 +294,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
             await Task.WhenAny(stop.Done.Task, Task.Delay(CloseDrainTimeout)).ConfigureAwait(false);
         }
 
+        var lastTurn = closing.Elapsed;
         _loop.Dispose();
         await _closing.CancelAsync().ConfigureAwait(false);
         await _blockstorePool.StopAsync().ConfigureAwait(false);
@@ -291,6 +307,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
 
         // Sends were cancelled above; a transport that does not honour that still cannot hold the close for long.
         await Task.WhenAny(Task.WhenAll(sends), Task.Delay(CloseDrainTimeout)).ConfigureAwait(false);
+        _logger.LogDebug("bitswap node {Self} closed in {Total} ms (last turn after {LastTurn} ms, {Sends} sends in flight)", Self.Short, closing.ElapsedMilliseconds, (long)lastTurn.TotalMilliseconds, sends.Length);
         _recorder?.Dispose();
         _trace?.Flush();
         lock (_emitGate)

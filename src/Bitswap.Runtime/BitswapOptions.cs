@@ -26,6 +26,15 @@ public sealed record BitswapOptions
     /// <summary>Every bound.</summary>
     public Limits Limits { get; init; } = Limits.Default;
 
+    /// <summary>
+    /// Received bytes one peer may have waiting for the loop (the node's total is <see cref="Limits.MailboxBytesMax"/>);
+    /// past it that peer's stream waits. Ours: two of the largest messages, so a flooder holds at most half the node's budget.
+    /// </summary>
+    public long InboundBytesPerPeerMax { get; init; } = 2L * Limits.Default.MessageBytesMax;
+
+    /// <summary>Messages one peer may have waiting for the loop or for their blocks to be stored (ours).</summary>
+    public int InboundMessagesPerPeerMax { get; init; } = 256;
+
     /// <summary>The seed of every random choice the node makes; the same seed and inputs give the same run.</summary>
     public ulong Seed { get; init; }
 

@@ -80,6 +80,20 @@ public interface IBitswapNetwork : IAsyncDisposable
     NetworkStats Stats { get; }
 }
 
+/// <summary>
+/// A network that lets its consumer pace inbound Bitswap messages without blocking a thread: instead of publishing each
+/// <see cref="MessageArrived"/> on <see cref="IBitswapNetwork.Events"/>, it hands it to the consumer and reads no more
+/// from that stream until the returned task completes (a Yamux stream then stops granting window credit, so only that
+/// peer's stream waits). Calls for one stream never overlap; calls for different streams may run at once. Peer events
+/// and <see cref="ReceiveFailed"/> stay on <see cref="IBitswapNetwork.Events"/>. A network without this interface
+/// delivers on its reader's thread, and the node blocks that thread while its inbox is full.
+/// </summary>
+public interface IPacedNetwork
+{
+    /// <summary>Routes every inbound message to <paramref name="consumer"/> until the returned registration is disposed.</summary>
+    IDisposable PaceMessages(Func<MessageArrived, ValueTask> consumer);
+}
+
 /// <summary>Finds providers for a CID (boxo ProviderFinder). The default finds none.</summary>
 public interface IProviderFinder
 {

@@ -8,13 +8,15 @@ namespace Bitswap.Runtime.Shell;
 /// <param name="HoldsSlot">True when a slot was taken for it and must be given back once it is processed.</param>
 /// <param name="Work">Shell work the loop does before it interprets the input's effects (register or drop waiters, stop).</param>
 /// <param name="Lease">Pooled memory the input's blocks live in; the loop disposes it once their effects are done.</param>
-internal readonly record struct Letter(Input? Input, bool HoldsSlot, LoopWork? Work = null, IDisposable? Lease = null);
+/// <param name="Paced">True when the <see cref="FairInbox"/> handed it to the loop and must hear when it is processed.</param>
+internal readonly record struct Letter(Input? Input, bool HoldsSlot, LoopWork? Work = null, IDisposable? Lease = null, bool Paced = false);
 
 /// <summary>
 /// The node's bounded mailbox. Outside callers (the API, the network) take a slot first and wait when all
 /// <see cref="Limits.MailboxCapacity"/> slots are taken; the loop gives the slot back once the input is reduced.
 /// Answers to effects (sends, loads, timers) never wait: they are bounded by the effects in flight, and waiting for
-/// the loop on the loop's own thread would deadlock.
+/// the loop on the loop's own thread would deadlock. Peers' messages come through the <see cref="FairInbox"/>, which
+/// bounds them by bytes, per peer and in all, without blocking a thread.
 /// </summary>
 /// <remarks>
 /// In virtual time one thread drives the scheduler, the network and the loop, so a waiting poster could never be
@@ -26,16 +28,12 @@ internal sealed class Mailbox : IDisposable
     private readonly Subject<Letter> _letters = new();
     private readonly object _gate = new();
     private readonly bool _mayWait;
-    private readonly object _bytesGate = new();
-    private readonly long _bytesMax;
-    private long _bytesHeld;
     private readonly CancellationTokenSource _closing = new();
     private bool _closed;
 
-    /// <summary>A mailbox with <paramref name="capacity"/> slots and <paramref name="bytesMax"/> of received bytes; <paramref name="mayWait"/> is false in virtual time.</summary>
-    public Mailbox(int capacity, long bytesMax, bool mayWait)
+    /// <summary>A mailbox with <paramref name="capacity"/> slots; <paramref name="mayWait"/> is false in virtual time.</summary>
+    public Mailbox(int capacity, bool mayWait)
     {
-        _bytesMax = Math.Max(1, bytesMax);
         _slots = new SemaphoreSlim(Math.Max(1, capacity), Math.Max(1, capacity));
         _mayWait = mayWait;
     }
@@ -65,79 +63,6 @@ internal sealed class Mailbox : IDisposable
         catch (OperationCanceledException) when (_closing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             // Closed while waiting: the letter will be refused by Push anyway.
-            return false;
-        }
-    }
-
-    /// <summary>
-    /// Takes <paramref name="bytes"/> of the received-bytes budget, blocking the calling (network) thread while the
-    /// budget is spent: back-pressure on the transport. A message larger than the whole budget is let in when nothing
-    /// else is held. The bytes come back through the returned lease; null when the mailbox is closed.
-    /// </summary>
-    public IDisposable? ReserveBytes(long bytes)
-    {
-        lock (_bytesGate)
-        {
-            while (_bytesHeld > 0 && _bytesHeld + bytes > _bytesMax && _mayWait && !_closed)
-            {
-                Monitor.Wait(_bytesGate);
-            }
-
-            if (_closed)
-            {
-                return null;
-            }
-
-            _bytesHeld += bytes;
-        }
-
-        return new HeldBytes(this, bytes);
-    }
-
-    private void GiveBytes(long bytes)
-    {
-        lock (_bytesGate)
-        {
-            _bytesHeld -= bytes;
-            Monitor.PulseAll(_bytesGate);
-        }
-    }
-
-    /// <summary>Received bytes held for a letter; disposing gives them back (once).</summary>
-    private sealed class HeldBytes(Mailbox mailbox, long bytes) : IDisposable
-    {
-        private int _disposed;
-
-        public void Dispose()
-        {
-            if (Interlocked.Exchange(ref _disposed, 1) == 0)
-            {
-                mailbox.GiveBytes(bytes);
-            }
-        }
-    }
-
-    /// <summary>Takes a slot, blocking the calling (network) thread while the mailbox is full: back-pressure on the transport.</summary>
-    public bool Reserve()
-    {
-        if (_slots.Wait(0))
-        {
-            return true;
-        }
-
-        if (!_mayWait)
-        {
-            return false;
-        }
-
-        try
-        {
-            // Deliberately synchronous: the caller is a network reader thread, and blocking it is the back-pressure.
-            _slots.Wait(_closing.Token);
-            return true;
-        }
-        catch (OperationCanceledException)
-        {
             return false;
         }
     }
@@ -199,10 +124,6 @@ internal sealed class Mailbox : IDisposable
 
             _closed = true;
             _closing.Cancel();
-            lock (_bytesGate)
-            {
-                Monitor.PulseAll(_bytesGate);
-            }
 
             if (last is { } letter)
             {
