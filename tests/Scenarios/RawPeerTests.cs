@@ -187,6 +187,35 @@ public sealed class RawPeerTests(ITestOutputHelper output)
         Assert.False(fetch.IsCompleted);
     }
 
+    // Issue 13: a peer that answers a want-block with HAVE and never sends the block still times out into a simulated
+    // DONT_HAVE, and the want-block moves to a peer that has the block.
+    [Fact]
+    public async Task A_have_in_answer_to_a_want_block_does_not_stop_its_dont_have_clock()
+    {
+        await using var world = new World(48, output);
+        var node = world.Instances(1)[0];
+        var silent = new RawPeer(world, 1);
+        var backup = new RawPeer(world, 2);
+        silent.ConnectTo(node);
+        backup.ConnectTo(node);
+        var cid = world.BlockOfSize(5000).Cid;
+        var fetch = node.Node.GetBlockAsync(cid);
+        world.Scheduler.RunFor(TimeSpan.FromMilliseconds(100));
+        silent.Send(node, Message.Empty.WithPresence(cid, PresenceType.Have));
+        world.Scheduler.RunFor(TimeSpan.FromMilliseconds(100));
+        Assert.Contains(silent.Entries, e => e.Cid == cid && e.WantType == WantType.Block && !e.Cancel);
+        // The liar answers the want-block with a second HAVE, and never sends the block.
+        silent.Send(node, Message.Empty.WithPresence(cid, PresenceType.Have));
+        backup.Send(node, Message.Empty.WithPresence(cid, PresenceType.Have));
+        world.Scheduler.RunFor(TimeSpan.FromMilliseconds(100));
+        Assert.DoesNotContain(backup.Entries, e => e.Cid == cid && e.WantType == WantType.Block && !e.Cancel);
+
+        world.Scheduler.RunFor(TimeSpan.FromMilliseconds(Limits.Default.DontHaveTimeoutMaxMs + 500));
+
+        Assert.Contains(backup.Entries, e => e.Cid == cid && e.WantType == WantType.Block && !e.Cancel);
+        Assert.False(fetch.IsCompleted);
+    }
+
     // §7.18 TestSendingMessagesPriority
     [Fact]
     public async Task Earlier_wants_carry_higher_priority()

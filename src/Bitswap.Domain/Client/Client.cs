@@ -318,7 +318,9 @@ public static class Client
             var interest = s.Interest;
             var blocks = message.Blocks;
             bool Delivered(Cid cid) => blocks.ContainsKey(cid) && interest.ContainsKey(cid);
-            var responded = queue.Responded(message.Blocks.Keys.Concat(message.Presences.Keys), received.Now, turn.Limits, Delivered);
+            var presences = message.Presences;
+            bool HaveOnly(Cid cid) => presences.Find(cid).Case is PresenceType.Have;
+            var responded = queue.Responded(message.Blocks.Keys.Concat(message.Presences.Keys), received.Now, turn.Limits, Delivered, HaveOnly);
             // boxo Client.receiveBlocksFrom: a peer that sent any block or a HAVE becomes a broadcast target.
             if (!responded.Answered && (!blocks.IsEmpty || message.Presences.Values.Exists(t => t == PresenceType.Have)))
                 responded = responded with { Answered = true };

@@ -257,13 +257,14 @@ public sealed record PeerWants(
 
     /// <summary>
     /// The peer answered (block, HAVE or DONT_HAVE) for these CIDs: the first answer clears the want's timestamp (no rebroadcast)
-    /// and gives a latency sample; the DONT_HAVE timeout stops for them.
+    /// and gives a latency sample; the DONT_HAVE timeout stops for them, except that a HAVE does not answer a want-block.
     /// </summary>
     /// <param name="cids">The CIDs answered.</param>
     /// <param name="now">The time of the answer.</param>
     /// <param name="limits">The bounds in force.</param>
     /// <param name="forgotten">CIDs whose block arrived and that the caller then forgets (<see cref="ForgetAll"/>): sampled, but not re-stamped first.</param>
-    public PeerWants Responded(IEnumerable<Cid> cids, long now, Limits limits, Func<Cid, bool>? forgotten = null)
+    /// <param name="haveOnly">CIDs the peer answered with HAVE alone: a want-block's DONT_HAVE clock keeps running for them.</param>
+    public PeerWants Responded(IEnumerable<Cid> cids, long now, Limits limits, Func<Cid, bool>? forgotten = null, Func<Cid, bool>? haveOnly = null)
     {
         var ewma = LatencyEwmaMs;
         var samples = LatencySamples;
@@ -275,10 +276,13 @@ public sealed record PeerWants(
         foreach (var cid in cids)
         {
             if (!answered.Add(cid) || Sent.Find(cid).Case is not SentWant want) continue;
+            // A peer that says HAVE to a want-block and then never sends it must still time out into a simulated DONT_HAVE,
+            // or the session would wait on it forever while another peer could serve (issue 13's silent provider).
+            var awaiting = want.Entry.WantType == WantType.Block && haveOnly?.Invoke(cid) == true ? want.AwaitingSince : null;
             if (want.SentAt is not { } at)
             {
-                // Answered before, yet a DONT_HAVE clock may run again (the want was re-sent): any answer stops it.
-                if (want.AwaitingSince is not null)
+                // Answered before, yet a DONT_HAVE clock may run again (the want was re-sent): any answer but a HAVE stops it.
+                if (want.AwaitingSince is not null && awaiting is null)
                 {
                     if (forgotten?.Invoke(cid) == true) dropped.Add(cid);
                     else stamped[cid] = want with { AwaitingSince = null };
@@ -286,7 +290,7 @@ public sealed record PeerWants(
                 continue;
             }
             if (forgotten?.Invoke(cid) == true) dropped.Add(cid);
-            else stamped[cid] = want with { SentAt = null, AwaitingSince = null };
+            else stamped[cid] = want with { SentAt = null, AwaitingSince = awaiting };
             var sample = now - at;
             if (sample < 0 || sample > limits.LatencySampleMaxMs) continue;
             samples++;
