@@ -533,7 +533,21 @@ public class ClientTests
     }
 
     [Fact]
-    public void A_reply_before_the_timeout_prevents_the_simulated_dont_have()
+    public void A_dont_have_before_the_timeout_prevents_the_simulated_dont_have()
+    {
+        var d = NewDriver();
+        d.Connect(A);
+        JoinAsProvider(d, A, 0);
+        d.Advance(1_000);
+        d.ReceivePresences(A, (CidOf(0), PresenceType.DontHave));
+        d.Advance(20_000);
+
+        Assert.DoesNotContain(d.Effects.OfType<Explain>(), e => e.Subject == "dont-have-simulated");
+    }
+
+    // Issue 13: a HAVE is not the block; a peer that answers a want-block with HAVE and never sends it still times out.
+    [Fact]
+    public void A_have_in_answer_to_a_want_block_still_times_out_into_a_simulated_dont_have()
     {
         var d = NewDriver();
         d.Connect(A);
@@ -542,7 +556,7 @@ public class ClientTests
         d.ReceivePresences(A, (CidOf(0), PresenceType.Have));
         d.Advance(20_000);
 
-        Assert.DoesNotContain(d.Effects.OfType<Explain>(), e => e.Subject == "dont-have-simulated");
+        Assert.Contains(d.Effects.OfType<Explain>(), e => e.Subject == "dont-have-simulated" && e.Cid == CidOf(0));
     }
 
     [Fact]

@@ -3,6 +3,8 @@ using Bitswap.Domain.Multiformats;
 using Bitswap.Domain.Wire;
 using Bitswap.Runtime;
 using Bitswap.Runtime.Network;
+using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
 using Bitswap.Testing;
 using Xunit;
 using Xunit.Abstractions;
@@ -216,6 +218,27 @@ public sealed class RawPeerTests(ITestOutputHelper output)
         Assert.False(fetch.IsCompleted);
     }
 
+    // Issue 13, end to end in virtual time: a session fetching 16 blocks beside a liar that answers every want (want-blocks
+    // included) with HAVE at once, and an honest node that holds them all, gets every block.
+    [Fact]
+    public async Task A_session_gets_every_block_beside_a_peer_that_says_have_to_everything()
+    {
+        await using var world = new World(49, output);
+        var nodes = world.Instances(2);
+        var (fetcher, honest) = (nodes[0], nodes[1]);
+        var silent = new RawPeer(world, 1);
+        silent.AnswerEveryWantWithHave(fetcher);
+        silent.ConnectTo(fetcher);
+        var blocks = world.Blocks(16);
+        await world.Add(honest, [.. blocks]);
+        using var session = fetcher.Node.NewSession();
+
+        var got = await world.Run(Observable.ToList(session.GetBlocks(blocks.Select(b => b.Cid))).ToTask(), TimeSpan.FromSeconds(60));
+
+        Assert.Equal(blocks.Select(b => b.Cid).Order(), got.Select(b => b.Cid).Order());
+        Assert.Contains(silent.Entries, e => e.WantType == WantType.Block && !e.Cancel);
+    }
+
     // §7.18 TestSendingMessagesPriority
     [Fact]
     public async Task Earlier_wants_carry_higher_priority()
@@ -268,6 +291,16 @@ public sealed class RawPeerTests(ITestOutputHelper output)
 
         public PresenceType? PresenceFor(Cid cid) =>
             _received.Where(m => m.Presences.ContainsKey(cid)).Select(m => (PresenceType?)m.Presences[cid]).LastOrDefault();
+
+        /// <summary>Answers every want from <paramref name="node"/>, want-blocks included, with HAVE, and never sends a block.</summary>
+        public void AnswerEveryWantWithHave(Instance node) =>
+            _port.Events.Subscribe(e =>
+            {
+                if (e is not MessageArrived { Message.Wantlist.IsEmpty: false } arrived) return;
+                var answer = arrived.Message.Wantlist.Values.Where(w => !w.Cancel)
+                    .Aggregate(Message.Empty, (m, w) => m.WithPresence(w.Cid, PresenceType.Have));
+                if (!answer.IsEmpty) System.Reactive.Concurrency.Scheduler.Schedule(_world.Scheduler, TimeSpan.Zero, () => Send(node, answer));
+            });
 
         public void ConnectTo(Instance node)
         {

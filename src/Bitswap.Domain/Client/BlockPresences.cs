@@ -5,7 +5,8 @@ namespace Bitswap.Domain;
 
 /// <summary>
 /// What peers told us about blocks: CID → peer → HAVE or DONT_HAVE (boxo BlockPresenceManager). A HAVE is sticky: a later
-/// DONT_HAVE from the same peer does not overwrite it, because a peer that had the block once is the best bet to have it still.
+/// DONT_HAVE from the same peer does not overwrite it, because a peer that had the block once is the best bet to have it still,
+/// unless the peer was asked for the block itself and failed to send it (<see cref="Revoke"/>).
 /// Callers keep only CIDs still wanted, which bounds it by the wantlist times the connected peers.
 /// </summary>
 /// <param name="ByCid">Presences by CID, then by peer; both maps are ordered, so iteration is deterministic.</param>
@@ -21,6 +22,13 @@ public sealed record BlockPresences(Map<Cid, Map<PeerId, PresenceType>> ByCid)
         if (type == PresenceType.DontHave && PresenceIn(peers, peer) == PresenceType.Have) return this;
         return new BlockPresences(ByCid.AddOrUpdate(cid, peers.AddOrUpdate(peer, type)));
     }
+
+    /// <summary>
+    /// Records a DONT_HAVE that replaces even a HAVE: the peer held our want-block and answered DONT_HAVE, or let it time
+    /// out, so its HAVE no longer earns it the block (issue 13: a provider that says HAVE and never sends loses its preference).
+    /// </summary>
+    public BlockPresences Revoke(PeerId peer, Cid cid) =>
+        new(ByCid.AddOrUpdate(cid, ByCid.Find(cid).IfNone(Map<PeerId, PresenceType>.Empty).AddOrUpdate(peer, PresenceType.DontHave)));
 
     /// <summary>What <paramref name="peer"/> said about <paramref name="cid"/>, or null if it said nothing.</summary>
     public PresenceType? PresenceOf(PeerId peer, Cid cid) =>

@@ -247,11 +247,12 @@ public sealed record Session
 
         foreach (var cid in wantedDontHaves)
         {
-            session = session with { Presences = session.Presences.Record(from, cid, PresenceType.DontHave) };
+            var want = session.Wants.Find(cid).IfNone(() => throw new System.Diagnostics.UnreachableException("filtered above"));
+            var held = want.WantBlockTo == from;
+            session = session with { Presences = held ? session.Presences.Revoke(from, cid) : session.Presences.Record(from, cid, PresenceType.DontHave) };
             if (session.Peers.Contains(from))
                 session = session with { DontHaveStreaks = session.DontHaveStreaks.AddOrUpdate(from, n => n + 1, 1) };
-            var want = session.Wants.Find(cid).IfNone(() => throw new System.Diagnostics.UnreachableException("filtered above"));
-            if (want.WantBlockTo == from)
+            if (held)
             {
                 session = session.SetWant(cid, want, want with { WantBlockTo = null });
                 if (Explains) orders = orders.Add(new EmitOrder(new Explain("want-block-released", cid, from, $"session {Id}: DONT_HAVE")));
