@@ -40,7 +40,7 @@ public sealed record Limits
     /// <summary>A want-have for a block of at most this size is answered with the block (boxo DefaultWantHaveReplaceSize).</summary>
     public int WantHaveReplaceBytes { get; init; } = 1024;
 
-    /// <summary>Server messages in flight at once (boxo TaskWorkerCount).</summary>
+    /// <summary>Server envelopes loading or being built at once (boxo TaskWorkerCount); one handed to the network only counts against its peer's outstanding bytes.</summary>
     public int TaskWorkerCount { get; init; } = 8;
 
     /// <summary>Blockstore reads in flight at once (boxo EngineBlockstoreWorkerCount).</summary>

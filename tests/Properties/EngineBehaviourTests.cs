@@ -443,16 +443,20 @@ public class EngineBehaviourTests
     }
 
     [Fact]
-    public void At_most_TaskWorkerCount_envelopes_are_in_flight_and_a_completion_pops_more()
+    public void At_most_TaskWorkerCount_envelopes_load_at_once_and_a_send_handed_to_the_network_frees_its_worker()
     {
         var server = Server(Limits.Default with { TargetMessageBytes = 1, BacklogMessageBytes = 0 }, store: Enumerable.Range(0, 12).ToArray());
         server.Receive(Alice, Wants(Enumerable.Range(0, 12).Select(i => WantlistEntry.WantBlock(ServerWorld.Blocks[i].Cid, 1)).ToArray()));
         Assert.Equal(8, server.State.EnvelopesInFlight);
         Assert.Equal(8, server.Loads.Count);
+        // Issue 13: a message waiting on a peer that does not read must not hold one of the shared workers.
         var effects = server.AnswerLoad();
         Assert.Single(effects.OfType<SendMessage>());
-        var after = server.CompleteSend();
-        Assert.Single(after.OfType<LoadBlocks>());
+        Assert.Single(effects.OfType<LoadBlocks>());
+        Assert.Equal(1, server.State.Sending);
+        Assert.Equal(9, server.State.EnvelopesInFlight);
+        server.CompleteSend();
+        Assert.Equal(0, server.State.Sending);
         Assert.Equal(8, server.State.EnvelopesInFlight);
     }
 

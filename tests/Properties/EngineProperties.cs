@@ -99,7 +99,8 @@ public class EngineProperties
             foreach (var step in harness.Log)
             {
                 var s = step.After;
-                if (s.EnvelopesInFlight > limits.TaskWorkerCount) return false.Label($"{s.EnvelopesInFlight} envelopes in flight");
+                if (s.EnvelopesInFlight - s.Sending > limits.TaskWorkerCount) return false.Label($"{s.EnvelopesInFlight - s.Sending} envelopes loading");
+                if (s.Sending != s.InFlight.Values.Count(e => e.Message.IsSome)) return false.Label($"{s.Sending} counted as sending");
                 foreach (var (peer, wantlist) in s.Wantlists)
                 {
                     if (wantlist.Count > limits.WantlistEntriesPerPeerMax) return false.Label($"{wantlist.Count} wants for {peer.Short}");

@@ -66,6 +66,13 @@ public sealed record EngineState
     /// <summary>Envelopes loading or sending, by sequence.</summary>
     public Map<long, ServerEnvelope> InFlight { get; init; } = Map<long, ServerEnvelope>.Empty;
 
+    /// <summary>
+    /// How many of <see cref="InFlight"/> are handed to the network and not yet confirmed. They no longer hold one of the
+    /// TaskWorkerCount workers: a peer that does not read only holds its own outstanding bytes (issue 13), so eight stalled
+    /// peers cannot stop the others being served.
+    /// </summary>
+    public int Sending { get; init; }
+
     /// <summary>The sequence of the last envelope created.</summary>
     public long LastEnvelope { get; init; }
 
@@ -102,7 +109,7 @@ public sealed record EngineState
 
 /// <summary>
 /// The decision engine (boxo bitswap/server/internal/decision): answers peers' wantlists with blocks, HAVEs and DONT_HAVEs,
-/// through a fair task queue and at most <see cref="Limits.TaskWorkerCount"/> envelopes in flight.
+/// through a fair task queue and at most <see cref="Limits.TaskWorkerCount"/> envelopes loading or being built at once.
 /// </summary>
 public static class Engine
 {
@@ -323,6 +330,7 @@ public static class Engine
         var next = state with
         {
             InFlight = state.InFlight.Remove(envelope.Id.Sequence),
+            Sending = state.Sending - 1,
             Queue = state.Queue.TasksDone(peer, envelope.Tasks),
             BlocksSent = state.BlocksSent + message.Blocks.Count,
             DataSent = state.DataSent + message.Blocks.Values.Sum(b => (long)b.Size),
@@ -366,6 +374,7 @@ public static class Engine
         var next = state with
         {
             InFlight = state.InFlight.Remove(envelope.Id.Sequence),
+            Sending = envelope.Message.IsSome ? state.Sending - 1 : state.Sending,
             Queue = state.Queue.TasksDone(envelope.Peer, envelope.Tasks),
         };
         var effects = state.Config.Explain
@@ -394,7 +403,7 @@ public static class Engine
     private static Step<EngineState, Effect> Dispatch(EngineState state, long now, Seq<Effect> effects)
     {
         var limits = state.Config.Limits;
-        while (state.InFlight.Count < limits.TaskWorkerCount)
+        while (state.InFlight.Count - state.Sending < limits.TaskWorkerCount)
         {
             var (queue, popped) = state.Queue.PopTasks(limits.TargetMessageBytes, now, limits.BacklogMessageBytes);
             if (popped.Case is not PoppedTasks work) break;
@@ -416,7 +425,7 @@ public static class Engine
                 state = state with { Queue = state.Queue.TasksDone(work.Peer, work.Tasks) };
                 continue;
             }
-            state = state with { InFlight = state.InFlight.AddOrUpdate(id.Sequence, envelope with { Message = message }) };
+            state = state with { InFlight = state.InFlight.AddOrUpdate(id.Sequence, envelope with { Message = message }), Sending = state.Sending + 1 };
             effects = effects.Add(new SendMessage(work.Peer, id, message));
         }
         return new(state, effects);
@@ -434,7 +443,7 @@ public static class Engine
             };
             return Dispatch(done, now, effects);
         }
-        var sending = state with { InFlight = state.InFlight.AddOrUpdate(envelope.Id.Sequence, envelope with { Message = message }) };
+        var sending = state with { InFlight = state.InFlight.AddOrUpdate(envelope.Id.Sequence, envelope with { Message = message }), Sending = state.Sending + 1 };
         return Dispatch(sending, now, effects.Add(new SendMessage(envelope.Peer, envelope.Id, message)));
     }
 
