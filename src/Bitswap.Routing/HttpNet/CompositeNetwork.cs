@@ -9,8 +9,12 @@ namespace Bitswap.Routing.HttpNet;
 /// The libp2p network and HTTP gateways as one network port (boxo's router between bsnet and httpnet): gateway peers go
 /// to <see cref="HttpGatewayNetwork"/>, every other peer to the libp2p network. Disposing it disposes neither.
 /// </summary>
-public sealed class CompositeNetwork(IBitswapNetwork libp2p, HttpGatewayNetwork http) : IBitswapNetwork
+public sealed class CompositeNetwork(IBitswapNetwork libp2p, HttpGatewayNetwork http) : IBitswapNetwork, IPacedNetwork
 {
+    /// <summary>Paces the libp2p side's messages when it can be paced; gateway answers keep arriving on <see cref="Events"/>.</summary>
+    public IDisposable PaceMessages(Func<MessageArrived, ValueTask> consumer) =>
+        libp2p is IPacedNetwork paced ? paced.PaceMessages(consumer) : System.Reactive.Disposables.Disposable.Empty;
+
     /// <inheritdoc />
     public PeerId Self => libp2p.Self;
 

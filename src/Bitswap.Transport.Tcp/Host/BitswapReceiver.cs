@@ -20,7 +20,11 @@ internal sealed class BitswapReceiver : IYamuxReceiver
     private static readonly byte[] Discard = new byte[InitialBytes];
 
     private readonly int _messageBytesMax;
-    private readonly Action<Message, int, IDisposable?> _arrived;
+    private readonly Func<Message, int, IDisposable?, ValueTask> _arrived;
+    // A consumer still busy with an earlier message (the read loop awaits it in ReadyAsync), and the messages completed
+    // meanwhile in the same Data frame, handed over one at a time after it: calls for one stream never overlap.
+    private Task? _busy;
+    private Queue<(Message Message, int WireBytes, IDisposable? Lease)>? _backlog;
     private readonly Action<DecodeError> _failed;
     private readonly Func<ReadOnlyMemory<byte>, LanguageExt.Either<DecodeError, Message>> _decode;
     private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -35,7 +39,7 @@ internal sealed class BitswapReceiver : IYamuxReceiver
     private bool _dead;
 
     /// <summary>Creates a receiver; <paramref name="arrived"/> and <paramref name="failed"/> run on the session's read loop.</summary>
-    public BitswapReceiver(ProtocolVersion version, Limits limits, PeerScope scope, Action<Message, int, IDisposable?> arrived, Action<DecodeError> failed)
+    public BitswapReceiver(ProtocolVersion version, Limits limits, PeerScope scope, Func<Message, int, IDisposable?, ValueTask> arrived, Action<DecodeError> failed)
     {
         _scope = scope;
         _messageBytesMax = limits.MessageBytesMax;
@@ -170,14 +174,39 @@ internal sealed class BitswapReceiver : IYamuxReceiver
             // Nothing points into the buffer (CIDs are copied): reuse it at once.
             ReceiveBuffers.Return(buffer);
             _scope.Release(charge);
-            _arrived(message, wire.Length, null);
+            Deliver(message, wire.Length, null);
         }
         else
         {
-            _arrived(message, wire.Length, new PooledLease(buffer, _scope, charge));
+            Deliver(message, wire.Length, new PooledLease(buffer, _scope, charge));
         }
 
         if (refused is { } reason) Refuse(reason, $"{excess} bytes of the next message");
+    }
+
+    private void Deliver(Message message, int wireBytes, IDisposable? lease)
+    {
+        if (_busy is not null)
+        {
+            (_backlog ??= new()).Enqueue((message, wireBytes, lease));
+            return;
+        }
+        var handing = _arrived(message, wireBytes, lease);
+        if (!handing.IsCompletedSuccessfully) _busy = handing.AsTask();
+    }
+
+    /// <inheritdoc />
+    public ValueTask ReadyAsync() => _busy is null ? default : DrainAsync();
+
+    private async ValueTask DrainAsync()
+    {
+        await _busy!.ConfigureAwait(false);
+        while (_backlog is { Count: > 0 })
+        {
+            var (message, wireBytes, lease) = _backlog.Dequeue();
+            await _arrived(message, wireBytes, lease).ConfigureAwait(false);
+        }
+        _busy = null;
     }
 
     // Grows the buffer to hold `needed` bytes: straight to the whole message when it is at most four times what has

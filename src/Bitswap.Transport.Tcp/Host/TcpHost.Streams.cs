@@ -119,9 +119,13 @@ public sealed partial class TcpHost
             {
                 Interlocked.Increment(ref _messagesReceived);
                 Interlocked.Add(ref _bytesReceived, wireBytes);
+                var arrived = new MessageArrived(peer, version, message, wireBytes, lease);
                 try
                 {
-                    Emit(new MessageArrived(peer, version, message, wireBytes, lease));
+                    // A paced consumer is called without the emit lock, so a peer it makes wait holds back only its own
+                    // connection's reads; other connections keep delivering.
+                    if (_paced is { } consume) return consume(arrived);
+                    Emit(arrived);
                 }
                 catch (Exception e)
                 {
@@ -129,6 +133,7 @@ public sealed partial class TcpHost
                     _logger.LogError(e, "a MessageArrived subscriber failed; message from {Peer} dropped", peer);
                     lease?.Dispose();
                 }
+                return default;
             },
             error =>
             {

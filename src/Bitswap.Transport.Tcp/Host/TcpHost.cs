@@ -21,7 +21,7 @@ namespace Bitswap.Transport.Tcp.Host;
 /// (<see cref="IdentifyService"/>), ping (<see cref="PingService"/>) and the Bitswap streams (<see cref="BitswapSender"/>,
 /// TcpHost.Streams.cs with <see cref="BitswapReceiver"/>) live in their own files.
 /// </summary>
-public sealed partial class TcpHost : IBitswapNetwork
+public sealed partial class TcpHost : IBitswapNetwork, IPacedNetwork
 {
     /// <summary>The identify protocol id.</summary>
     public const string IdentifyProtocol = IdentifyService.Protocol;
@@ -53,6 +53,8 @@ public sealed partial class TcpHost : IBitswapNetwork
     private readonly Subject<NetworkEvent> _events = new();
     private readonly object _gate = new();
     private readonly object _emitGate = new();
+    // The node's inbox when it paces inbound messages (IPacedNetwork); null delivers on Events instead.
+    private Func<MessageArrived, ValueTask>? _paced;
     private readonly CancellationTokenSource _shutdown = new();
     private long _messagesSent, _messagesReceived, _bytesSent, _bytesReceived;
     private bool _disposed;
@@ -91,6 +93,15 @@ public sealed partial class TcpHost : IBitswapNetwork
 
     /// <inheritdoc />
     public IObservable<NetworkEvent> Events => _events.AsObservable();
+
+    /// <inheritdoc />
+    public IDisposable PaceMessages(Func<MessageArrived, ValueTask> consumer)
+    {
+        ArgumentNullException.ThrowIfNull(consumer);
+        if (Interlocked.CompareExchange(ref _paced, consumer, null) is not null)
+            throw new InvalidOperationException("inbound messages are already paced by another consumer");
+        return System.Reactive.Disposables.Disposable.Create(() => Interlocked.CompareExchange(ref _paced, null, consumer));
+    }
 
     /// <summary>The budgets for memory, streams and connections, and what they refused.</summary>
     public ResourceManager Resources => _resources;

@@ -16,4 +16,10 @@ public interface IYamuxReceiver
 
     /// <summary>The peer finished writing (FIN, <paramref name="failure"/> null) or the stream died (reset, session end).</summary>
     void OnEnded(YamuxException? failure);
+
+    /// <summary>
+    /// Completes when the receiver can take more bytes. The read loop awaits it after each Data frame it fed, so a receiver
+    /// whose consumer is busy holds back reads on its connection (back-pressure on that peer only) instead of blocking a thread.
+    /// </summary>
+    ValueTask ReadyAsync() => default;
 }

@@ -512,6 +512,8 @@ public sealed class YamuxSession : IAsyncDisposable
                     {
                         stream.EndReceive();
                     }
+
+                    await receiver.ReadyAsync().ConfigureAwait(false);
                 }
                 else
                 {
