@@ -69,10 +69,10 @@ public sealed record TcpHostOptions
     // ---- resource manager (go-libp2p p2p/host/resource-manager limit_defaults.go) ----
 
     /// <summary>
-    /// Bytes of peers' data all transport buffers may hold at once (ours: the 300 MB resident target less the
-    /// runtime's own; go-libp2p's SystemBaseLimit is 128 MiB plus 1 GiB per GiB of RAM).
+    /// Bytes of peers' data all transport buffers may hold at once: go-libp2p's SystemBaseLimit memory, 128 MiB (it adds
+    /// 1 GiB per GiB of RAM; we do not, so a node stays under the 300 MB resident target with the runtime's own ~90 MB).
     /// </summary>
-    public long SystemMemoryBytesMax { get; init; } = 256L * 1024 * 1024;
+    public long SystemMemoryBytesMax { get; init; } = 128L * 1024 * 1024;
 
     /// <summary>
     /// Bytes of one peer's data the transport may hold: Yamux receive buffers, partial and waiting Bitswap messages, queued
