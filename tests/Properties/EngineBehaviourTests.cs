@@ -460,6 +460,20 @@ public class EngineBehaviourTests
         Assert.Equal(8, server.State.EnvelopesInFlight);
     }
 
+    // boxo serves wants of equal priority in arrival order; Helia asks for a file's chunks at priority 1, in file order.
+    [Fact]
+    public void Wants_of_equal_priority_are_served_in_the_order_they_came_off_the_wire()
+    {
+        var server = Server(Limits.Default with { TaskWorkerCount = 1, TargetMessageBytes = 1, BacklogMessageBytes = 0 }, store: [0, 1, 2, 3]);
+        var wire = new[] { 3, 0, 2, 1 }.Select(i => ServerWorld.Blocks[i].Cid).ToArray();
+        var message = Wants(wire.Select(cid => WantlistEntry.WantBlock(cid, 1)).ToArray()) with { WireOrder = wire.ToSeq() };
+
+        server.Receive(Alice, message);
+        var sent = server.Drain();
+
+        Assert.Equal(wire, sent.SelectMany(s => s.Message.Blocks.Keys));
+    }
+
     [Fact]
     public void Work_that_does_not_fit_one_message_is_sent_in_the_next()
     {

@@ -80,6 +80,20 @@ public class MultiformatProperties
 /// <summary>Codec round trips, robustness against hostile bytes, splitting and framing.</summary>
 public class WireProperties
 {
+    [Fact]
+    public void Decoding_keeps_the_wantlist_in_wire_order_and_encoding_writes_it_back_in_that_order()
+    {
+        var cids = Enumerable.Range(0, 6).Select(i => Block.Raw(new[] { (byte)i }).Cid).ToArray();
+        var wire = new[] { cids[4], cids[1], cids[5], cids[0], cids[3], cids[2] };
+        var message = Message.Empty.WithEntries(wire.Select(cid => WantlistEntry.WantBlock(cid, 1)).ToArray()) with { WireOrder = wire.ToSeq() };
+
+        var decoded = MessageCodec.Decode(MessageCodec.Encode(message, ProtocolVersion.V120), ProtocolVersion.V120, Limits.Default);
+
+        var back = decoded.Match(m => m, e => throw new InvalidOperationException(e.ToString()));
+        Assert.Equal(wire, back.WireOrder.ToArray());
+        Assert.Equal(message, back);
+    }
+
     private static readonly Limits Limits = Limits.Default;
 
     [Property(MaxTest = 500)]

@@ -205,7 +205,8 @@ public static class Engine
         var fresh = wantlist.Count == 0 && message.Wantlist.Count <= limits.WantlistEntriesPerPeerMax ? new List<PeerWant>() : null;
         var justThisPeer = Set<PeerId>.Empty.Add(peer);
         var freshCids = new List<Cid>();
-        foreach (var entry in message.Wantlist.Values)
+        // Wire order, so that wants of equal priority become tasks (and are served) in the order the peer listed them.
+        foreach (var entry in message.WantsInWireOrder)
         {
             var cid = entry.Cid;
             if (cid.ByteLength > limits.CidBytesMax || cid.IsIdentity)

@@ -74,6 +74,25 @@ public sealed record Message(
     /// <summary>The message with nothing in it.</summary>
     public static readonly Message Empty = new(Map<Cid, WantlistEntry>.Empty, false, Map<Cid, Block>.Empty, Map<Cid, PresenceType>.Empty, 0);
 
+    /// <summary>
+    /// The wantlist's CIDs in the order they came off the wire; empty for a message built in code. A server serves wants of
+    /// equal priority in this order, as boxo serves them in arrival order (Helia asks for every chunk of a file at priority 1,
+    /// in file order). Not part of equality: two messages with the same entries are the same message.
+    /// </summary>
+    public Seq<Cid> WireOrder { get; init; }
+
+    /// <summary>The wantlist in <see cref="WireOrder"/> when it still names exactly its entries, else in CID order.</summary>
+    public IEnumerable<WantlistEntry> WantsInWireOrder =>
+        !WireOrder.IsEmpty && WireOrder.Count == Wantlist.Count ? WireOrder.Map(cid => Wantlist[cid]) : Wantlist.Values;
+
+    /// <summary>Equal when the entries, blocks, presences and pending bytes are; <see cref="WireOrder"/> is not compared.</summary>
+    public bool Equals(Message? other) =>
+        other is not null && (ReferenceEquals(this, other) || (Full == other.Full && PendingBytes == other.PendingBytes
+            && Wantlist.Equals(other.Wantlist) && Blocks.Equals(other.Blocks) && Presences.Equals(other.Presences)));
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Wantlist, Full, Blocks, Presences, PendingBytes);
+
     /// <summary>True when there is nothing to send: no entries, blocks or presences, and not a full (clearing) wantlist.</summary>
     public bool IsEmpty => Wantlist.IsEmpty && Blocks.IsEmpty && Presences.IsEmpty && !Full;
 

@@ -200,7 +200,7 @@ public static class MessageCodec
     private static Pb.Message ToProto(Message message, ProtocolVersion version)
     {
         var proto = new Pb.Message();
-        var entries = message.Wantlist.Values.Select(e => ToProto(e, version)).Where(e => e is not null).Select(e => e!).ToArray();
+        var entries = message.WantsInWireOrder.Select(e => ToProto(e, version)).Where(e => e is not null).Select(e => e!).ToArray();
         if (entries.Length > 0 || message.Full)
         {
             var wantlist = new Pb.Message.Types.Wantlist { Full = message.Full };
@@ -460,6 +460,7 @@ public static class MessageCodec
         if (parts.HasWantlist)
         {
             message = message.WithFull(parts.Full);
+            var order = new List<Cid>(parts.Entries.Count);
             for (var i = 0; i < parts.Entries.Count; i++)
             {
                 var pb = parts.Entries[i];
@@ -477,8 +478,10 @@ public static class MessageCodec
                 var entry = pb.Cancel
                     ? WantlistEntry.CancelOf(Right(cid))
                     : new WantlistEntry(Right(cid), pb.Priority, type, false, supportsHave && pb.SendDontHave);
+                if (!message.Wantlist.ContainsKey(entry.Cid)) order.Add(entry.Cid);
                 message = message.WithEntry(entry);
             }
+            message = message with { WireOrder = order.ToSeq().Strict() };
         }
         for (var i = 0; i < parts.RawBlocks.Count; i++)
         {
