@@ -135,12 +135,7 @@ public sealed class RawPeerTests(ITestOutputHelper output)
     public async Task Only_one_peer_holds_a_want_block_until_it_says_dont_have()
     {
         await using var world = new World(45, output);
-        var node = world.Instances(1)[0];
-        var first = new RawPeer(world, 1);
-        var second = new RawPeer(world, 2);
-        first.ConnectTo(node);
-        second.ConnectTo(node);
-        var cid = world.BlockOfSize(5000).Cid;
+        var (node, first, second, cid) = NodeWithTwoRawPeers(world);
         var fetch = node.Node.GetBlockAsync(cid);
         world.Scheduler.RunFor(TimeSpan.FromMilliseconds(200));
         Assert.Contains(first.Entries, e => e.Cid == cid && e.WantType == WantType.Have);
@@ -167,12 +162,7 @@ public sealed class RawPeerTests(ITestOutputHelper output)
     public async Task A_silent_want_block_times_out_into_a_simulated_dont_have(bool simulate)
     {
         await using var world = new World(47, output, options: _ => BitswapOptions.Default with { SimulateDontHaves = simulate });
-        var node = world.Instances(1)[0];
-        var silent = new RawPeer(world, 1);
-        var backup = new RawPeer(world, 2);
-        silent.ConnectTo(node);
-        backup.ConnectTo(node);
-        var cid = world.BlockOfSize(5000).Cid;
+        var (node, silent, backup, cid) = NodeWithTwoRawPeers(world);
         var fetch = node.Node.GetBlockAsync(cid);
         world.Scheduler.RunFor(TimeSpan.FromMilliseconds(100));
         silent.Send(node, Message.Empty.WithPresence(cid, PresenceType.Have));
@@ -195,12 +185,7 @@ public sealed class RawPeerTests(ITestOutputHelper output)
     public async Task A_have_in_answer_to_a_want_block_does_not_stop_its_dont_have_clock()
     {
         await using var world = new World(48, output);
-        var node = world.Instances(1)[0];
-        var silent = new RawPeer(world, 1);
-        var backup = new RawPeer(world, 2);
-        silent.ConnectTo(node);
-        backup.ConnectTo(node);
-        var cid = world.BlockOfSize(5000).Cid;
+        var (node, silent, backup, cid) = NodeWithTwoRawPeers(world);
         var fetch = node.Node.GetBlockAsync(cid);
         world.Scheduler.RunFor(TimeSpan.FromMilliseconds(100));
         silent.Send(node, Message.Empty.WithPresence(cid, PresenceType.Have));
@@ -263,6 +248,17 @@ public sealed class RawPeerTests(ITestOutputHelper output)
     }
 
     /// <summary>A scripted peer: a bare port on the virtual network.</summary>
+    /// <summary>One node, two raw peers connected to it (indexes 1 and 2), and the CID of a 5,000-byte block nobody holds.</summary>
+    private static (Instance Node, RawPeer First, RawPeer Second, Cid Cid) NodeWithTwoRawPeers(World world)
+    {
+        var node = world.Instances(1)[0];
+        var first = new RawPeer(world, 1);
+        var second = new RawPeer(world, 2);
+        first.ConnectTo(node);
+        second.ConnectTo(node);
+        return (node, first, second, world.BlockOfSize(5000).Cid);
+    }
+
     private sealed class RawPeer
     {
         private readonly World _world;

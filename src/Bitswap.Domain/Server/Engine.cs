@@ -69,7 +69,8 @@ public sealed record EngineState
     /// <summary>
     /// How many of <see cref="InFlight"/> are handed to the network and not yet confirmed. They no longer hold one of the
     /// TaskWorkerCount workers: a peer that does not read only holds its own outstanding bytes (issue 13), so eight stalled
-    /// peers cannot stop the others being served.
+    /// peers cannot stop the others being served. A count rather than a scan of <see cref="InFlight"/>, which holds up to one
+    /// envelope per peer, so that each dispatch stays O(1).
     /// </summary>
     public int Sending { get; init; }
 
