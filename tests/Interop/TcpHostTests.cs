@@ -298,10 +298,10 @@ public sealed class TcpHostTests
     }
 
     [Fact]
-    public async Task Slow_handshakes_from_the_same_address_as_an_honest_peer_cannot_lock_it_out_the_oldest_is_evicted()
+    public async Task Slow_handshakes_from_the_same_address_as_an_honest_peer_cannot_lock_it_out_the_slowest_is_evicted()
     {
         // Loopback skips the per-IP limits, so only the handshake budget and its eviction stand between the two.
-        var options = new TcpHostOptions { HandshakesMax = 8, HandshakeEvictAfter = TimeSpan.FromMilliseconds(300), UpgradeTimeoutMs = 60_000 };
+        var options = new TcpHostOptions { HandshakesMax = 8, HandshakeEvictMinAge = TimeSpan.FromMilliseconds(300), UpgradeTimeoutMs = 60_000 };
         await using var b = await TcpHost.StartAsync(PeerIdentity.Generate(), options);
         await using var a = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions());
         b.ListenAddresses[0].TryGetTcpEndpoint(out var endpoint);
@@ -319,8 +319,8 @@ public sealed class TcpHostTests
 
             await Eventually(() => b.Resources.Handshakes == options.HandshakesMax && b.Resources.Resets(ResetReason.Handshakes) >= 1);
 
-            // The honest dial takes the slot of the oldest trickler once that one has run for HandshakeEvictAfter.
-            await Task.Delay(2 * options.HandshakeEvictAfter);
+            // The honest dial takes the slot of the slowest trickler once that one has run for HandshakeEvictMinAge.
+            await Task.Delay(2 * options.HandshakeEvictMinAge);
             await a.DialAsync(b.ListenAddresses[0]).WaitAsync(Patience);
             Assert.True(b.Resources.Resets(ResetReason.HandshakeEvicted) >= 1);
             Assert.InRange(b.Resources.Handshakes, 0, options.HandshakesMax);

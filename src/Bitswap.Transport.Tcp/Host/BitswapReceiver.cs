@@ -210,15 +210,18 @@ internal sealed class BitswapReceiver : IYamuxReceiver
     }
 
     // Grows the buffer to hold `needed` bytes: straight to the whole message when it is at most four times what has
-    // arrived (or 256 KiB), else to four times what arrived. A prefix announcing 4 MiB thus reserves 256 KiB until the
-    // bytes come, and a 1 MiB message is copied once, at 256 KiB.
+    // arrived (or 256 KiB), else to the next of 256 KiB, 1 MiB, 4 MiB that holds what arrived. A prefix announcing 4 MiB
+    // thus reserves 256 KiB until the bytes come, a 1 MiB message is copied once, at 256 KiB, and the few sizes in
+    // between are ones the pool keeps, so a peer that keeps starting messages and never finishing them leaves no garbage.
     private ResetReason? Reserve(int needed)
     {
         if (_buffer is not null && _buffer.Length >= needed) return null;
         var allowed = Math.Max(4L * needed, ReserveFloorBytes);
+        var step = ReserveFloorBytes;
+        while (step < needed) step *= 4;
         var target = _frameBytes < 0 ? Math.Max(needed, InitialBytes)
             : _frameBytes <= allowed ? _frameBytes
-            : (int)allowed;
+            : step;
         var grown = ReceiveBuffers.Rent(target);
         if (_scope.TryReserve(grown.Length - _held) is { } refused)
         {

@@ -24,6 +24,11 @@ internal sealed class BitswapSender : IAsyncDisposable
     // Segments up to this size are copied into their own Yamux frame; larger block data is sent from its own memory.
     private const int CopiedSegmentBytesMax = 2048;
 
+    // Memory a queued message holds per entry, presence or block beyond its encoded bytes: a map node, a Cid, its
+    // Multihash and digest array (dotnet-gcdump of a node flooded with DONT_HAVE answers: about 200 B each, where the
+    // encoding takes about 40 B).
+    private const int HeldBytesPerEntry = 200;
+
     // How long closing waits for queued messages to reach the muxer (the Yamux session drains its writer for as long).
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(2);
 
@@ -68,21 +73,28 @@ internal sealed class BitswapSender : IAsyncDisposable
         _pump = PumpAsync();
     }
 
+    /// <summary>
+    /// What <paramref name="message"/> holds while it waits in the queue: its encoded size plus the objects behind each
+    /// entry, so that a queue of small presences is bounded by the memory it takes, not by its smaller encoding.
+    /// </summary>
+    public static int HeldBytes(Message message, int encodedBytes) =>
+        (int)Math.Min(int.MaxValue, encodedBytes + (long)HeldBytesPerEntry * (message.Wantlist.Count + message.Presences.Count + message.Blocks.Count));
+
     /// <summary>Messages the pump could not send (the stream failed twice); they are dropped, as boxo does after its retries.</summary>
     public long Dropped { get; private set; }
 
     /// <summary>
-    /// Queues <paramref name="message"/>, waiting only while the queue holds <see cref="TcpHostOptions.SendQueueBytesMax"/>
-    /// bytes; after <see cref="TcpHostOptions.SendTimeout"/> the stuck stream is reset and this throws.
+    /// Queues <paramref name="message"/>, charged at <paramref name="heldBytes"/> (see <see cref="HeldBytes"/>), waiting only
+    /// while the queue holds <see cref="TcpHostOptions.SendQueueBytesMax"/> bytes; after <see cref="TcpHostOptions.SendTimeout"/> the stuck stream is reset and this throws.
     /// </summary>
-    public async ValueTask EnqueueAsync(Message message, int encodedBytes, CancellationToken cancellationToken)
+    public async ValueTask EnqueueAsync(Message message, int heldBytes, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
         timeout.CancelAfter(_options.SendTimeout);
         bool admitted;
         try
         {
-            admitted = await _budget.WaitAsync(encodedBytes, timeout.Token).ConfigureAwait(false);
+            admitted = await _budget.WaitAsync(heldBytes, timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_lifetime.IsCancellationRequested)
         {
@@ -98,17 +110,17 @@ internal sealed class BitswapSender : IAsyncDisposable
 
         if (!admitted) throw new NetworkException($"the connection to {_peer} is closed");
         // What waits in the queue is charged to the peer with the rest of its buffers until the pump has written it.
-        if (_scope.TryReserve(encodedBytes) is { } refused)
+        if (_scope.TryReserve(heldBytes) is { } refused)
         {
-            _budget.Release(encodedBytes);
-            _scope.Refused(refused, $"a message of {encodedBytes} bytes would not fit the peer's budget; message dropped");
+            _budget.Release(heldBytes);
+            _scope.Refused(refused, $"a message of {heldBytes} bytes would not fit the peer's budget; message dropped");
             throw new NetworkException($"send to {_peer} refused: {refused} budget spent");
         }
 
-        if (!_queue.Writer.TryWrite(new Queued(message, encodedBytes)))
+        if (!_queue.Writer.TryWrite(new Queued(message, heldBytes)))
         {
-            _budget.Release(encodedBytes);
-            _scope.Release(encodedBytes);
+            _budget.Release(heldBytes);
+            _scope.Release(heldBytes);
             throw new NetworkException($"the connection to {_peer} is closed");
         }
     }

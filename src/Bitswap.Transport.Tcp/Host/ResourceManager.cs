@@ -33,7 +33,7 @@ public enum ResetReason
     /// <summary>A new inbound connection found <see cref="TcpHostOptions.HandshakesPerIpMax"/> handshakes in progress from its IP.</summary>
     HandshakesPerIp,
 
-    /// <summary>The oldest handshake in progress was cancelled to admit a new connection (see <see cref="TcpHostOptions.HandshakeEvictAfter"/>).</summary>
+    /// <summary>The slowest handshake in progress was cancelled to admit a new connection (see <see cref="TcpHostOptions.HandshakeEvictMinAge"/>).</summary>
     HandshakeEvicted,
 
     /// <summary>A partly received Bitswap message made no progress for <see cref="TcpHostOptions.MessageStallTimeout"/>.</summary>
@@ -119,7 +119,8 @@ public sealed class ResourceManager : IDisposable
 
     /// <summary>
     /// Reserves <paramref name="bytes"/> for <paramref name="peer"/> if that keeps both the peer and the system within
-    /// their memory budgets; otherwise reserves nothing and returns the budget that would break.
+    /// their memory budgets (a peer that would hold more than <see cref="TcpHostOptions.SmallPeerBytesMax"/> may not use the
+    /// part kept for light peers); otherwise reserves nothing and returns the budget that would break.
     /// </summary>
     public ResetReason? TryReserve(PeerId peer, long bytes)
     {
@@ -133,7 +134,11 @@ public sealed class ResourceManager : IDisposable
                 return ResetReason.PeerMemory;
             }
 
-            if (_memory + bytes > _options.SystemMemoryBytesMax)
+            // Peers that already hold a lot stop short of the whole system budget; the rest is kept for light peers.
+            var systemMax = usage.Memory + bytes <= _options.SmallPeerBytesMax
+                ? _options.SystemMemoryBytesMax
+                : _options.SystemMemoryBytesMax - _options.SystemMemoryKeptForSmallPeersBytes;
+            if (_memory + bytes > systemMax)
             {
                 Forget(peer, usage);
                 return ResetReason.SystemMemory;

@@ -110,9 +110,8 @@ public sealed partial class TcpHost
         }
     }
 
-    // Takes a handshake slot for a new inbound connection. When every slot is taken, the oldest handshake, if it has run
-    // for HandshakeEvictAfter (far longer than an honest handshake's few round trips), is cancelled to make room: slow
-    // handshakes from one address (loopback, a NAT) that per-IP limits cannot tell apart from honest ones then never
+    // Takes a handshake slot for a new inbound connection. When every slot is taken, the handshake receiving its bytes
+    // slowest (see HandshakeEvictMinAge) is cancelled to make room: slow handshakes from one address (loopback, a NAT) that per-IP limits cannot tell apart from honest ones then never
     // lock out a peer that completes its handshake quickly. Ours; go-libp2p and js-libp2p refuse the newcomer.
     private PendingHandshake? AdmitHandshake(IPAddress ip)
     {
@@ -122,12 +121,11 @@ public sealed partial class TcpHost
         lock (_handshakeGate)
         {
             refused = _resources.TryBeginHandshake(ip);
-            if (refused == ResetReason.Handshakes && _pendingHandshakes.First?.Value is { } oldest
-                && System.Diagnostics.Stopwatch.GetElapsedTime(oldest.Started) >= _options.HandshakeEvictAfter)
+            if (refused == ResetReason.Handshakes && EvictionCandidate() is { } victim)
             {
-                _pendingHandshakes.RemoveFirst();
-                _resources.EndHandshake(oldest.Ip);
-                evicted = oldest;
+                _pendingHandshakes.Remove(victim.Node!);
+                _resources.EndHandshake(victim.Ip);
+                evicted = victim;
                 refused = _resources.TryBeginHandshake(ip);
             }
 
@@ -140,13 +138,31 @@ public sealed partial class TcpHost
 
         if (evicted is not null)
         {
-            _resources.Refused(ResetReason.HandshakeEvicted, evicted.Ip.ToString(), "the oldest handshake in progress was cancelled to admit a new connection");
+            _resources.Refused(ResetReason.HandshakeEvicted, evicted.Ip.ToString(), "a silent or old handshake in progress was cancelled to admit a new connection");
             // Its callbacks (the upgrade's socket reads) run off the accept loop.
             Track(evicted.Evict.CancelAsync());
         }
 
         if (refused is { } reason) _resources.Refused(reason, ip.ToString(), "inbound connection refused while handshaking");
         return admitted;
+    }
+
+    // The handshake receiving its bytes slowest since it was accepted (ties: the oldest), if it is HandshakeEvictMinAge
+    // old; else none. Scans at most HandshakesMax entries, and only when every slot is taken.
+    private PendingHandshake? EvictionCandidate()
+    {
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        var minAge = (long)(_options.HandshakeEvictMinAge.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+        PendingHandshake? slowest = null;
+        foreach (var pending in _pendingHandshakes)
+        {
+            var age = now - pending.Started;
+            if (age < minAge) continue;
+            // bytes / age < slowest's bytes / slowest's age, without dividing.
+            if (slowest is null || (double)pending.Received * (now - slowest.Started) < (double)slowest.Received * age) slowest = pending;
+        }
+
+        return slowest;
     }
 
     private void EndHandshake(PendingHandshake handshake)
@@ -165,6 +181,14 @@ public sealed partial class TcpHost
         public IPAddress Ip { get; } = ip;
 
         public long Started { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
+
+        private long _received;
+
+        /// <summary>Handshake bytes received so far.</summary>
+        public long Received => Interlocked.Read(ref _received);
+
+        /// <summary>Counts handshake bytes that arrived.</summary>
+        public void Arrived(int bytes) => Interlocked.Add(ref _received, bytes);
 
         public CancellationTokenSource Evict { get; } = new();
 
@@ -185,7 +209,7 @@ public sealed partial class TcpHost
             timeout.CancelAfter(TimeSpan.FromMilliseconds(_options.UpgradeTimeoutMs));
             try
             {
-                channel = await Upgrader.UpgradeAsync(socket, _identity, outbound: false, expected: null, timeout.Token).ConfigureAwait(false);
+                channel = await Upgrader.UpgradeAsync(socket, _identity, outbound: false, expected: null, timeout.Token, handshake.Arrived).ConfigureAwait(false);
             }
             catch (Exception e)
             {

@@ -182,7 +182,7 @@ public sealed partial class TcpHost : IBitswapNetwork, IPacedNetwork
             ?? throw new NetworkException($"the connection to {peer} is closing");
         var version = VersionOf(peer) ?? ProtocolVersion.V120;
         var size = MessageCodec.EncodedSize(message, version);
-        await sender.EnqueueAsync(message, size, cancellationToken).ConfigureAwait(false);
+        await sender.EnqueueAsync(message, BitswapSender.HeldBytes(message, size), cancellationToken).ConfigureAwait(false);
         Interlocked.Increment(ref _messagesSent);
         Interlocked.Add(ref _bytesSent, size);
     }

@@ -48,11 +48,13 @@ public sealed record TcpHostOptions
     public int HandshakesMax { get; init; } = 128;
 
     /// <summary>
-    /// When every handshake slot is taken, the oldest handshake is cancelled for a new connection once it has run this long
-    /// (ours: far beyond an honest handshake's few round trips), so slow handshakes from an address the per-IP limits do not
-    /// cover (loopback, a NAT) cannot lock honest peers out; go-libp2p and js-libp2p refuse the newcomer instead.
+    /// When every handshake slot is taken, the handshake that has received its bytes slowest (bytes per second since it was
+    /// accepted) is cancelled for a new connection, once it is this old (ours: an honest dialer sends its first ~60 bytes at
+    /// once and its ~300 within a few round trips, a trickling one a byte every few seconds), so slow handshakes from an
+    /// address the per-IP limits do not cover (loopback, a NAT) cannot lock honest peers out; go-libp2p and js-libp2p refuse
+    /// the newcomer instead.
     /// </summary>
-    public TimeSpan HandshakeEvictAfter { get; init; } = TimeSpan.FromSeconds(2);
+    public TimeSpan HandshakeEvictMinAge { get; init; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>Inbound connections upgrading at once from one IP address (go-libp2p conn_limiter: 8 connections per IPv4 /32, upgrading ones included).</summary>
     public int HandshakesPerIpMax { get; init; } = 8;
@@ -79,6 +81,16 @@ public sealed record TcpHostOptions
     /// sends (go-libp2p PeerBaseLimit Memory: 64 MiB). Going over resets the stream that asked.
     /// </summary>
     public long PeerMemoryBytesMax { get; init; } = 64L * 1024 * 1024;
+
+    /// <summary>
+    /// Of <see cref="SystemMemoryBytesMax"/>, the part only peers holding less than <see cref="SmallPeerBytesMax"/> may use:
+    /// a quarter, so that peers filling their budgets cannot lock a light peer out (go-libp2p's reservation priorities
+    /// play this part: a low-priority reservation fails once the scope is 40% used, the highest only at 100%).
+    /// </summary>
+    public long SystemMemoryKeptForSmallPeersBytes { get; init; } = 32L * 1024 * 1024;
+
+    /// <summary>A peer holding less than this may use the part of the system budget kept for light peers: 4 MiB, a few messages.</summary>
+    public long SmallPeerBytesMax { get; init; } = 4L * 1024 * 1024;
 
     /// <summary>Inbound Bitswap streams one peer may hold open, all versions together (go-libp2p PeerBaseLimit StreamsInbound: 256).</summary>
     public int BitswapStreamsPerPeerMax { get; init; } = 256;
@@ -138,8 +150,8 @@ public sealed record TcpHostOptions
     // ---- bitswap streams (boxo bitswap/network, Helia bitswap) ----
 
     /// <summary>
-    /// Bytes of Bitswap messages queued per peer before SendAsync waits: two 4 MiB messages (boxo and Helia's largest
-    /// message), so one can be written while the next waits.
+    /// Bytes of Bitswap messages queued per peer before SendAsync waits, counted as the memory they hold (encoding plus
+    /// objects per entry): two 4 MiB messages (boxo and Helia's largest message), so one can be written while the next waits.
     /// </summary>
     public int SendQueueBytesMax { get; init; } = 8 * 1024 * 1024;
 

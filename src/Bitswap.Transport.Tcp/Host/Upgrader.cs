@@ -18,10 +18,27 @@ internal static class Upgrader
     /// <summary>The Yamux muxer protocol id.</summary>
     public const string YamuxProtocol = "/yamux/1.0.0";
 
-    /// <summary>Runs the upgrade as dialer (<paramref name="outbound"/>) or listener; the channel owns the socket.</summary>
-    public static async Task<SecureChannel> UpgradeAsync(Socket socket, PeerIdentity identity, bool outbound, PeerId? expected, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the upgrade as dialer (<paramref name="outbound"/>) or listener; the channel owns the socket.
+    /// <paramref name="arrived"/>, if given, is called with the count of handshake bytes whenever some arrive.
+    /// </summary>
+    public static async Task<SecureChannel> UpgradeAsync(Socket socket, PeerIdentity identity, bool outbound, PeerId? expected, CancellationToken cancellationToken, Action<int>? arrived = null)
     {
-        var raw = new NetworkStream(socket, ownsSocket: true);
+        var network = new NetworkStream(socket, ownsSocket: true);
+        var watched = arrived is null ? null : new ProgressStream(network, arrived);
+        Stream raw = watched is null ? network : watched;
+        try
+        {
+            return await UpgradeAsync(raw, identity, outbound, expected, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            watched?.StopWatching();
+        }
+    }
+
+    private static async Task<SecureChannel> UpgradeAsync(Stream raw, PeerIdentity identity, bool outbound, PeerId? expected, CancellationToken cancellationToken)
+    {
         SecureChannel channel;
         if (outbound)
         {

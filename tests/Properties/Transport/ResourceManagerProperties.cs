@@ -17,6 +17,8 @@ public sealed class ResourceManagerProperties
     {
         PeerMemoryBytesMax = 10_000,
         SystemMemoryBytesMax = 25_000,
+        SystemMemoryKeptForSmallPeersBytes = 6_000,
+        SmallPeerBytesMax = 2_000,
         HandshakesMax = 6,
         HandshakesPerIpMax = 2,
         ConnectionsMax = 7,
@@ -36,7 +38,14 @@ public sealed class ResourceManagerProperties
             switch ((step >> 2) & 3)
             {
                 case 0 or 1:
-                    if (manager.TryReserve(peer, size) is null) held.Add((peer, size));
+                    if (manager.TryReserve(peer, size) is null)
+                    {
+                        held.Add((peer, size));
+                        // A peer past the light-peer size never dips into the part of the budget kept for light peers.
+                        if (manager.MemoryOf(peer) > Small.SmallPeerBytesMax
+                            && manager.SystemMemory > Small.SystemMemoryBytesMax - Small.SystemMemoryKeptForSmallPeersBytes) return false;
+                    }
+
                     break;
                 case 2 when held.Count > 0:
                     var i = (step >>> 4) % held.Count;
@@ -56,6 +65,22 @@ public sealed class ResourceManagerProperties
 
         foreach (var (peer, bytes) in held) manager.Release(peer, bytes);
         return manager.SystemMemory == 0 && Peers.All(p => manager.MemoryOf(p) == 0);
+    }
+
+    [Fact]
+    public void A_peer_that_fills_its_share_of_the_system_budget_leaves_room_for_a_light_peer()
+    {
+        var options = Small with { PeerMemoryBytesMax = Small.SystemMemoryBytesMax };
+        using var manager = new ResourceManager(options);
+        // One heavy peer takes all it may: the system budget less the part kept for light peers.
+        var heavy = 0L;
+        while (manager.TryReserve(Peers[0], 1_000) is null) heavy += 1_000;
+        Assert.Equal(options.SystemMemoryBytesMax - options.SystemMemoryKeptForSmallPeersBytes, heavy);
+        Assert.Equal(ResetReason.SystemMemory, manager.TryReserve(Peers[0], 1_000));
+
+        // A light peer still gets its few buffers, and no more than a light peer's share.
+        Assert.Null(manager.TryReserve(Peers[1], options.SmallPeerBytesMax));
+        Assert.Equal(ResetReason.SystemMemory, manager.TryReserve(Peers[1], 1));
     }
 
     [Property(MaxTest = 500)]
