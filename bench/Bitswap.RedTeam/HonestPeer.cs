@@ -12,7 +12,8 @@ namespace Bitswap.RedTeam;
 /// <param name="Failures">Requests that failed or took longer than the request timeout.</param>
 /// <param name="DialsOk">Fresh connections (socket, Noise, Yamux) that came up.</param>
 /// <param name="DialsFailed">Fresh connections refused or not up within 5 s.</param>
-public sealed record HonestReport(IReadOnlyList<double> LatenciesMs, int Failures, int DialsOk, int DialsFailed)
+/// <param name="Incidents">What went wrong or was slow (over a second), with seconds since the peer started: for reading a run, not for the table.</param>
+public sealed record HonestReport(IReadOnlyList<double> LatenciesMs, int Failures, int DialsOk, int DialsFailed, IReadOnlyList<string> Incidents)
 {
     /// <summary>The q-th quantile of the latencies (nearest rank), or NaN when there were none.</summary>
     public double Quantile(double q)
@@ -45,7 +46,14 @@ public static class HonestPeer
     {
         var latencies = new List<double>();
         var failures = 0;
-        var dials = DialLoopAsync(target, ct);
+        var incidents = new List<string>();
+        var started = Stopwatch.StartNew();
+        void Note(string what)
+        {
+            lock (incidents) incidents.Add(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{started.Elapsed.TotalSeconds:0.0} s: {what}"));
+        }
+
+        var dials = DialLoopAsync(target, Note, ct);
         await using var host = await TcpHost.StartAsync(PeerIdentity.Generate(), new TcpHostOptions { Listen = [] }).ConfigureAwait(false);
         await using var node = BitswapNode.Create(host.Self, host, new MemoryBlockstore(), BitswapOptions.Default with { StoreReceivedBlocks = false, Seed = 7 });
         try
@@ -57,6 +65,7 @@ public static class HonestPeer
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
             failures++;
+            Note($"first dial failed: {e.GetType().Name}: {e.Message}");
         }
 
         var i = 0;
@@ -76,15 +85,17 @@ public static class HonestPeer
                 else
                 {
                     latencies.Add(clock.Elapsed.TotalMilliseconds);
+                    if (clock.Elapsed > TimeSpan.FromSeconds(1)) Note($"request took {clock.Elapsed.TotalMilliseconds:0} ms");
                 }
             }
             catch (Exception) when (ct.IsCancellationRequested)
             {
                 break;
             }
-            catch (Exception)
+            catch (Exception e)
             {
                 failures++;
+                Note($"request failed after {clock.Elapsed.TotalMilliseconds:0} ms: {e.GetType().Name}: {e.Message}");
                 // A peer that lost its connection dials again, as any client would.
                 if (host.ConnectedPeers.Count == 0)
                 {
@@ -97,7 +108,7 @@ public static class HonestPeer
         }
 
         var (ok, failed) = await dials.ConfigureAwait(false);
-        return new HonestReport(latencies, failures, ok, failed);
+        lock (incidents) return new HonestReport(latencies, failures, ok, failed, [.. incidents]);
     }
 
     /// <summary>One fetch of one probe on a fresh peer, for a final "is it still serving" check.</summary>
@@ -132,25 +143,28 @@ public static class HonestPeer
         }
     }
 
-    private static async Task<(int Ok, int Failed)> DialLoopAsync(NodeUnderTest target, CancellationToken ct)
+    private static async Task<(int Ok, int Failed)> DialLoopAsync(NodeUnderTest target, Action<string> note, CancellationToken ct)
     {
         int ok = 0, failed = 0;
         while (!ct.IsCancellationRequested)
         {
+            var clock = Stopwatch.StartNew();
             try
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 timeout.CancelAfter(TimeSpan.FromSeconds(5));
                 await using var fresh = await Hostile.ConnectAsync(target.Endpoint, timeout.Token).ConfigureAwait(false);
                 ok++;
+                if (clock.Elapsed > TimeSpan.FromSeconds(1)) note($"fresh dial took {clock.Elapsed.TotalMilliseconds:0} ms");
             }
             catch (Exception) when (ct.IsCancellationRequested)
             {
                 break;
             }
-            catch (Exception)
+            catch (Exception e)
             {
                 failed++;
+                note($"fresh dial failed after {clock.Elapsed.TotalMilliseconds:0} ms: {e.GetType().Name}: {e.Message}");
             }
 
             await Delay(TimeSpan.FromSeconds(2), ct).ConfigureAwait(false);

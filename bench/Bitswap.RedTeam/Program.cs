@@ -166,6 +166,11 @@ namespace Bitswap.RedTeam
                 error = $"node exited with {node.ExitCode}: {LastLine(node.Stderr)}";
             }
 
+            foreach (var incident in honest.Incidents)
+            {
+                Console.Error.WriteLine($"{attack.Name}: honest peer at {incident}");
+            }
+
             return new RedTeamResult(attack.Name, baseline, peak, honest.Quantile(0.5), honest.Quantile(0.95), honest.Max, honest.LatenciesMs.Count, honest.Failures,
                 honest.DialsOk, honest.DialsFailed, survived, stillServes, took.TotalSeconds, clean, context.Connections, context.Rejected, context.SentBytes >> 20, error);
         }
