@@ -22,6 +22,7 @@
 // then takes the minimum of Starving, else of Fresh. Every tracker change goes through Put, which keeps the three sets
 // in step with the trackers. The salted hash of rule 5 is computed once, when the peer's tracker is created.
 
+using System.Collections.Immutable;
 using Bitswap.Domain.Multiformats;
 
 namespace Bitswap.Domain;
@@ -76,7 +77,11 @@ public enum PushOutcome
 
 /// <summary>One peer's queue: pending tasks by CID and in pop order, active tasks, and when it was last served.</summary>
 /// <param name="Pending">Pending tasks by CID (one per CID: pushes for the same CID merge).</param>
-/// <param name="Order">Pending tasks in pop order.</param>
+/// <param name="Order">
+/// Pending tasks in pop order. Both indexes are System.Collections.Immutable trees rather than LanguageExt maps: a pop
+/// removes a message's worth of tasks with one RemoveRange, which copies each node of the union of their paths once (the
+/// popped prefix of the order costs little more than one path), where a LanguageExt map copies a whole path per task.
+/// </param>
 /// <param name="Active">
 /// Popped, not yet done tasks, in pop order: at most the outstanding cap's worth (a few hundred), added and completed a
 /// message at a time, so a flat array copied once per message costs less than a map path copied once per task.
@@ -86,8 +91,8 @@ public enum PushOutcome
 /// <param name="ActiveWork">Sum of active work in bytes.</param>
 /// <param name="LastServed">When a pop last took tasks from this peer.</param>
 public sealed record PeerTracker(
-    Map<Cid, PeerTask> Pending,
-    Map<PendingKey, PeerTask> Order,
+    ImmutableSortedDictionary<Cid, PeerTask> Pending,
+    ImmutableSortedDictionary<PendingKey, PeerTask> Order,
     Arr<PeerTask> Active,
     int ActiveCount,
     long PendingWork,
@@ -96,7 +101,7 @@ public sealed record PeerTracker(
 {
     /// <summary>A peer with no tasks, never served.</summary>
     public static readonly PeerTracker Empty = new(
-        Map<Cid, PeerTask>.Empty, Map<PendingKey, PeerTask>.Empty, Arr<PeerTask>.Empty, 0, 0, 0, Option<long>.None);
+        ImmutableSortedDictionary<Cid, PeerTask>.Empty, ImmutableSortedDictionary<PendingKey, PeerTask>.Empty, Arr<PeerTask>.Empty, 0, 0, 0, Option<long>.None);
 
     /// <summary>The salted hash of the peer ID that breaks ties (rule 5), computed once when the tracker is created.</summary>
     public ulong Hash { get; init; }
@@ -107,11 +112,32 @@ public sealed record PeerTracker(
     /// <summary>Number of pending tasks.</summary>
     public int PendingCount => Pending.Count;
 
+    /// <summary>
+    /// Value equality, as for the rest of the state: the System.Collections.Immutable indexes compare by reference, so two
+    /// trackers holding the same tasks (a resent wantlist merges into equal tasks) are compared by their entries.
+    /// </summary>
+    public bool Equals(PeerTracker? other) =>
+        other is not null && (ReferenceEquals(this, other)
+            || (ActiveCount == other.ActiveCount && PendingWork == other.PendingWork && ActiveWork == other.ActiveWork
+                && Hash == other.Hash && MarkedStarved == other.MarkedStarved && LastServed == other.LastServed
+                && Active == other.Active && Persistent.SameEntries(Pending, other.Pending) && Persistent.SameEntries(Order, other.Order)));
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Pending.Count, ActiveCount, PendingWork, ActiveWork, LastServed, Hash, MarkedStarved);
+
     /// <summary>The active tasks, oldest first (walks them all: for tests and inspection).</summary>
     public Seq<PeerTask> ActiveTasks => Active.OrderBy(t => t.Id).ToSeq();
 
     /// <summary>The next task a pop would take.</summary>
-    public Option<PeerTask> NextTask => Order.Min.Map(first => first.Value);
+    public Option<PeerTask> NextTask
+    {
+        get
+        {
+            // The struct enumerator (its stack is pooled) reaches the minimum without allocating.
+            foreach (var first in Order) return first.Value;
+            return Option<PeerTask>.None;
+        }
+    }
 
     /// <summary>True when the peer has a pending task that fits under the outstanding-bytes cap (or nothing is active).</summary>
     public bool Eligible(long outstandingMax) =>
@@ -123,8 +149,8 @@ public sealed record PeerTracker(
 
     internal PeerTracker AddPending(PeerTask task) => this with
     {
-        Pending = Pending.AddOrUpdate(task.Cid, task),
-        Order = Order.AddOrUpdate(new PendingKey(task.Priority, task.Id), task),
+        Pending = Pending.SetItem(task.Cid, task),
+        Order = Order.SetItem(new PendingKey(task.Priority, task.Id), task),
         PendingWork = PendingWork + task.Work,
     };
 
@@ -268,13 +294,18 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
         {
             // An idle peer's tasks for distinct CIDs, within the cap: every request is queued as is, so both indexes are
             // built in one bulk pass (a node per task instead of a path per task).
-            foreach (var task in fresh) outcomes?.Add((new TaskRequest(task.Cid, task.Priority, task.Work, task.Data), PushOutcome.Queued));
-            tracker = tracker with
+            // Through builders local to this push: AddRange on an empty tree sorts into a SortedDictionary first.
+            var pending = ImmutableSortedDictionary.CreateBuilder<Cid, PeerTask>();
+            var order = ImmutableSortedDictionary.CreateBuilder<PendingKey, PeerTask>();
+            long pendingWork = 0;
+            foreach (var task in fresh)
             {
-                Pending = Map<Cid, PeerTask>.Empty.AddRange(fresh.Select(t => (t.Cid, t))),
-                Order = Map<PendingKey, PeerTask>.Empty.AddRange(fresh.Select(t => (new PendingKey(t.Priority, t.Id), t))),
-                PendingWork = fresh.Sum(t => (long)t.Work),
-            };
+                outcomes?.Add((new TaskRequest(task.Cid, task.Priority, task.Work, task.Data), PushOutcome.Queued));
+                pending.Add(task.Cid, task);
+                order.Add(new PendingKey(task.Priority, task.Id), task);
+                pendingWork += task.Work;
+            }
+            tracker = tracker with { Pending = pending.ToImmutable(), Order = order.ToImmutable(), PendingWork = pendingWork };
             return (this with { NextTaskId = nextId }).Put(peer, before, tracker);
         }
         // Active tasks do not change during a push: their summary by CID is built once.
@@ -282,7 +313,7 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
         foreach (var request in requests)
         {
             PushOutcome outcome;
-            if (tracker.Pending.Find(request.Cid).Case is PeerTask pending)
+            if (tracker.Pending.TryGetValue(request.Cid, out var pending))
             {
                 tracker = tracker.RemovePending(pending).AddPending(Merge(pending, request));
                 outcome = PushOutcome.Merged;
@@ -341,23 +372,10 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
         }
         var active = served.Active.AddRange(taken);
         var drained = taken.Count == before.Order.Count;
-        // Sized up front: growing a set copies its arrays at every doubling.
-        System.Collections.Generic.HashSet<Cid>? cids = null;
-        System.Collections.Generic.HashSet<PendingKey>? keys = null;
-        if (!drained)
-        {
-            cids = new(taken.Count);
-            keys = new(taken.Count);
-            foreach (var task in taken)
-            {
-                cids.Add(task.Cid);
-                keys.Add(new PendingKey(task.Priority, task.Id));
-            }
-        }
         served = served with
         {
-            Pending = drained ? Map<Cid, PeerTask>.Empty : served.Pending.WithoutAll(cids!, cids!.Contains),
-            Order = drained ? Map<PendingKey, PeerTask>.Empty : served.Order.WithoutAll(keys!, keys!.Contains),
+            Pending = drained ? ImmutableSortedDictionary<Cid, PeerTask>.Empty : served.Pending.RemoveRange(taken.Select(t => t.Cid)),
+            Order = drained ? ImmutableSortedDictionary<PendingKey, PeerTask>.Empty : served.Order.RemoveRange(taken.Select(t => new PendingKey(t.Priority, t.Id))),
             PendingWork = served.PendingWork - work,
             Active = active,
             ActiveCount = activeCount,
@@ -386,7 +404,7 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
     /// <summary>Removes the pending task for a CID (a cancel); an active task for it still completes.</summary>
     public (PeerTaskQueue Queue, Option<PeerTask> Removed) Remove(PeerId peer, Cid cid)
     {
-        if (Peers.Find(peer).Case is not PeerTracker tracker || tracker.Pending.Find(cid).Case is not PeerTask task)
+        if (Peers.Find(peer).Case is not PeerTracker tracker || !tracker.Pending.TryGetValue(cid, out var task))
             return (this, Option<PeerTask>.None);
         return (Put(peer, tracker, tracker.RemovePending(task)), task);
     }
