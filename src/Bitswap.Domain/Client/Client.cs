@@ -403,6 +403,8 @@ public static class Client
         var dupData = s.DupDataReceived;
         var recent = s.Recent;
         var sessions = s.Sessions;
+        // The message's new blocks are remembered together, in one update of the set.
+        List<KeyValuePair<Cid, Set<long>>>? remembered = null;
         foreach (var block in received.Message.Blocks.Values)
         {
             blocks++;
@@ -420,8 +422,10 @@ public static class Client
                 continue;
             }
             // Remembered with the sessions that want it now: routing delivers it to exactly those.
-            recent = recent.Add(block.Cid, s.Interest.Find(block.Cid).IfNone(Set<long>.Empty), kept => kept);
+            remembered ??= new List<KeyValuePair<Cid, Set<long>>>(received.Message.Blocks.Count);
+            remembered.Add(KeyValuePair.Create(block.Cid, s.Interest.Find(block.Cid).IfNone(Set<long>.Empty)));
         }
+        if (remembered is not null) recent = recent.AddNew(remembered);
         turn.State = s with
         {
             BlocksReceived = blocks, DataReceived = data, DupBlocksReceived = dupBlocks, DupDataReceived = dupData,
