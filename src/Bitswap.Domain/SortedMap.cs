@@ -80,6 +80,15 @@ public readonly struct SortedMap<TKey, TValue> : IEquatable<SortedMap<TKey, TVal
     /// <summary>The map without the keys (absent ones are ignored), in one batch.</summary>
     public SortedMap<TKey, TValue> RemoveRange(IEnumerable<TKey> keys) => _tree is null ? this : Wrap(_tree.RemoveRange(keys));
 
+    /// <summary>The map without the key; the same map when it is absent (as <see cref="Persistent"/>'s <c>Without</c> on LanguageExt maps).</summary>
+    public SortedMap<TKey, TValue> Without(TKey key) => Remove(key);
+
+    /// <summary>The map without <paramref name="keys"/>, in one batch.</summary>
+    public SortedMap<TKey, TValue> WithoutAll(IReadOnlyCollection<TKey> keys) => keys.Count == 0 ? this : RemoveRange(keys);
+
+    /// <summary>The map with <paramref name="changes"/> set (keys present or not), in one batch.</summary>
+    public SortedMap<TKey, TValue> WithItems(IReadOnlyDictionary<TKey, TValue> changes) => changes.Count == 0 ? this : SetItems(changes);
+
     /// <summary>Enumerates the entries in key order without allocating (the tree's enumerator pools its stack).</summary>
     public ImmutableSortedDictionary<TKey, TValue>.Enumerator GetEnumerator() => Tree.GetEnumerator();
 

@@ -33,8 +33,8 @@ public sealed record ClientState
     /// <summary>Open sessions.</summary>
     public Map<long, Session> Sessions { get; init; } = Map<long, Session>.Empty;
 
-    /// <summary>For every wanted CID, the sessions wanting it.</summary>
-    public Map<Cid, Set<long>> Interest { get; init; } = Map<Cid, Set<long>>.Empty;
+    /// <summary>For every wanted CID, the sessions wanting it (a <see cref="SortedMap{TKey, TValue}"/>: delivered blocks leave it in one batch).</summary>
+    public SortedMap<Cid, Set<long>> Interest { get; init; } = SortedMap<Cid, Set<long>>.Empty;
 
     /// <summary>CIDs broadcast as want-have to every peer (a newly connected peer gets them all).</summary>
     public Set<Cid> Broadcasts { get; init; } = Set<Cid>.Empty;
@@ -198,10 +198,10 @@ public static class Client
             }
             accepted = accepted.Add(cid);
             if (turn.State.Interest.IsEmpty) fresh.Add((cid, justThis));
-            else interest = interest.AddOrUpdate(cid, s => s.AddOrUpdate(want.Session), () => justThis);
+            else interest = interest.SetItem(cid, interest.TryGetValue(cid, out var others) ? others.AddOrUpdate(want.Session) : justThis);
         }
         // Into an empty interest map: one bulk pass.
-        if (fresh.Count > 0) interest = Map<Cid, Set<long>>.Empty.AddRange(fresh);
+        if (fresh.Count > 0) interest = SortedMap<Cid, Set<long>>.Of(fresh);
         if (!refused.IsEmpty)
             turn.Emit(new RejectWants(want.Session, refused, $"the client already holds {limits.ClientWantsMax} wants"));
         turn.State = turn.State with { Interest = interest, TotalWants = turn.State.TotalWants + accepted.Count };
@@ -257,7 +257,7 @@ public static class Client
             presences = presences.RemoveCid(cid);
         }
         var gone = Persistent.SetOf(cids);
-        interest = gone.Count == interest.Count && gone.All(interest.ContainsKey) ? Map<Cid, Set<long>>.Empty : interest.WithoutAll(gone, gone.Contains);
+        interest = gone.Count == interest.Count && gone.All(interest.ContainsKey) ? SortedMap<Cid, Set<long>>.Empty : interest.WithoutAll(gone);
         turn.State = s with { Broadcasts = broadcasts, Presences = presences, Interest = interest };
         foreach (var (peer, queue) in s.Peers)
         {
@@ -354,20 +354,20 @@ public static class Client
         var sessionIds = new SortedSet<long>();
         foreach (var cid in blocks.Keys)
         {
-            if (interest.Find(cid).Case is not Set<long> wanting) continue;
+            if (!interest.TryGetValue(cid, out var wanting)) continue;
             wantedBlocks = wantedBlocks.Add(cid);
             sessionIds.UnionWith(wanting);
         }
         foreach (var cid in haves)
         {
-            if (interest.Find(cid).Case is not Set<long> wanting) continue;
+            if (!interest.TryGetValue(cid, out var wanting)) continue;
             wantedHaves = wantedHaves.Add(cid);
             presences = presences.Record(peer, cid, PresenceType.Have);
             sessionIds.UnionWith(wanting);
         }
         foreach (var cid in dontHaves)
         {
-            if (interest.Find(cid).Case is not Set<long> wanting) continue;
+            if (!interest.TryGetValue(cid, out var wanting)) continue;
             wantedDontHaves = wantedDontHaves.Add(cid);
             presences = presences.Record(peer, cid, PresenceType.DontHave);
             sessionIds.UnionWith(wanting);
@@ -458,7 +458,7 @@ public static class Client
         var seen = new System.Collections.Generic.HashSet<Cid>();
         foreach (var block in added.Blocks)
         {
-            if (!seen.Add(block.Cid) || turn.State.Interest.Find(block.Cid).Case is not Set<long> sessions) continue;
+            if (!seen.Add(block.Cid) || !turn.State.Interest.TryGetValue(block.Cid, out var sessions)) continue;
             foreach (var id in sessions)
             {
                 if (turn.State.Sessions.Find(id).Case is not Session session) continue;

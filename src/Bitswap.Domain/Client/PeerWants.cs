@@ -35,7 +35,7 @@ public sealed record InFlightEnvelope(EnvelopeId Envelope, Message Message);
 /// <param name="Version">Its Bitswap version; below 1.2.0 it gets no want-haves.</param>
 /// <param name="Pending">Wants to put in the next message.</param>
 /// <param name="PendingCancels">Cancels to put in the next message, with the want the peer still holds until the cancel leaves; only for wants the peer was sent.</param>
-/// <param name="Sent">Wants the peer was told about and not cancelled.</param>
+/// <param name="Sent">Wants the peer was told about and not cancelled (a <see cref="SortedMap{TKey, TValue}"/>: a message's answered wants leave it in one batch).</param>
 /// <param name="NextPriority">Next priority to hand out; counts down from <see cref="int.MaxValue"/>, never below 1.</param>
 /// <param name="InFlight">The envelope awaiting MessageSent/MessageFailed, if any.</param>
 /// <param name="DebounceDeadline">When the armed send-debounce timer fires, if armed.</param>
@@ -48,7 +48,7 @@ public sealed record PeerWants(
     ProtocolVersion Version,
     Map<Cid, PendingWant> Pending,
     Map<Cid, SentWant> PendingCancels,
-    Map<Cid, SentWant> Sent,
+    SortedMap<Cid, SentWant> Sent,
     int NextPriority,
     InFlightEnvelope? InFlight,
     long? DebounceDeadline,
@@ -74,7 +74,7 @@ public sealed record PeerWants(
 
     /// <summary>An empty queue for a newly connected peer.</summary>
     public static PeerWants Create(PeerId peer, ProtocolVersion version, bool explains = false) =>
-        new(peer, version, Map<Cid, PendingWant>.Empty, Map<Cid, SentWant>.Empty, Map<Cid, SentWant>.Empty, int.MaxValue,
+        new(peer, version, Map<Cid, PendingWant>.Empty, Map<Cid, SentWant>.Empty, SortedMap<Cid, SentWant>.Empty, int.MaxValue,
             null, null, null, null, null, 0) { Explains = explains };
 
     /// <summary>
@@ -251,7 +251,7 @@ public sealed record PeerWants(
         return this with
         {
             Pending = Pending.WithoutAll(gone, gone.Contains),
-            Sent = Sent.WithoutAll(gone, gone.Contains),
+            Sent = Sent.WithoutAll(gone),
         };
     }
 
@@ -298,7 +298,7 @@ public sealed record PeerWants(
             var alpha = Math.Max(1.0 / samples, 0.5);
             ewma = ewma is { } e ? alpha * sample + (1 - alpha) * e : sample;
         }
-        var sent = Sent.WithoutAll(dropped, dropped.Contains).WithItems(stamped);
+        var sent = Sent.WithoutAll(dropped).WithItems(stamped);
         return this with { Sent = sent, LatencyEwmaMs = ewma, LatencySamples = samples };
     }
 

@@ -32,8 +32,8 @@ public sealed record Session
     /// <summary>The session id (from 1).</summary>
     public required long Id { get; init; }
 
-    /// <summary>Wanted CIDs.</summary>
-    public Map<Cid, SessionWant> Wants { get; init; } = Map<Cid, SessionWant>.Empty;
+    /// <summary>Wanted CIDs (a <see cref="SortedMap{TKey, TValue}"/>: a message's delivered blocks leave it in one batch).</summary>
+    public SortedMap<Cid, SessionWant> Wants { get; init; } = SortedMap<Cid, SessionWant>.Empty;
 
     /// <summary>Wanted CIDs not yet live (never sent nor broadcast), by order: the head of boxo's toFetch queue.</summary>
     public Map<long, Cid> ToFetch { get; init; } = Map<long, Cid>.Empty;
@@ -130,7 +130,7 @@ public sealed record Session
                 fresh.Add((cid, new SessionWant(order, null, null)));
                 ordered.Add((order++, cid));
             }
-            wants = Map<Cid, SessionWant>.Empty.AddRange(fresh);
+            wants = SortedMap<Cid, SessionWant>.Of(fresh);
             toFetch = Map<long, Cid>.Empty.AddRange(ordered);
         }
         else
@@ -138,7 +138,7 @@ public sealed record Session
             foreach (var cid in cids)
             {
                 if (wants.ContainsKey(cid)) continue;
-                wants = wants.Add(cid, new SessionWant(order, null, null));
+                wants = wants.SetItem(cid, new SessionWant(order, null, null));
                 toFetch = toFetch.Add(order, cid);
                 order++;
             }
@@ -172,7 +172,7 @@ public sealed record Session
         if (removed.IsEmpty) return (this, removed);
         var session = this with
         {
-            Wants = gone.Count == Wants.Count ? Map<Cid, SessionWant>.Empty : Wants.WithoutAll(gone, gone.Contains),
+            Wants = gone.Count == Wants.Count ? SortedMap<Cid, SessionWant>.Empty : Wants.RemoveRange(gone),
             ToFetch = unsent.Count == ToFetch.Count ? Map<long, Cid>.Empty : ToFetch.WithoutAll(unsent, unsent.Contains),
             Presences = presences,
             Exhausted = exhausted,
@@ -314,7 +314,8 @@ public sealed record Session
             .Take(limits.BroadcastLiveWantsMax).ToSeq();
         if (!live.IsEmpty)
         {
-            session = session with { Wants = live.Fold(session.Wants, (m, c) => m.SetItem(c, m.Find(c).IfNone(() => throw new System.Diagnostics.UnreachableException("live")) with { LiveSince = now })) };
+            var wants = session.Wants;
+            session = session with { Wants = wants.SetItems(live.Map(c => KeyValuePair.Create(c, wants[c] with { LiveSince = now }))) };
             orders = orders.Add(new BroadcastOrder(live, Explains ? $"session {Id}: idle tick {ConsecutiveTicks + 1}" : ""));
             if (session.ConsecutiveTicks == 0)
                 orders = orders.Add(new EmitOrder(new FindProviders(Id, live.Head)));
@@ -374,7 +375,7 @@ public sealed record Session
     private (Session, Seq<Cid> Released) RemovePeer(PeerId peer)
     {
         var released = WantsInOrder.Filter(c => Wants.Find(c).Exists(w => w.WantBlockTo == peer)).ToSeq();
-        var wants = released.Fold(Wants, (m, c) => m.SetItem(c, m.Find(c).IfNone(() => throw new System.Diagnostics.UnreachableException("released")) with { WantBlockTo = null }));
+        var wants = Wants.SetItems(released.Map(c => KeyValuePair.Create(c, Wants[c] with { WantBlockTo = null })));
         return (this with { Peers = Peers.Without(peer), DontHaveStreaks = DontHaveStreaks.Without(peer), Wants = wants }, released);
     }
 
@@ -440,7 +441,7 @@ public sealed record Session
                 var orderSet = goneLive.ToHashSet();
                 toFetch = toFetch.WithoutAll(goneLive, orderSet.Contains);
             }
-            session = session with { Wants = session.Wants.WithItems(changed), ToFetch = toFetch };
+            session = session with { Wants = session.Wants.SetItems(changed), ToFetch = toFetch };
         }
         foreach (var peer in blocks.Keys.Union(haves.Keys).Order())
         {
