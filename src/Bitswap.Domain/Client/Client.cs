@@ -181,13 +181,14 @@ public static class Client
         }
         // One pass: new CIDs up to the room left, the rest refused.
         var room = Math.Max(0, limits.ClientWantsMax - turn.State.TotalWants);
-        var seen = new System.Collections.Generic.HashSet<Cid>();
+        // Sized up front: growing copies the arrays at every doubling.
+        var seen = new System.Collections.Generic.HashSet<Cid>(want.Cids.Count);
         var accepted = Seq<Cid>.Empty;
         var refused = Seq<Cid>.Empty;
         var interest = turn.State.Interest;
         // Immutable, so every CID only this session wants shares one set.
         var justThis = Set<long>.Empty.Add(want.Session);
-        var fresh = new List<(Cid, Set<long>)>();
+        var fresh = new List<(Cid, Set<long>)>(turn.State.Interest.IsEmpty ? want.Cids.Count : 0);
         foreach (var cid in want.Cids)
         {
             if (!seen.Add(cid) || session.Wants.ContainsKey(cid)) continue;
@@ -356,21 +357,21 @@ public static class Client
         {
             if (!interest.TryGetValue(cid, out var wanting)) continue;
             wantedBlocks = wantedBlocks.Add(cid);
-            sessionIds.UnionWith(wanting);
+            AddSessions(sessionIds, wanting);
         }
         foreach (var cid in haves)
         {
             if (!interest.TryGetValue(cid, out var wanting)) continue;
             wantedHaves = wantedHaves.Add(cid);
             presences = presences.Record(peer, cid, PresenceType.Have);
-            sessionIds.UnionWith(wanting);
+            AddSessions(sessionIds, wanting);
         }
         foreach (var cid in dontHaves)
         {
             if (!interest.TryGetValue(cid, out var wanting)) continue;
             wantedDontHaves = wantedDontHaves.Add(cid);
             presences = presences.Record(peer, cid, PresenceType.DontHave);
-            sessionIds.UnionWith(wanting);
+            AddSessions(sessionIds, wanting);
         }
         turn.State = s with { Presences = presences };
 
@@ -388,6 +389,20 @@ public static class Client
         foreach (var cid in wantedBlocks) totalWants -= turn.State.Interest.Find(cid).Map(x => x.Count).IfNone(0);
         turn.State = turn.State with { TotalWants = totalWants };
         return wantedBlocks;
+    }
+
+    /// <summary>
+    /// Adds the sessions wanting a CID to <paramref name="ids"/>. Usually one session wants it: taken as the set's minimum,
+    /// since walking the set (or UnionWith) boxes the set and its enumerator for every block routed.
+    /// </summary>
+    private static void AddSessions(SortedSet<long> ids, Set<long> wanting)
+    {
+        if (wanting.Count == 1)
+        {
+            ids.Add(wanting.Min.IfNone(0));
+            return;
+        }
+        foreach (var id in wanting) ids.Add(id);
     }
 
     /// <summary>

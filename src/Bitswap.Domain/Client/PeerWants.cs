@@ -312,27 +312,45 @@ public sealed record PeerWants(
         if (InFlight is not null || PendingCount == 0) return (this, null);
         var budget = limits.ClientMessageBytesMax - MessageOverheadBytes;
         var used = 0;
-        var taken = Seq<WantlistEntry>.Empty;
-        bool Fits(Cid cid)
+        // Local lists sorted in place (priority, then CID: unique, so the order is the LINQ OrderBy's), sized up front.
+        var taken = new List<WantlistEntry>(PendingCount);
+        bool Take(WantlistEntry entry)
         {
-            var size = EstimatedEntryBytes(cid);
-            if (!taken.IsEmpty && used + size > budget) return false;
+            var size = EstimatedEntryBytes(entry.Cid);
+            if (taken.Count > 0 && used + size > budget) return false;
             used += size;
+            taken.Add(entry);
             return true;
         }
-        var ordered = PendingCancels.Keys.Select(WantlistEntry.CancelOf)
-            .Concat(Pending.Values.Where(p => !p.Broadcast).OrderByDescending(p => p.Entry.Priority).ThenBy(p => p.Entry.Cid).Select(p => p.Entry))
-            .Concat(Pending.Values.Where(p => p.Broadcast).OrderByDescending(p => p.Entry.Priority).ThenBy(p => p.Entry.Cid).Select(p => p.Entry));
-        foreach (var entry in ordered)
+        var full = false;
+        foreach (var cid in PendingCancels.Keys)
         {
-            if (!Fits(entry.Cid)) break;
-            taken = taken.Add(entry);
+            if (Take(WantlistEntry.CancelOf(cid))) continue;
+            full = true;
+            break;
+        }
+        if (!full)
+        {
+            var peerWants = new List<WantlistEntry>(Pending.Count);
+            var broadcasts = new List<WantlistEntry>();
+            foreach (var want in Pending.Values) (want.Broadcast ? broadcasts : peerWants).Add(want.Entry);
+            peerWants.Sort(ByPriorityThenCid);
+            broadcasts.Sort(ByPriorityThenCid);
+            foreach (var entry in peerWants)
+            {
+                if (Take(entry)) continue;
+                full = true;
+                break;
+            }
+            if (!full)
+                foreach (var entry in broadcasts)
+                    if (!Take(entry)) break;
         }
         var pending = Pending;
         var cancels = PendingCancels;
         var sent = Sent;
         var drained = taken.Count == PendingCount;
-        var newlySent = new List<(Cid, SentWant)>();
+        var changes = new Dictionary<Cid, SentWant>(taken.Count);
         foreach (var entry in taken)
         {
             if (entry.Cancel)
@@ -344,7 +362,7 @@ public sealed record PeerWants(
             if (!drained) pending = pending.Without(entry.Cid);
             // A want sent again keeps its DONT_HAVE clock until the confirmation restarts it.
             var clock = Sent.Find(entry.Cid).Case is SentWant before ? before.AwaitingSince : null;
-            newlySent.Add((entry.Cid, new SentWant(entry, broadcast, now) { AwaitingSince = clock }));
+            changes[entry.Cid] = new SentWant(entry, broadcast, now) { AwaitingSince = clock };
         }
         // A drained queue starts empty again, and a first message builds Sent in one bulk pass: far fewer allocations
         // than removing and adding entry by entry.
@@ -353,11 +371,16 @@ public sealed record PeerWants(
             pending = Map<Cid, PendingWant>.Empty;
             cancels = Map<Cid, SentWant>.Empty;
         }
-        var changes = new Dictionary<Cid, SentWant>(newlySent.Count);
-        foreach (var (cid, want) in newlySent) changes[cid] = want;
         sent = sent.WithItems(changes);
         var message = Message.Empty.WithEntries(taken);
         return (this with { Pending = pending, PendingCancels = cancels, Sent = sent, InFlight = new InFlightEnvelope(envelope, message), LastSentAt = now }, message);
+    }
+
+    /// <summary>Higher priority first, then by CID.</summary>
+    private static int ByPriorityThenCid(WantlistEntry a, WantlistEntry b)
+    {
+        var byPriority = b.Priority.CompareTo(a.Priority);
+        return byPriority != 0 ? byPriority : a.Cid.CompareTo(b.Cid);
     }
 
     /// <summary>

@@ -121,9 +121,10 @@ public sealed record Session
         {
             // A session's first wants: built in one bulk pass (a node per want instead of a path per want). None is live
             // yet, so the to-fetch queue is the want order itself.
-            var fresh = new List<(Cid, SessionWant)>();
-            var ordered = new List<(long, Cid)>();
-            var seen = new System.Collections.Generic.HashSet<Cid>();
+            // Sized up front: growing copies the arrays at every doubling.
+            var fresh = new List<(Cid, SessionWant)>(cids.Count);
+            var ordered = new List<(long, Cid)>(cids.Count);
+            var seen = new System.Collections.Generic.HashSet<Cid>(cids.Count);
             foreach (var cid in cids)
             {
                 if (!seen.Add(cid)) continue;
@@ -341,36 +342,56 @@ public sealed record Session
     public Session CountDuplicate() => this with { DuplicateBlocks = DuplicateBlocks + 1 };
 
     /// <summary>The peer that should get the want-block for <paramref name="cid"/>: HAVE beats unknown, a DONT_HAVE peer never gets it; ties by weighted chance.</summary>
-    public (Session Session, PeerId? Peer) BestPeer(Cid cid)
+    public (Session Session, PeerId? Peer) BestPeer(Cid cid) => BestPeer(cid, [.. Peers]);
+
+    /// <summary>
+    /// <see cref="BestPeer(Cid)"/> over the session's peers as an array taken once by the caller: a want-block choice per
+    /// candidate walked the peer set twice (a boxed enumerator each) and gathered the tied peers in a new sequence.
+    /// </summary>
+    private (Session Session, PeerId? Peer) BestPeer(Cid cid, PeerId[] peers)
     {
-        var best = Seq<PeerId>.Empty;
         var bestRank = 0;
-        foreach (var peer in Peers)
+        var tied = 0;
+        PeerId? first = null;
+        foreach (var peer in peers)
         {
-            var rank = Presences.PresenceOf(peer, cid) switch
-            {
-                PresenceType.Have => 2,
-                PresenceType.DontHave => 0,
-                null => 1,
-                _ => throw new System.Diagnostics.UnreachableException("presence"),
-            };
+            var rank = RankOf(peer, cid);
             if (rank == 0 || rank < bestRank) continue;
-            if (rank > bestRank) { best = Seq<PeerId>.Empty; bestRank = rank; }
-            best = best.Add(peer);
+            if (rank > bestRank)
+            {
+                bestRank = rank;
+                tied = 0;
+                first = peer;
+            }
+            tied++;
         }
-        if (best.IsEmpty) return (this, null);
-        if (best.Count == 1) return (this, best.Head);
+        if (tied <= 1) return (this, first);
         // boxo peerResponseTracker: chance proportional to (blocks first delivered + 1).
-        var weights = best.Map(p => (long)FirstDeliveries.Find(p).IfNone(0) + 1);
+        long sum = 0;
+        foreach (var peer in peers)
+            if (RankOf(peer, cid) == bestRank) sum += WeightOf(peer);
         var (draw, next) = SplitMix64.Next(Random);
-        var pick = (long)(draw % (ulong)weights.Sum());
-        foreach (var (peer, weight) in best.Zip(weights))
+        var pick = (long)(draw % (ulong)sum);
+        foreach (var peer in peers)
         {
+            if (RankOf(peer, cid) != bestRank) continue;
+            var weight = WeightOf(peer);
             if (pick < weight) return (this with { Random = next }, peer);
             pick -= weight;
         }
         throw new System.Diagnostics.UnreachableException("the draw is below the weight sum");
     }
+
+    /// <summary>HAVE beats unknown; a DONT_HAVE peer (rank 0) never gets the want-block.</summary>
+    private int RankOf(PeerId peer, Cid cid) => Presences.PresenceOf(peer, cid) switch
+    {
+        PresenceType.Have => 2,
+        PresenceType.DontHave => 0,
+        null => 1,
+        _ => throw new System.Diagnostics.UnreachableException("presence"),
+    };
+
+    private long WeightOf(PeerId peer) => (long)FirstDeliveries.Find(peer).IfNone(0) + 1;
 
     private (Session, Seq<Cid> Released) RemovePeer(PeerId peer)
     {
@@ -389,9 +410,12 @@ public sealed record Session
         // Local to this call: the per-peer lists and the want records changed, applied to the maps once at the end.
         var blocks = new SortedDictionary<PeerId, List<Cid>>();
         var haves = new SortedDictionary<PeerId, List<Cid>>();
-        var changed = new Dictionary<Cid, SessionWant>();
+        // Sized up front (growing copies the arrays at every doubling). A repeated candidate needs no set to skip it: once
+        // given a want-block it is skipped as held, and a candidate with no peer to ask finds none again, drawing nothing.
+        var changed = new Dictionary<Cid, SessionWant>(candidates.Count);
         var goneLive = new List<long>();
-        var seen = new System.Collections.Generic.HashSet<Cid>();
+        // The peers do not change during the call: taken once, not walked through the set's boxed enumerator per candidate.
+        PeerId[] peers = [.. session.Peers];
         SessionWant? WantOf(Cid cid) => changed.TryGetValue(cid, out var w) ? w : Wants.Find(cid).Case as SessionWant;
         void Set(Cid cid, SessionWant before, SessionWant after)
         {
@@ -405,10 +429,9 @@ public sealed record Session
         }
         foreach (var cid in candidates)
         {
-            if (!seen.Add(cid)) continue;
             if (WantOf(cid) is not SessionWant want || want.WantBlockTo is not null) continue;
             PeerId? best;
-            (session, best) = session.BestPeer(cid);
+            (session, best) = session.BestPeer(cid, peers);
             if (best is null) continue;
             Set(cid, want, want with { WantBlockTo = best, LiveSince = now });
             Append(blocks, best, cid);
@@ -418,7 +441,7 @@ public sealed record Session
                 orders = orders.Add(new EmitOrder(new Explain("want-block", cid, best,
                     $"session {Id}: best of {session.Peers.Count} peer(s), {(hasHave ? "said HAVE" : "presence unknown")}")));
             }
-            foreach (var other in session.Peers)
+            foreach (var other in peers)
                 if (other != best) Append(haves, other, cid);
         }
         foreach (var peer in newPeers)
