@@ -257,8 +257,7 @@ public static class Client
             broadcasts = broadcasts.Without(cid);
             presences = presences.RemoveCid(cid);
         }
-        var gone = Persistent.SetOf(cids);
-        interest = gone.Count == interest.Count && gone.All(interest.ContainsKey) ? SortedMap<Cid, Set<long>>.Empty : interest.WithoutAll(gone);
+        interest = interest.RemoveRange(cids);
         turn.State = s with { Broadcasts = broadcasts, Presences = presences, Interest = interest };
         foreach (var (peer, queue) in s.Peers)
         {
@@ -321,7 +320,11 @@ public static class Client
             bool Delivered(Cid cid) => blocks.ContainsKey(cid) && interest.ContainsKey(cid);
             var presences = message.Presences;
             bool HaveOnly(Cid cid) => presences.Find(cid).Case is PresenceType.Have;
-            var responded = queue.Responded(message.Blocks.Keys.Concat(message.Presences.Keys), received.Now, turn.Limits, Delivered, HaveOnly);
+            // Listed with a count, so Responded sizes its local sets up front.
+            var answeredCids = new List<Cid>(message.Blocks.Count + message.Presences.Count);
+            answeredCids.AddRange(message.Blocks.Keys);
+            answeredCids.AddRange(message.Presences.Keys);
+            var responded = queue.Responded(answeredCids, received.Now, turn.Limits, Delivered, HaveOnly);
             // boxo Client.receiveBlocksFrom: a peer that sent any block or a HAVE becomes a broadcast target.
             if (!responded.Answered && (!blocks.IsEmpty || message.Presences.Values.Exists(t => t == PresenceType.Have)))
                 responded = responded with { Answered = true };

@@ -118,7 +118,7 @@ public sealed record PeerWants(
     /// </summary>
     public (PeerWants Queue, Seq<Effect> Explains) AddWants(Seq<Cid> wantBlocks, Seq<Cid> wantHaves, bool broadcast)
     {
-        var draft = new Draft(this);
+        var draft = new Draft(this, wantBlocks.Count + wantHaves.Count);
         var explains = Seq<Effect>.Empty;
         var supportsHave = Version.SupportsHave();
         foreach (var cid in wantHaves)
@@ -139,9 +139,10 @@ public sealed record PeerWants(
     /// The changes of one <see cref="AddWants"/> call over the queue it started from, local to that call: each map is
     /// updated once at the end (a bulk rebuild when many wants arrive at once) instead of once per want.
     /// </summary>
-    private sealed class Draft(PeerWants origin)
+    private sealed class Draft(PeerWants origin, int expected)
     {
-        public readonly Dictionary<Cid, PendingWant> Pending = [];
+        // Sized for the wants of the call: growing copies the arrays at every doubling.
+        public readonly Dictionary<Cid, PendingWant> Pending = new(expected);
         public readonly Dictionary<Cid, SentWant> Sent = [];
         public readonly System.Collections.Generic.HashSet<Cid> CancelsDropped = [];
         public int NextPriority = origin.NextPriority;
@@ -247,11 +248,12 @@ public sealed record PeerWants(
     /// <summary><see cref="Forget(Cid)"/> for several CIDs, with one copy of the queue.</summary>
     public PeerWants ForgetAll(Seq<Cid> cids)
     {
-        var gone = Persistent.SetOf(cids);
+        // The set serves only the pending map's bulk removal: most answered wants left the pending queue long ago.
+        var gone = Pending.IsEmpty ? null : Persistent.SetOf(cids);
         return this with
         {
-            Pending = Pending.WithoutAll(gone, gone.Contains),
-            Sent = Sent.WithoutAll(gone),
+            Pending = gone is null ? Pending : Pending.WithoutAll(gone, gone.Contains),
+            Sent = Sent.RemoveRange(cids),
         };
     }
 
@@ -271,7 +273,8 @@ public sealed record PeerWants(
         // Collected, then applied to each map once (a bulk rebuild when that is cheaper).
         var expected = cids.TryGetNonEnumeratedCount(out var n) ? n : 0;
         var answered = new System.Collections.Generic.HashSet<Cid>(expected);
-        var dropped = new System.Collections.Generic.HashSet<Cid>(expected);
+        // Distinct (answered filters repeats), so a list is enough for the batch removal.
+        var dropped = new List<Cid>(expected);
         var stamped = new Dictionary<Cid, SentWant>();
         foreach (var cid in cids)
         {
@@ -393,17 +396,18 @@ public sealed record PeerWants(
     public PeerWants Confirmed(EnvelopeId envelope, long now, bool startClocks = true)
     {
         if (InFlight is not { } inFlight || inFlight.Envelope != envelope) return this;
-        var changes = new Dictionary<Cid, SentWant>();
+        // Made at the first change and sized for the message: broadcast want-haves change nothing, want-blocks all do.
+        Dictionary<Cid, SentWant>? changes = null;
         foreach (var entry in inFlight.Message.Wantlist.Values)
         {
             if (entry.Cancel || entry.WantType != WantType.Block) continue;
             if (Sent.Find(entry.Cid).Case is not SentWant sent) continue;
             if (startClocks && !sent.Broadcast && sent.Entry.WantType == WantType.Block && sent.SentAt is not null)
-                changes[entry.Cid] = sent with { AwaitingSince = now };
+                (changes ??= new(inFlight.Message.Wantlist.Count))[entry.Cid] = sent with { AwaitingSince = now };
             else if (!startClocks && sent.AwaitingSince is not null)
-                changes[entry.Cid] = sent with { AwaitingSince = null };
+                (changes ??= new(inFlight.Message.Wantlist.Count))[entry.Cid] = sent with { AwaitingSince = null };
         }
-        return this with { InFlight = null, RetryNotBefore = null, Sent = Sent.WithItems(changes) };
+        return this with { InFlight = null, RetryNotBefore = null, Sent = changes is null ? Sent : Sent.WithItems(changes) };
     }
 
     /// <summary>
