@@ -33,6 +33,12 @@ public static class Persistent
         return true;
     }
 
+    /// <summary>
+    /// The items of a list built locally, as a sequence. Each <c>Seq.Add</c> allocates a new sequence object (about
+    /// 40 B) besides growing the array, so per-item loops collect into a list and convert once.
+    /// </summary>
+    public static Seq<T> SeqOf<T>(List<T>? items) => items is null || items.Count == 0 ? Seq<T>.Empty : Prelude.toSeq(items);
+
     /// <summary>The map without <paramref name="key"/>; the same map when it does not hold it.</summary>
     public static Map<K, V> Without<K, V>(this Map<K, V> map, K key) => map.ContainsKey(key) ? map.Remove(key) : map;
 

@@ -47,6 +47,12 @@ public readonly struct SortedMap<TKey, TValue> : IEquatable<SortedMap<TKey, TVal
         return Wrap(builder.ToImmutable());
     }
 
+    /// <summary>A builder for a map made within one step (mutable, so it must not escape the step).</summary>
+    public static ImmutableSortedDictionary<TKey, TValue>.Builder CreateBuilder() => ImmutableSortedDictionary.CreateBuilder<TKey, TValue>();
+
+    /// <summary>The map a step's builder holds.</summary>
+    public static SortedMap<TKey, TValue> From(ImmutableSortedDictionary<TKey, TValue>.Builder builder) => Wrap(builder.ToImmutable());
+
     /// <summary>True when the key is present.</summary>
     public bool ContainsKey(TKey key) => _tree is not null && _tree.ContainsKey(key);
 

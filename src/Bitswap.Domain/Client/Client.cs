@@ -141,22 +141,27 @@ public static class Client
             default: throw new UnreachableException($"input {input.GetType().Name}");
         }
         ScheduleTouched(turn, input.Now);
-        return new Step<ClientState, Effect>(turn.State, turn.Effects);
+        return new Step<ClientState, Effect>(turn.State, Persistent.SeqOf(turn.Effects));
     }
 
     /// <summary>The state and effects of one step, built up by the handlers below; local to one call of <see cref="Handle"/>.</summary>
     private sealed class Turn(ClientState state)
     {
         public ClientState State = state;
-        public Seq<Effect> Effects = Seq<Effect>.Empty;
+        /// <summary>The step's effects in order; a list (made at the first), since each Seq.Add allocates a sequence object.</summary>
+        public List<Effect>? Effects;
 
         /// <summary>Peers whose queue changed this step, in order; only these can need a send or a debounce.</summary>
         public readonly SortedSet<PeerId> Touched = [];
 
         public Limits Limits => State.Config.Limits;
         public bool Explains => State.Config.Explain;
-        public void Emit(Effect effect) => Effects = Effects.Add(effect);
-        public void EmitAll(Seq<Effect> effects) => Effects = Effects.Concat(effects);
+        public void Emit(Effect effect) => (Effects ??= []).Add(effect);
+
+        public void EmitAll(Seq<Effect> effects)
+        {
+            if (!effects.IsEmpty) (Effects ??= []).AddRange(effects);
+        }
 
         /// <summary>Replaces a peer's queue and marks it for scheduling at the end of the step.</summary>
         public void SetPeer(PeerId peer, PeerWants queue)
@@ -183,7 +188,7 @@ public static class Client
         var room = Math.Max(0, limits.ClientWantsMax - turn.State.TotalWants);
         // Sized up front: growing copies the arrays at every doubling.
         var seen = new System.Collections.Generic.HashSet<Cid>(want.Cids.Count);
-        var accepted = Seq<Cid>.Empty;
+        var acceptedList = new List<Cid>(want.Cids.Count);
         var refused = Seq<Cid>.Empty;
         var interest = turn.State.Interest;
         // Immutable, so every CID only this session wants shares one set.
@@ -192,17 +197,18 @@ public static class Client
         foreach (var cid in want.Cids)
         {
             if (!seen.Add(cid) || session.Wants.ContainsKey(cid)) continue;
-            if (accepted.Count >= room)
+            if (acceptedList.Count >= room)
             {
                 refused = refused.Add(cid);
                 continue;
             }
-            accepted = accepted.Add(cid);
+            acceptedList.Add(cid);
             if (turn.State.Interest.IsEmpty) fresh.Add((cid, justThis));
             else interest = interest.SetItem(cid, interest.TryGetValue(cid, out var others) ? others.AddOrUpdate(want.Session) : justThis);
         }
         // Into an empty interest map: one bulk pass.
         if (fresh.Count > 0) interest = SortedMap<Cid, Set<long>>.Of(fresh);
+        var accepted = Persistent.SeqOf(acceptedList);
         if (!refused.IsEmpty)
             turn.Emit(new RejectWants(want.Session, refused, $"the client already holds {limits.ClientWantsMax} wants"));
         turn.State = turn.State with { Interest = interest, TotalWants = turn.State.TotalWants + accepted.Count };
@@ -351,7 +357,7 @@ public static class Client
     {
         var s = turn.State;
         var interest = s.Interest;
-        var wantedBlocks = Seq<Cid>.Empty;
+        var wanted = new List<Cid>(blocks.Count);
         var wantedHaves = Seq<Cid>.Empty;
         var wantedDontHaves = Seq<Cid>.Empty;
         var presences = s.Presences;
@@ -359,7 +365,7 @@ public static class Client
         foreach (var cid in blocks.Keys)
         {
             if (!interest.TryGetValue(cid, out var wanting)) continue;
-            wantedBlocks = wantedBlocks.Add(cid);
+            wanted.Add(cid);
             AddSessions(sessionIds, wanting);
         }
         foreach (var cid in haves)
@@ -377,6 +383,7 @@ public static class Client
             AddSessions(sessionIds, wanting);
         }
         turn.State = s with { Presences = presences };
+        var wantedBlocks = Persistent.SeqOf(wanted);
 
         bool IsConnected(PeerId p) => turn.State.Peers.ContainsKey(p);
         foreach (var id in sessionIds)

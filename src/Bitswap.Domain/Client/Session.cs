@@ -36,7 +36,7 @@ public sealed record Session
     public SortedMap<Cid, SessionWant> Wants { get; init; } = SortedMap<Cid, SessionWant>.Empty;
 
     /// <summary>Wanted CIDs not yet live (never sent nor broadcast), by order: the head of boxo's toFetch queue.</summary>
-    public Map<long, Cid> ToFetch { get; init; } = Map<long, Cid>.Empty;
+    public SortedMap<long, Cid> ToFetch { get; init; } = SortedMap<long, Cid>.Empty;
 
     /// <summary>The next order number.</summary>
     public long NextOrder { get; init; }
@@ -121,18 +121,17 @@ public sealed record Session
         {
             // A session's first wants: built in one bulk pass (a node per want instead of a path per want). None is live
             // yet, so the to-fetch queue is the want order itself.
-            // Sized up front: growing copies the arrays at every doubling.
-            var fresh = new List<(Cid, SessionWant)>(cids.Count);
-            var ordered = new List<(long, Cid)>(cids.Count);
-            var seen = new System.Collections.Generic.HashSet<Cid>(cids.Count);
+            // Builders local to this call; the wants' builder also finds repeated CIDs.
+            var wantsBuilder = SortedMap<Cid, SessionWant>.CreateBuilder();
+            var toFetchBuilder = SortedMap<long, Cid>.CreateBuilder();
             foreach (var cid in cids)
             {
-                if (!seen.Add(cid)) continue;
-                fresh.Add((cid, new SessionWant(order, null, null)));
-                ordered.Add((order++, cid));
+                if (wantsBuilder.ContainsKey(cid)) continue;
+                wantsBuilder.Add(cid, new SessionWant(order, null, null));
+                toFetchBuilder.Add(order++, cid);
             }
-            wants = SortedMap<Cid, SessionWant>.Of(fresh);
-            toFetch = Map<long, Cid>.Empty.AddRange(ordered);
+            wants = SortedMap<Cid, SessionWant>.From(wantsBuilder);
+            toFetch = SortedMap<long, Cid>.From(toFetchBuilder);
         }
         else
         {
@@ -140,7 +139,7 @@ public sealed record Session
             {
                 if (wants.ContainsKey(cid)) continue;
                 wants = wants.SetItem(cid, new SessionWant(order, null, null));
-                toFetch = toFetch.Add(order, cid);
+                toFetch = toFetch.SetItem(order, cid);
                 order++;
             }
         }
@@ -157,7 +156,7 @@ public sealed record Session
     {
         var presences = Presences;
         var exhausted = Exhausted;
-        var removed = Seq<Cid>.Empty;
+        var removed = new List<Cid>(cids.Count);
         // Collected first, then taken out of each map in one go (a bulk rebuild when that is cheaper).
         var gone = new System.Collections.Generic.HashSet<Cid>(cids.Count);
         var unsent = new System.Collections.Generic.HashSet<long>();
@@ -168,18 +167,18 @@ public sealed record Session
             if (want.LiveSince is null) unsent.Add(want.Order);
             presences = presences.RemoveCid(cid);
             exhausted = exhausted.Without(cid);
-            removed = removed.Add(cid);
+            removed.Add(cid);
         }
-        if (removed.IsEmpty) return (this, removed);
+        if (removed.Count == 0) return (this, Seq<Cid>.Empty);
         var session = this with
         {
             Wants = gone.Count == Wants.Count ? SortedMap<Cid, SessionWant>.Empty : Wants.RemoveRange(gone),
-            ToFetch = unsent.Count == ToFetch.Count ? Map<long, Cid>.Empty : ToFetch.WithoutAll(unsent, unsent.Contains),
+            ToFetch = unsent.Count == ToFetch.Count ? SortedMap<long, Cid>.Empty : ToFetch.WithoutAll(unsent),
             Presences = presences,
             Exhausted = exhausted,
         };
         if (session.Wants.IsEmpty) session = session with { TickDeadline = null };
-        return (session, removed);
+        return (session, Persistent.SeqOf(removed));
     }
 
     /// <summary>Replaces a want's record, keeping <see cref="ToFetch"/> in step when it goes live.</summary>
@@ -458,12 +457,7 @@ public sealed record Session
         if (changed.Count > 0)
         {
             var toFetch = session.ToFetch;
-            if (goneLive.Count == toFetch.Count) toFetch = Map<long, Cid>.Empty;
-            else
-            {
-                var orderSet = goneLive.ToHashSet();
-                toFetch = toFetch.WithoutAll(goneLive, orderSet.Contains);
-            }
+            toFetch = goneLive.Count == toFetch.Count ? SortedMap<long, Cid>.Empty : toFetch.WithoutAll(goneLive);
             session = session with { Wants = session.Wants.SetItems(changed), ToFetch = toFetch };
         }
         foreach (var peer in blocks.Keys.Union(haves.Keys).Order())
@@ -488,17 +482,20 @@ public sealed record Session
         if (PeersDiscovered) return (this, orders);
         var room = limits.BroadcastLiveWantsMax - LiveCount;
         if (room <= 0 || ToFetch.IsEmpty) return (this, orders);
-        var next = Seq<Cid>.Empty;
-        var wants = Wants;
-        var toFetch = ToFetch;
+        // The head of the queue goes live in one batch per map.
+        var next = new List<Cid>(Math.Min(room, ToFetch.Count));
+        var live = new List<KeyValuePair<Cid, SessionWant>>(next.Capacity);
+        var taken = new List<long>(next.Capacity);
         foreach (var (order, cid) in ToFetch)
         {
             if (next.Count >= room) break;
-            next = next.Add(cid);
-            wants = wants.SetItem(cid, wants[cid] with { LiveSince = now });
-            toFetch = toFetch.Without(order);
+            next.Add(cid);
+            live.Add(KeyValuePair.Create(cid, Wants[cid] with { LiveSince = now }));
+            taken.Add(order);
         }
-        return (this with { Wants = wants, ToFetch = toFetch }, orders.Add(new BroadcastOrder(next, Explains ? $"session {Id}: no peer known yet" : "")));
+        var toFetch = taken.Count == ToFetch.Count ? SortedMap<long, Cid>.Empty : ToFetch.RemoveRange(taken);
+        return (this with { Wants = Wants.SetItems(live), ToFetch = toFetch },
+            orders.Add(new BroadcastOrder(Persistent.SeqOf(next), Explains ? $"session {Id}: no peer known yet" : "")));
     }
 
     /// <summary>Broadcasts want-have, once per exhaustion, for checked wants no session peer can be asked for (all said DONT_HAVE, or none is left).</summary>
