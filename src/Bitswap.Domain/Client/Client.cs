@@ -330,7 +330,7 @@ public static class Client
             var answeredCids = new List<Cid>(message.Blocks.Count + message.Presences.Count);
             answeredCids.AddRange(message.Blocks.Keys);
             answeredCids.AddRange(message.Presences.Keys);
-            var responded = queue.Responded(answeredCids, received.Now, turn.Limits, Delivered, HaveOnly);
+            var responded = queue.Responded(answeredCids, received.Now, turn.Limits, Delivered, HaveOnly, distinct: blocks.IsEmpty || presences.IsEmpty);
             // boxo Client.receiveBlocksFrom: a peer that sent any block or a HAVE becomes a broadcast target.
             if (!responded.Answered && (!blocks.IsEmpty || message.Presences.Values.Exists(t => t == PresenceType.Have)))
                 responded = responded with { Answered = true };
@@ -430,11 +430,13 @@ public static class Client
         var sessions = s.Sessions;
         // The message's new blocks are remembered together, in one update of the set.
         List<KeyValuePair<Cid, Set<long>>>? remembered = null;
+        // Lookups see the set as adding each new block at once would have left it (full, a new block forgets the oldest).
+        var lookup = new RecentSet<Cid, Set<long>>.BatchLookup(recent);
         foreach (var block in received.Message.Blocks.Values)
         {
             blocks++;
             data += block.Size;
-            var seen = recent.Find(block.Cid);
+            var seen = lookup.Find(block.Cid);
             if (received.LocalSizes.Find(block.Cid).Exists(size => size > 0) || seen.IsSome)
             {
                 dupBlocks++;
@@ -449,6 +451,7 @@ public static class Client
             // Remembered with the sessions that want it now: routing delivers it to exactly those.
             remembered ??= new List<KeyValuePair<Cid, Set<long>>>(received.Message.Blocks.Count);
             remembered.Add(KeyValuePair.Create(block.Cid, s.Interest.Find(block.Cid).IfNone(Set<long>.Empty)));
+            lookup.Added();
         }
         if (remembered is not null) recent = recent.AddNew(remembered);
         turn.State = s with

@@ -266,19 +266,20 @@ public sealed record PeerWants(
     /// <param name="limits">The bounds in force.</param>
     /// <param name="forgotten">CIDs whose block arrived and that the caller then forgets (<see cref="ForgetAll"/>): sampled, but not re-stamped first.</param>
     /// <param name="haveOnly">CIDs the peer answered with HAVE alone: a want-block's DONT_HAVE clock keeps running for them.</param>
-    public PeerWants Responded(IEnumerable<Cid> cids, long now, Limits limits, Func<Cid, bool>? forgotten = null, Func<Cid, bool>? haveOnly = null)
+    /// <param name="distinct">True when <paramref name="cids"/> holds no repeat (a message's blocks alone, or its presences alone): no set is needed to skip repeats.</param>
+    public PeerWants Responded(IEnumerable<Cid> cids, long now, Limits limits, Func<Cid, bool>? forgotten = null, Func<Cid, bool>? haveOnly = null, bool distinct = false)
     {
         var ewma = LatencyEwmaMs;
         var samples = LatencySamples;
         // Collected, then applied to each map once (a bulk rebuild when that is cheaper).
         var expected = cids.TryGetNonEnumeratedCount(out var n) ? n : 0;
-        var answered = new System.Collections.Generic.HashSet<Cid>(expected);
+        var answered = distinct ? null : new System.Collections.Generic.HashSet<Cid>(expected);
         // Distinct (answered filters repeats), so a list is enough for the batch removal.
         var dropped = new List<Cid>(expected);
         var stamped = new Dictionary<Cid, SentWant>();
         foreach (var cid in cids)
         {
-            if (!answered.Add(cid) || Sent.Find(cid).Case is not SentWant want) continue;
+            if (answered?.Add(cid) == false || !Sent.TryGetValue(cid, out var want)) continue;
             // A peer that says HAVE to a want-block and then never sends it must still time out into a simulated DONT_HAVE,
             // or the session would wait on it forever while another peer could serve (issue 13's silent provider).
             var awaiting = want.Entry.WantType == WantType.Block && haveOnly?.Invoke(cid) == true ? want.AwaitingSince : null;

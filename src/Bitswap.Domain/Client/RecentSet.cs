@@ -12,16 +12,18 @@ namespace Bitswap.Domain;
 /// node arrays (about 0.7 KB) per block.
 /// </param>
 /// <param name="Order">
-/// The same keys, oldest first, in a persistent queue: enqueue and dequeue are amortised O(1) and copy nothing (an
-/// array-backed sequence used as a sliding window re-grew its array as the window moved, a cost that rose with every
-/// block ever received).
+/// The same keys, oldest first, in a persistent queue of the batches they came in (a message's blocks are one array):
+/// enqueue and dequeue are amortised O(1) and copy nothing, and a message costs one queue node instead of one per block.
 /// </param>
 /// <param name="Capacity">Keys kept at most.</param>
-public sealed record RecentSet<TKey, TValue>(SortedMap<TKey, TValue> Entries, Que<TKey> Order, int Capacity)
+public sealed record RecentSet<TKey, TValue>(SortedMap<TKey, TValue> Entries, Que<TKey[]> Order, int Capacity)
     where TKey : notnull
 {
+    /// <summary>Keys at the front of the oldest batch already forgotten.</summary>
+    public int Evicted { get; init; }
+
     /// <summary>An empty set keeping at most <paramref name="capacity"/> keys.</summary>
-    public static RecentSet<TKey, TValue> Create(int capacity) => new(SortedMap<TKey, TValue>.Empty, Que<TKey>.Empty, capacity);
+    public static RecentSet<TKey, TValue> Create(int capacity) => new(SortedMap<TKey, TValue>.Empty, Que<TKey[]>.Empty, capacity);
 
     /// <summary>Number of keys remembered.</summary>
     public int Count => Entries.Count;
@@ -39,20 +41,79 @@ public sealed record RecentSet<TKey, TValue>(SortedMap<TKey, TValue> Entries, Qu
         return AddNew([KeyValuePair.Create(key, value)]);
     }
 
-    /// <summary>Remembers keys it does not hold yet (distinct, in the order given), dropping the oldest past the capacity.</summary>
+    /// <summary>
+    /// Remembers a batch of new keys (distinct, in the order given), dropping the oldest past the capacity, as adding them
+    /// one at a time would. A key of the batch may still be held when <see cref="BatchLookup"/> found it pushed out by the
+    /// batch's earlier keys: it is new again, so its old place goes and the key stays, at the end.
+    /// </summary>
     public RecentSet<TKey, TValue> AddNew(IReadOnlyCollection<KeyValuePair<TKey, TValue>> items)
     {
         if (items.Count == 0) return this;
+        var batch = new TKey[items.Count];
+        var i = 0;
+        foreach (var (key, _) in items) batch[i++] = key;
         var entries = Entries.SetItems(items);
-        var order = Order;
-        foreach (var (key, _) in items) order = order.Enqueue(key);
-        if (order.Count <= Capacity) return this with { Entries = entries, Order = order };
-        var evicted = new List<TKey>(order.Count - Capacity);
-        while (order.Count > Capacity)
+        var order = Order.Enqueue(batch);
+        // Places in the order: every old key once, every key of the batch once more.
+        var places = Entries.Count + items.Count;
+        if (places <= Capacity) return this with { Entries = entries, Order = order };
+        // Keys of the batch that were still held (pushed out, then met again): their first eviction is the old place.
+        System.Collections.Generic.HashSet<TKey>? again = entries.Count < places ? [.. batch.Where(Entries.ContainsKey)] : null;
+        var removed = new List<TKey>(places - Capacity);
+        var skip = Evicted;
+        for (var evicted = 0; places - evicted > Capacity; evicted++)
         {
-            evicted.Add(order.Peek());
-            order = order.Dequeue();
+            var oldest = order.Peek();
+            var key = oldest[skip++];
+            if (skip == oldest.Length)
+            {
+                order = order.Dequeue();
+                skip = 0;
+            }
+            if (again?.Remove(key) != true) removed.Add(key);
         }
-        return this with { Entries = entries.RemoveRange(evicted), Order = order };
+        return this with { Entries = entries.RemoveRange(removed), Order = order, Evicted = skip };
     }
+
+    /// <summary>
+    /// Looks keys up during a batch as if each new key met earlier in the batch had been added at once: those additions
+    /// push the oldest keys out first, and a key pushed out is no longer found. Local to one step (it is mutable); the
+    /// batch itself goes in with <see cref="AddNew"/> at the end, which forgets the same keys.
+    /// </summary>
+    public sealed class BatchLookup(RecentSet<TKey, TValue> set)
+    {
+        private System.Collections.Generic.HashSet<TKey>? _pushedOut;
+        private Que<TKey[]> _order = set.Order;
+        private int _skip = set.Evicted;
+        private int _added;
+
+        /// <summary>The value remembered with a key, unless the batch's earlier new keys pushed it out.</summary>
+        public Option<TValue> Find(TKey key) => _pushedOut?.Contains(key) == true ? Option<TValue>.None : set.Entries.Find(key);
+
+        /// <summary>Counts one new key of the batch, pushing out the oldest remembered key when the set is full.</summary>
+        public void Added()
+        {
+            _added++;
+            // Once every old key is out, only the batch's own keys remain to push out, and the batch never looks them up.
+            while (!_order.IsEmpty && set.Entries.Count + _added - (_pushedOut?.Count ?? 0) > set.Capacity)
+            {
+                var oldest = _order.Peek();
+                (_pushedOut ??= []).Add(oldest[_skip++]);
+                if (_skip < oldest.Length) continue;
+                _order = _order.Dequeue();
+                _skip = 0;
+            }
+        }
+    }
+
+    /// <summary>Value equality: the same entries, capacity and keys in the same order (batches compare by their keys, not as arrays).</summary>
+    public bool Equals(RecentSet<TKey, TValue>? other) =>
+        other is not null && (ReferenceEquals(this, other)
+            || (Capacity == other.Capacity && Entries == other.Entries && OrderedKeys().SequenceEqual(other.OrderedKeys())));
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Entries.Count, Capacity);
+
+    /// <summary>The remembered keys, oldest first.</summary>
+    private IEnumerable<TKey> OrderedKeys() => Order.SelectMany(batch => batch).Skip(Evicted);
 }

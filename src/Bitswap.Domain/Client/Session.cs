@@ -152,18 +152,17 @@ public sealed record Session
     }
 
     /// <summary>Drops wants (cancelled, or satisfied elsewhere); returns the CIDs that were wanted.</summary>
+    /// <param name="cids">Distinct CIDs (every caller passes a message's blocks, a distinct list or one CID), so no set is needed to skip repeats.</param>
     public (Session Session, Seq<Cid> Removed) Unwant(Seq<Cid> cids)
     {
         var presences = Presences;
         var exhausted = Exhausted;
+        // Collected first, then taken out of each map in one batch.
         var removed = new List<Cid>(cids.Count);
-        // Collected first, then taken out of each map in one go (a bulk rebuild when that is cheaper).
-        var gone = new System.Collections.Generic.HashSet<Cid>(cids.Count);
-        var unsent = new System.Collections.Generic.HashSet<long>();
+        var unsent = new List<long>();
         foreach (var cid in cids)
         {
-            if (gone.Contains(cid) || Wants.Find(cid).Case is not SessionWant want) continue;
-            gone.Add(cid);
+            if (!Wants.TryGetValue(cid, out var want)) continue;
             if (want.LiveSince is null) unsent.Add(want.Order);
             presences = presences.RemoveCid(cid);
             exhausted = exhausted.Without(cid);
@@ -172,7 +171,7 @@ public sealed record Session
         if (removed.Count == 0) return (this, Seq<Cid>.Empty);
         var session = this with
         {
-            Wants = gone.Count == Wants.Count ? SortedMap<Cid, SessionWant>.Empty : Wants.RemoveRange(gone),
+            Wants = removed.Count == Wants.Count ? SortedMap<Cid, SessionWant>.Empty : Wants.RemoveRange(removed),
             ToFetch = unsent.Count == ToFetch.Count ? SortedMap<long, Cid>.Empty : ToFetch.WithoutAll(unsent),
             Presences = presences,
             Exhausted = exhausted,
