@@ -389,7 +389,7 @@ public static class Client
         foreach (var id in sessionIds)
         {
             if (turn.State.Sessions.Find(id).Case is not Session session) continue;
-            var mine = wantedBlocks.Filter(session.Wants.ContainsKey);
+            var mine = session.Wanted(wantedBlocks);
             var step = session.Update(peer, mine, wantedHaves, wantedDontHaves, now, turn.Limits, IsConnected);
             turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(id, step.State) };
             foreach (var cid in mine) turn.Emit(new DeliverBlock(id, blocks[cid], peer));

@@ -354,11 +354,16 @@ public sealed record PeerWants(
         var cancels = PendingCancels;
         var sent = Sent;
         var drained = taken.Count == PendingCount;
-        var changes = new Dictionary<Cid, SentWant>(taken.Count);
+        // The taken wants are for distinct CIDs (keys of the pending map), so a list carries the changes.
+        var changes = new List<KeyValuePair<Cid, SentWant>>(taken.Count);
+        // Cancels and wants are for different CIDs (a re-want drops the cancel); checked, since only then can the
+        // message's wantlist be built straight from the entries, without a dictionary merging repeats.
+        var distinct = true;
         foreach (var entry in taken)
         {
             if (entry.Cancel)
             {
+                if (Pending.ContainsKey(entry.Cid)) distinct = false;
                 if (!drained) cancels = cancels.Without(entry.Cid);
                 continue;
             }
@@ -366,7 +371,7 @@ public sealed record PeerWants(
             if (!drained) pending = pending.Without(entry.Cid);
             // A want sent again keeps its DONT_HAVE clock until the confirmation restarts it.
             var clock = Sent.Find(entry.Cid).Case is SentWant before ? before.AwaitingSince : null;
-            changes[entry.Cid] = new SentWant(entry, broadcast, now) { AwaitingSince = clock };
+            changes.Add(KeyValuePair.Create(entry.Cid, new SentWant(entry, broadcast, now) { AwaitingSince = clock }));
         }
         // A drained queue starts empty again, and a first message builds Sent in one bulk pass: far fewer allocations
         // than removing and adding entry by entry.
@@ -375,8 +380,10 @@ public sealed record PeerWants(
             pending = Map<Cid, PendingWant>.Empty;
             cancels = Map<Cid, SentWant>.Empty;
         }
-        sent = sent.WithItems(changes);
-        var message = Message.Empty.WithEntries(taken);
+        if (changes.Count > 0) sent = sent.SetItems(changes);
+        var message = distinct
+            ? Message.Empty with { Wantlist = Map<Cid, WantlistEntry>.Empty.AddRange(taken.Select(e => (e.Cid, e))) }
+            : Message.Empty.WithEntries(taken);
         return (this with { Pending = pending, PendingCancels = cancels, Sent = sent, InFlight = new InFlightEnvelope(envelope, message), LastSentAt = now }, message);
     }
 
@@ -398,17 +405,18 @@ public sealed record PeerWants(
     {
         if (InFlight is not { } inFlight || inFlight.Envelope != envelope) return this;
         // Made at the first change and sized for the message: broadcast want-haves change nothing, want-blocks all do.
-        Dictionary<Cid, SentWant>? changes = null;
+        // A list: the message's entries are for distinct CIDs.
+        List<KeyValuePair<Cid, SentWant>>? changes = null;
         foreach (var entry in inFlight.Message.Wantlist.Values)
         {
             if (entry.Cancel || entry.WantType != WantType.Block) continue;
             if (Sent.Find(entry.Cid).Case is not SentWant sent) continue;
             if (startClocks && !sent.Broadcast && sent.Entry.WantType == WantType.Block && sent.SentAt is not null)
-                (changes ??= new(inFlight.Message.Wantlist.Count))[entry.Cid] = sent with { AwaitingSince = now };
+                (changes ??= new(inFlight.Message.Wantlist.Count)).Add(KeyValuePair.Create(entry.Cid, sent with { AwaitingSince = now }));
             else if (!startClocks && sent.AwaitingSince is not null)
-                (changes ??= new(inFlight.Message.Wantlist.Count))[entry.Cid] = sent with { AwaitingSince = null };
+                (changes ??= new(inFlight.Message.Wantlist.Count)).Add(KeyValuePair.Create(entry.Cid, sent with { AwaitingSince = null }));
         }
-        return this with { InFlight = null, RetryNotBefore = null, Sent = changes is null ? Sent : Sent.WithItems(changes) };
+        return this with { InFlight = null, RetryNotBefore = null, Sent = changes is null ? Sent : Sent.SetItems(changes) };
     }
 
     /// <summary>

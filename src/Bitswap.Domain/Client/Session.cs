@@ -198,9 +198,9 @@ public sealed record Session
         var candidates = Seq<Cid>.Empty;
         var toCheck = Seq<Cid>.Empty;
         var newPeers = Seq<PeerId>.Empty;
-        var wantedBlocks = blocks.Filter(c => Wants.ContainsKey(c));
-        var wantedHaves = haves.Filter(c => Wants.ContainsKey(c));
-        var wantedDontHaves = dontHaves.Filter(c => Wants.ContainsKey(c));
+        var wantedBlocks = Wanted(blocks);
+        var wantedHaves = Wanted(haves);
+        var wantedDontHaves = Wanted(dontHaves);
 
         if (!wantedBlocks.IsEmpty || !wantedHaves.IsEmpty)
         {
@@ -275,6 +275,17 @@ public sealed record Session
         (session, orders) = session.SendNext(candidates, newPeers, now, orders);
         (session, orders) = session.BroadcastExhausted(toCheck, orders);
         return new Step<Session, SessionOrder>(session, orders);
+    }
+
+    /// <summary>
+    /// The CIDs this session wants, in order: the same sequence when it wants them all (the router already kept only the
+    /// session's blocks), so no filtered sequence is built and memoized per message.
+    /// </summary>
+    internal Seq<Cid> Wanted(Seq<Cid> cids)
+    {
+        foreach (var cid in cids)
+            if (!Wants.ContainsKey(cid)) return cids.Filter(c => Wants.ContainsKey(c)).Strict();
+        return cids;
     }
 
     /// <summary>A peer disconnected: it leaves the session, its want-blocks move to the next best peer, and if it was the last peer the wants are broadcast.</summary>
