@@ -50,6 +50,9 @@ public readonly struct SortedMap<TKey, TValue> : IEquatable<SortedMap<TKey, TVal
     /// <summary>A builder for a map made within one step (mutable, so it must not escape the step).</summary>
     public static ImmutableSortedDictionary<TKey, TValue>.Builder CreateBuilder() => ImmutableSortedDictionary.CreateBuilder<TKey, TValue>();
 
+    /// <summary>A builder starting from this map, for changes made within one step (mutable, so it must not escape the step).</summary>
+    public ImmutableSortedDictionary<TKey, TValue>.Builder ToBuilder() => Tree.ToBuilder();
+
     /// <summary>The map a step's builder holds.</summary>
     public static SortedMap<TKey, TValue> From(ImmutableSortedDictionary<TKey, TValue>.Builder builder) => Wrap(builder.ToImmutable());
 

@@ -46,7 +46,7 @@ public sealed record InFlightEnvelope(EnvelopeId Envelope, Message Message);
 public sealed record PeerWants(
     PeerId Peer,
     ProtocolVersion Version,
-    Map<Cid, PendingWant> Pending,
+    SortedMap<Cid, PendingWant> Pending,
     Map<Cid, SentWant> PendingCancels,
     SortedMap<Cid, SentWant> Sent,
     int NextPriority,
@@ -74,7 +74,7 @@ public sealed record PeerWants(
 
     /// <summary>An empty queue for a newly connected peer.</summary>
     public static PeerWants Create(PeerId peer, ProtocolVersion version, bool explains = false) =>
-        new(peer, version, Map<Cid, PendingWant>.Empty, Map<Cid, SentWant>.Empty, SortedMap<Cid, SentWant>.Empty, int.MaxValue,
+        new(peer, version, SortedMap<Cid, PendingWant>.Empty, Map<Cid, SentWant>.Empty, SortedMap<Cid, SentWant>.Empty, int.MaxValue,
             null, null, null, null, null, 0) { Explains = explains };
 
     /// <summary>
@@ -118,7 +118,7 @@ public sealed record PeerWants(
     /// </summary>
     public (PeerWants Queue, Seq<Effect> Explains) AddWants(Seq<Cid> wantBlocks, Seq<Cid> wantHaves, bool broadcast)
     {
-        var draft = new Draft(this, wantBlocks.Count + wantHaves.Count);
+        var draft = new Draft(this);
         var explains = Seq<Effect>.Empty;
         var supportsHave = Version.SupportsHave();
         foreach (var cid in wantHaves)
@@ -139,23 +139,30 @@ public sealed record PeerWants(
     /// The changes of one <see cref="AddWants"/> call over the queue it started from, local to that call: each map is
     /// updated once at the end (a bulk rebuild when many wants arrive at once) instead of once per want.
     /// </summary>
-    private sealed class Draft(PeerWants origin, int expected)
+    private sealed class Draft(PeerWants origin)
     {
-        // Sized for the wants of the call: growing copies the arrays at every doubling.
-        public readonly Dictionary<Cid, PendingWant> Pending = new(expected);
+        // A builder over the pending map: the call's wants go straight into the tree (nodes it copied are reused).
+        public readonly System.Collections.Immutable.ImmutableSortedDictionary<Cid, PendingWant>.Builder Pending = origin.Pending.ToBuilder();
+        public bool PendingChanged;
         public readonly Dictionary<Cid, SentWant> Sent = [];
         public readonly System.Collections.Generic.HashSet<Cid> CancelsDropped = [];
         public int NextPriority = origin.NextPriority;
 
-        public PendingWant? PendingOf(Cid cid) => Pending.TryGetValue(cid, out var p) ? p : origin.Pending.Find(cid).Case as PendingWant;
+        public PendingWant? PendingOf(Cid cid) => Pending.TryGetValue(cid, out var p) ? p : null;
+
+        public void SetPending(Cid cid, PendingWant want)
+        {
+            Pending[cid] = want;
+            PendingChanged = true;
+        }
         public SentWant? SentOf(Cid cid) => Sent.TryGetValue(cid, out var s) ? s : origin.Sent.Find(cid).Case as SentWant;
         public SentWant? CancelOf(Cid cid) => CancelsDropped.Contains(cid) ? null : origin.PendingCancels.Find(cid).Case as SentWant;
 
-        public PeerWants Apply() => Pending.Count == 0 && Sent.Count == 0 && CancelsDropped.Count == 0
+        public PeerWants Apply() => !PendingChanged && Sent.Count == 0 && CancelsDropped.Count == 0
             ? origin
             : origin with
             {
-                Pending = origin.Pending.WithItems(Pending),
+                Pending = PendingChanged ? SortedMap<Cid, PendingWant>.From(Pending) : origin.Pending,
                 Sent = origin.Sent.WithItems(Sent),
                 PendingCancels = origin.PendingCancels.WithoutAll(CancelsDropped, CancelsDropped.Contains),
                 NextPriority = NextPriority,
@@ -171,7 +178,7 @@ public sealed record PeerWants(
             var strongest = held.Entry.WantType == WantType.Block ? WantType.Block : type;
             var again = new WantlistEntry(cid, draft.NextPriority, strongest, false, !broadcast || held.Entry.SendDontHave);
             draft.Sent[cid] = held;
-            draft.Pending[cid] = new PendingWant(again, broadcast && held.Broadcast);
+            draft.SetPending(cid, new PendingWant(again, broadcast && held.Broadcast));
             draft.CancelsDropped.Add(cid);
             draft.NextPriority = Math.Max(1, draft.NextPriority - 1);
             return Explains ? explains.Add(new Explain("want-queued", cid, Peer, "re-wanted before its cancel left: cancel dropped, want re-sent")) : explains;
@@ -195,7 +202,7 @@ public sealed record PeerWants(
         var sendDontHave = !broadcast;
         var entry = new WantlistEntry(cid, draft.NextPriority, type, false, sendDontHave);
         var isBroadcast = broadcast && pending is not { Broadcast: false };
-        draft.Pending[cid] = new PendingWant(entry, isBroadcast);
+        draft.SetPending(cid, new PendingWant(entry, isBroadcast));
         draft.NextPriority = Math.Max(1, draft.NextPriority - 1);
         if (!Explains) return explains;
         var why = (type, broadcast) switch
@@ -248,11 +255,9 @@ public sealed record PeerWants(
     /// <summary><see cref="Forget(Cid)"/> for several CIDs, with one copy of the queue.</summary>
     public PeerWants ForgetAll(Seq<Cid> cids)
     {
-        // The set serves only the pending map's bulk removal: most answered wants left the pending queue long ago.
-        var gone = Pending.IsEmpty ? null : Persistent.SetOf(cids);
         return this with
         {
-            Pending = gone is null ? Pending : Pending.WithoutAll(gone, gone.Contains),
+            Pending = Pending.RemoveRange(cids),
             Sent = Sent.RemoveRange(cids),
         };
     }
@@ -377,7 +382,7 @@ public sealed record PeerWants(
         // than removing and adding entry by entry.
         if (drained)
         {
-            pending = Map<Cid, PendingWant>.Empty;
+            pending = SortedMap<Cid, PendingWant>.Empty;
             cancels = Map<Cid, SentWant>.Empty;
         }
         if (changes.Count > 0) sent = sent.SetItems(changes);
@@ -438,7 +443,7 @@ public sealed record PeerWants(
             }
             else if (Sent.Find(entry.Cid).Case is SentWant current && current.Entry == entry && !pending.ContainsKey(entry.Cid))
             {
-                pending = pending.Add(entry.Cid, new PendingWant(entry, current.Broadcast));
+                pending = pending.SetItem(entry.Cid, new PendingWant(entry, current.Broadcast));
             }
         }
         return this with { InFlight = null, Pending = pending, PendingCancels = cancels, RetryNotBefore = now + limits.ClientSendRetryMs };
@@ -452,7 +457,7 @@ public sealed record PeerWants(
         foreach (var (cid, want) in Sent)
         {
             if (want.SentAt is not { } at || now - at < limits.RebroadcastIntervalMs || pending.ContainsKey(cid)) continue;
-            pending = pending.Add(cid, new PendingWant(want.Entry, want.Broadcast));
+            pending = pending.SetItem(cid, new PendingWant(want.Entry, want.Broadcast));
             if (Explains) explains = explains.Add(new Explain("want-resent", cid, Peer, $"unanswered for {now - at} ms"));
         }
         return (pending.Count == Pending.Count ? this : this with { Pending = pending }, explains);

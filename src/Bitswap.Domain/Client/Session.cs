@@ -103,11 +103,17 @@ public sealed record Session
     {
         get
         {
-            var ordered = new (long Order, Cid Cid)[Wants.Count];
+            // Two arrays sorted together by order (unique): no tuples, no lazy sequence made strict.
+            var orders = new long[Wants.Count];
+            var cids = new Cid[Wants.Count];
             var i = 0;
-            foreach (var (cid, want) in Wants) ordered[i++] = (want.Order, cid);
-            Array.Sort(ordered, (a, b) => a.Order.CompareTo(b.Order));
-            return ordered.Select(o => o.Cid).ToSeq().Strict();
+            foreach (var (cid, want) in Wants)
+            {
+                orders[i] = want.Order;
+                cids[i++] = cid;
+            }
+            Array.Sort(orders, cids);
+            return Prelude.toSeq(cids);
         }
     }
 
