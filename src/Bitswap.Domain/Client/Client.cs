@@ -190,10 +190,10 @@ public static class Client
         var seen = new System.Collections.Generic.HashSet<Cid>(want.Cids.Count);
         var acceptedList = new List<Cid>(want.Cids.Count);
         var refused = Seq<Cid>.Empty;
-        var interest = turn.State.Interest;
+        // A builder over the interest map, local to this step: each node copied once, then changed in place.
+        var interest = turn.State.Interest.ToBuilder();
         // Immutable, so every CID only this session wants shares one set.
         var justThis = Set<long>.Empty.Add(want.Session);
-        var fresh = new List<(Cid, Set<long>)>(turn.State.Interest.IsEmpty ? want.Cids.Count : 0);
         foreach (var cid in want.Cids)
         {
             if (!seen.Add(cid) || session.Wants.ContainsKey(cid)) continue;
@@ -203,15 +203,16 @@ public static class Client
                 continue;
             }
             acceptedList.Add(cid);
-            if (turn.State.Interest.IsEmpty) fresh.Add((cid, justThis));
-            else interest = interest.SetItem(cid, interest.TryGetValue(cid, out var others) ? others.AddOrUpdate(want.Session) : justThis);
+            interest[cid] = interest.TryGetValue(cid, out var others) ? others.AddOrUpdate(want.Session) : justThis;
         }
-        // Into an empty interest map: one bulk pass.
-        if (fresh.Count > 0) interest = SortedMap<Cid, Set<long>>.Of(fresh);
         var accepted = Persistent.SeqOf(acceptedList);
         if (!refused.IsEmpty)
             turn.Emit(new RejectWants(want.Session, refused, $"the client already holds {limits.ClientWantsMax} wants"));
-        turn.State = turn.State with { Interest = interest, TotalWants = turn.State.TotalWants + accepted.Count };
+        turn.State = turn.State with
+        {
+            Interest = accepted.IsEmpty ? turn.State.Interest : SortedMap<Cid, Set<long>>.From(interest),
+            TotalWants = turn.State.TotalWants + accepted.Count,
+        };
         var step = session.Want(accepted, want.Now, limits);
         turn.State = turn.State with { Sessions = turn.State.Sessions.AddOrUpdate(want.Session, step.State) };
         ApplyOrders(turn, step.Effects);
@@ -316,6 +317,8 @@ public static class Client
     {
         var message = received.Message;
         var peer = received.Peer;
+        // A delivery per block is the bulk of this step's effects: the list is sized for them.
+        if (!message.Blocks.IsEmpty) turn.Effects ??= new List<Effect>(message.Blocks.Count + 4);
         CountReceived(turn, received);
         var s = turn.State;
         if ((!message.Blocks.IsEmpty || !message.Presences.IsEmpty) && s.Peers.Find(peer).Case is PeerWants queue)

@@ -279,9 +279,9 @@ public sealed record PeerWants(
         // Collected, then applied to each map once (a bulk rebuild when that is cheaper).
         var expected = cids.TryGetNonEnumeratedCount(out var n) ? n : 0;
         var answered = distinct ? null : new System.Collections.Generic.HashSet<Cid>(expected);
-        // Distinct (answered filters repeats), so a list is enough for the batch removal.
-        var dropped = new List<Cid>(expected);
-        var stamped = new Dictionary<Cid, SentWant>();
+        // Drops and stamps (each CID gets one or the other) go into a builder over the sent map.
+        var sent = Sent.ToBuilder();
+        var changed = false;
         foreach (var cid in cids)
         {
             if (answered?.Add(cid) == false || !Sent.TryGetValue(cid, out var want)) continue;
@@ -293,13 +293,15 @@ public sealed record PeerWants(
                 // Answered before, yet a DONT_HAVE clock may run again (the want was re-sent): any answer but a HAVE stops it.
                 if (want.AwaitingSince is not null && awaiting is null)
                 {
-                    if (forgotten?.Invoke(cid) == true) dropped.Add(cid);
-                    else stamped[cid] = want with { AwaitingSince = null };
+                    if (forgotten?.Invoke(cid) == true) sent.Remove(cid);
+                    else sent[cid] = want with { AwaitingSince = null };
+                    changed = true;
                 }
                 continue;
             }
-            if (forgotten?.Invoke(cid) == true) dropped.Add(cid);
-            else stamped[cid] = want with { SentAt = null, AwaitingSince = awaiting };
+            if (forgotten?.Invoke(cid) == true) sent.Remove(cid);
+            else sent[cid] = want with { SentAt = null, AwaitingSince = awaiting };
+            changed = true;
             var sample = now - at;
             if (sample < 0 || sample > limits.LatencySampleMaxMs) continue;
             samples++;
@@ -307,8 +309,7 @@ public sealed record PeerWants(
             var alpha = Math.Max(1.0 / samples, 0.5);
             ewma = ewma is { } e ? alpha * sample + (1 - alpha) * e : sample;
         }
-        var sent = Sent.WithoutAll(dropped).WithItems(stamped);
-        return this with { Sent = sent, LatencyEwmaMs = ewma, LatencySamples = samples };
+        return this with { Sent = changed ? SortedMap<Cid, SentWant>.From(sent) : Sent, LatencyEwmaMs = ewma, LatencySamples = samples };
     }
 
     /// <summary>
@@ -359,8 +360,9 @@ public sealed record PeerWants(
         var cancels = PendingCancels;
         var sent = Sent;
         var drained = taken.Count == PendingCount;
-        // The taken wants are for distinct CIDs (keys of the pending map), so a list carries the changes.
-        var changes = new List<KeyValuePair<Cid, SentWant>>(taken.Count);
+        // The taken wants go into a builder over the sent map (each node copied once, then changed in place).
+        var sentDraft = sent.ToBuilder();
+        var sentChanged = false;
         // Cancels and wants are for different CIDs (a re-want drops the cancel); checked, since only then can the
         // message's wantlist be built straight from the entries, without a dictionary merging repeats.
         var distinct = true;
@@ -376,7 +378,8 @@ public sealed record PeerWants(
             if (!drained) pending = pending.Without(entry.Cid);
             // A want sent again keeps its DONT_HAVE clock until the confirmation restarts it.
             var clock = Sent.Find(entry.Cid).Case is SentWant before ? before.AwaitingSince : null;
-            changes.Add(KeyValuePair.Create(entry.Cid, new SentWant(entry, broadcast, now) { AwaitingSince = clock }));
+            sentDraft[entry.Cid] = new SentWant(entry, broadcast, now) { AwaitingSince = clock };
+            sentChanged = true;
         }
         // A drained queue starts empty again, and a first message builds Sent in one bulk pass: far fewer allocations
         // than removing and adding entry by entry.
@@ -385,7 +388,7 @@ public sealed record PeerWants(
             pending = SortedMap<Cid, PendingWant>.Empty;
             cancels = Map<Cid, SentWant>.Empty;
         }
-        if (changes.Count > 0) sent = sent.SetItems(changes);
+        if (sentChanged) sent = SortedMap<Cid, SentWant>.From(sentDraft);
         var message = distinct
             ? Message.Empty with { Wantlist = Map<Cid, WantlistEntry>.Empty.AddRange(taken.Select(e => (e.Cid, e))) }
             : Message.Empty.WithEntries(taken);
@@ -409,19 +412,18 @@ public sealed record PeerWants(
     public PeerWants Confirmed(EnvelopeId envelope, long now, bool startClocks = true)
     {
         if (InFlight is not { } inFlight || inFlight.Envelope != envelope) return this;
-        // Made at the first change and sized for the message: broadcast want-haves change nothing, want-blocks all do.
-        // A list: the message's entries are for distinct CIDs.
-        List<KeyValuePair<Cid, SentWant>>? changes = null;
+        // Made at the first change (broadcast want-haves change nothing, want-blocks all do): a builder over the sent map.
+        System.Collections.Immutable.ImmutableSortedDictionary<Cid, SentWant>.Builder? changes = null;
         foreach (var entry in inFlight.Message.Wantlist.Values)
         {
             if (entry.Cancel || entry.WantType != WantType.Block) continue;
             if (Sent.Find(entry.Cid).Case is not SentWant sent) continue;
             if (startClocks && !sent.Broadcast && sent.Entry.WantType == WantType.Block && sent.SentAt is not null)
-                (changes ??= new(inFlight.Message.Wantlist.Count)).Add(KeyValuePair.Create(entry.Cid, sent with { AwaitingSince = now }));
+                (changes ??= Sent.ToBuilder())[entry.Cid] = sent with { AwaitingSince = now };
             else if (!startClocks && sent.AwaitingSince is not null)
-                (changes ??= new(inFlight.Message.Wantlist.Count)).Add(KeyValuePair.Create(entry.Cid, sent with { AwaitingSince = null }));
+                (changes ??= Sent.ToBuilder())[entry.Cid] = sent with { AwaitingSince = null };
         }
-        return this with { InFlight = null, RetryNotBefore = null, Sent = changes is null ? Sent : Sent.SetItems(changes) };
+        return this with { InFlight = null, RetryNotBefore = null, Sent = changes is null ? Sent : SortedMap<Cid, SentWant>.From(changes) };
     }
 
     /// <summary>

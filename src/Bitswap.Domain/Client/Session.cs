@@ -422,20 +422,22 @@ public sealed record Session
     private (Session, Seq<SessionOrder>) SendNext(Seq<Cid> candidates, Seq<PeerId> newPeers, long now, Seq<SessionOrder> orders)
     {
         var session = this;
-        // Local to this call: the per-peer lists and the want records changed, applied to the maps once at the end.
+        // Local to this call: the per-peer lists, and the want records changed in a builder over the wants (each node
+        // copied once, then changed in place). A repeated candidate needs no set to skip it: once given a want-block it is
+        // skipped as held, and a candidate with no peer to ask finds none again, drawing nothing.
         var blocks = new SortedDictionary<PeerId, List<Cid>>();
         var haves = new SortedDictionary<PeerId, List<Cid>>();
-        // Sized up front (growing copies the arrays at every doubling). A repeated candidate needs no set to skip it: once
-        // given a want-block it is skipped as held, and a candidate with no peer to ask finds none again, drawing nothing.
-        var changed = new Dictionary<Cid, SessionWant>(candidates.Count);
+        var wants = Wants.ToBuilder();
+        var changed = false;
         var goneLive = new List<long>();
         // The peers do not change during the call: taken once, not walked through the set's boxed enumerator per candidate.
         PeerId[] peers = [.. session.Peers];
-        SessionWant? WantOf(Cid cid) => changed.TryGetValue(cid, out var w) ? w : Wants.Find(cid).Case as SessionWant;
+        SessionWant? WantOf(Cid cid) => wants.TryGetValue(cid, out var w) ? w : null;
         void Set(Cid cid, SessionWant before, SessionWant after)
         {
             if (before.LiveSince is null && after.LiveSince is not null) goneLive.Add(before.Order);
-            changed[cid] = after;
+            wants[cid] = after;
+            changed = true;
         }
         static void Append(SortedDictionary<PeerId, List<Cid>> lists, PeerId peer, Cid cid)
         {
@@ -470,11 +472,11 @@ public sealed record Session
                 if (want.LiveSince is null) Set(cid, want, want with { LiveSince = now });
             }
         }
-        if (changed.Count > 0)
+        if (changed)
         {
             var toFetch = session.ToFetch;
             toFetch = goneLive.Count == toFetch.Count ? SortedMap<long, Cid>.Empty : toFetch.WithoutAll(goneLive);
-            session = session with { Wants = session.Wants.SetItems(changed), ToFetch = toFetch };
+            session = session with { Wants = SortedMap<Cid, SessionWant>.From(wants), ToFetch = toFetch };
         }
         foreach (var peer in blocks.Keys.Union(haves.Keys).Order())
         {
