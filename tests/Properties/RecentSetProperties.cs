@@ -36,17 +36,17 @@ public class RecentSetProperties
                     }
 
                     var lookup = new RecentSet<int, int>.BatchLookup(set);
-                    var added = new List<KeyValuePair<int, int>>();
+                    var added = new List<int>();
                     foreach (var key in batch)
                     {
                         var found = lookup.Find(key).IsSome;
                         seen.Add(found);
                         if (found) continue;
-                        added.Add(KeyValuePair.Create(key, key * 10));
+                        added.Add(key);
                         lookup.Added();
                     }
 
-                    set = set.AddNew(added);
+                    set = set.AddNew([.. added], k => k * 10);
                 }
 
                 var kept = set.Order.SelectMany(b => b).Skip(set.Evicted).ToList();

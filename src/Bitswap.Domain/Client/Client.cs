@@ -330,9 +330,8 @@ public static class Client
             var presences = message.Presences;
             bool HaveOnly(Cid cid) => presences.Find(cid).Case is PresenceType.Have;
             // Listed with a count, so Responded sizes its local sets up front.
-            var answeredCids = new List<Cid>(message.Blocks.Count + message.Presences.Count);
-            answeredCids.AddRange(message.Blocks.Keys);
-            answeredCids.AddRange(message.Presences.Keys);
+            // Blocks alone or presences alone are distinct CIDs, passed as they are; both together are listed, counted.
+            IEnumerable<Cid> answeredCids = presences.IsEmpty ? blocks.Keys : blocks.IsEmpty ? presences.Keys : [.. blocks.Keys, .. presences.Keys];
             var responded = queue.Responded(answeredCids, received.Now, turn.Limits, Delivered, HaveOnly, distinct: blocks.IsEmpty || presences.IsEmpty);
             // boxo Client.receiveBlocksFrom: a peer that sent any block or a HAVE becomes a broadcast target.
             if (!responded.Answered && (!blocks.IsEmpty || message.Presences.Values.Exists(t => t == PresenceType.Have)))
@@ -432,7 +431,8 @@ public static class Client
         var recent = s.Recent;
         var sessions = s.Sessions;
         // The message's new blocks are remembered together, in one update of the set.
-        List<KeyValuePair<Cid, Set<long>>>? remembered = null;
+        Cid[]? remembered = null;
+        var added = 0;
         // Lookups see the set as adding each new block at once would have left it (full, a new block forgets the oldest).
         var lookup = new RecentSet<Cid, Set<long>>.BatchLookup(recent);
         foreach (var block in received.Message.Blocks.Values)
@@ -452,11 +452,15 @@ public static class Client
                 continue;
             }
             // Remembered with the sessions that want it now: routing delivers it to exactly those.
-            remembered ??= new List<KeyValuePair<Cid, Set<long>>>(received.Message.Blocks.Count);
-            remembered.Add(KeyValuePair.Create(block.Cid, s.Interest.Find(block.Cid).IfNone(Set<long>.Empty)));
+            (remembered ??= new Cid[received.Message.Blocks.Count])[added++] = block.Cid;
             lookup.Added();
         }
-        if (remembered is not null) recent = recent.AddNew(remembered);
+        if (remembered is not null)
+        {
+            if (added < remembered.Length) Array.Resize(ref remembered, added);
+            var interest = s.Interest;
+            recent = recent.AddNew(remembered, cid => interest.Find(cid).IfNone(Set<long>.Empty));
+        }
         turn.State = s with
         {
             BlocksReceived = blocks, DataReceived = data, DupBlocksReceived = dupBlocks, DupDataReceived = dupData,

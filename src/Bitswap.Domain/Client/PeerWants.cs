@@ -322,40 +322,40 @@ public sealed record PeerWants(
         if (InFlight is not null || PendingCount == 0) return (this, null);
         var budget = limits.ClientMessageBytesMax - MessageOverheadBytes;
         var used = 0;
-        // Local lists sorted in place (priority, then CID: unique, so the order is the LINQ OrderBy's), sized up front.
+        // One local list, sized up front: cancels, then the peer wants and then the broadcast wants, each group sorted in
+        // place (priority, then CID: unique, so the order is the LINQ OrderBy's), cut at the first entry over the budget.
         var taken = new List<WantlistEntry>(PendingCount);
-        bool Take(WantlistEntry entry)
-        {
-            var size = EstimatedEntryBytes(entry.Cid);
-            if (taken.Count > 0 && used + size > budget) return false;
-            used += size;
-            taken.Add(entry);
-            return true;
-        }
         var full = false;
         foreach (var cid in PendingCancels.Keys)
         {
-            if (Take(WantlistEntry.CancelOf(cid))) continue;
-            full = true;
-            break;
-        }
-        if (!full)
-        {
-            var peerWants = new List<WantlistEntry>(Pending.Count);
-            var broadcasts = new List<WantlistEntry>();
-            foreach (var want in Pending.Values) (want.Broadcast ? broadcasts : peerWants).Add(want.Entry);
-            peerWants.Sort(ByPriorityThenCid);
-            broadcasts.Sort(ByPriorityThenCid);
-            foreach (var entry in peerWants)
+            var size = EstimatedEntryBytes(cid);
+            if (taken.Count > 0 && used + size > budget)
             {
-                if (Take(entry)) continue;
                 full = true;
                 break;
             }
-            if (!full)
-                foreach (var entry in broadcasts)
-                    if (!Take(entry)) break;
+            used += size;
+            taken.Add(WantlistEntry.CancelOf(cid));
         }
+        bool TakeGroup(bool broadcast)
+        {
+            var start = taken.Count;
+            foreach (var want in Pending.Values)
+                if (want.Broadcast == broadcast) taken.Add(want.Entry);
+            taken.Sort(start, taken.Count - start, PriorityThenCid);
+            for (var i = start; i < taken.Count; i++)
+            {
+                var size = EstimatedEntryBytes(taken[i].Cid);
+                if (i > 0 && used + size > budget)
+                {
+                    taken.RemoveRange(i, taken.Count - i);
+                    return false;
+                }
+                used += size;
+            }
+            return true;
+        }
+        if (!full && TakeGroup(broadcast: false)) TakeGroup(broadcast: true);
         var pending = Pending;
         var cancels = PendingCancels;
         var sent = Sent;
@@ -396,11 +396,11 @@ public sealed record PeerWants(
     }
 
     /// <summary>Higher priority first, then by CID.</summary>
-    private static int ByPriorityThenCid(WantlistEntry a, WantlistEntry b)
+    private static readonly IComparer<WantlistEntry> PriorityThenCid = Comparer<WantlistEntry>.Create((a, b) =>
     {
         var byPriority = b.Priority.CompareTo(a.Priority);
         return byPriority != 0 ? byPriority : a.Cid.CompareTo(b.Cid);
-    }
+    });
 
     /// <summary>
     /// The shell confirmed the envelope: the queue may send again, and its peer want-blocks start their DONT_HAVE clocks

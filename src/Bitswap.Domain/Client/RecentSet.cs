@@ -38,7 +38,7 @@ public sealed record RecentSet<TKey, TValue>(SortedMap<TKey, TValue> Entries, Qu
     public RecentSet<TKey, TValue> Add(TKey key, TValue value, Func<TValue, TValue> merge)
     {
         if (Entries.TryGetValue(key, out var known)) return this with { Entries = Entries.SetItem(key, merge(known)) };
-        return AddNew([KeyValuePair.Create(key, value)]);
+        return AddNew([key], _ => value);
     }
 
     /// <summary>
@@ -46,16 +46,18 @@ public sealed record RecentSet<TKey, TValue>(SortedMap<TKey, TValue> Entries, Qu
     /// one at a time would. A key of the batch may still be held when <see cref="BatchLookup"/> found it pushed out by the
     /// batch's earlier keys: it is new again, so its old place goes and the key stays, at the end.
     /// </summary>
-    public RecentSet<TKey, TValue> AddNew(IReadOnlyCollection<KeyValuePair<TKey, TValue>> items)
+    /// <param name="batch">The new keys; kept as the batch's place in the order, so the caller must not change it afterwards.</param>
+    /// <param name="valueOf">What to remember with each key.</param>
+    public RecentSet<TKey, TValue> AddNew(TKey[] batch, Func<TKey, TValue> valueOf)
     {
-        if (items.Count == 0) return this;
-        var batch = new TKey[items.Count];
-        var i = 0;
-        foreach (var (key, _) in items) batch[i++] = key;
-        var entries = Entries.SetItems(items);
+        if (batch.Length == 0) return this;
+        // Through a builder local to the call: each node copied once, then changed in place.
+        var draft = Entries.ToBuilder();
+        foreach (var key in batch) draft[key] = valueOf(key);
+        var entries = SortedMap<TKey, TValue>.From(draft);
         var order = Order.Enqueue(batch);
         // Places in the order: every old key once, every key of the batch once more.
-        var places = Entries.Count + items.Count;
+        var places = Entries.Count + batch.Length;
         if (places <= Capacity) return this with { Entries = entries, Order = order };
         // Keys of the batch that were still held (pushed out, then met again): their first eviction is the old place.
         System.Collections.Generic.HashSet<TKey>? again = entries.Count < places ? [.. batch.Where(Entries.ContainsKey)] : null;

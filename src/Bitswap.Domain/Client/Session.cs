@@ -161,29 +161,35 @@ public sealed record Session
     /// <param name="cids">Distinct CIDs (every caller passes a message's blocks, a distinct list or one CID), so no set is needed to skip repeats.</param>
     public (Session Session, Seq<Cid> Removed) Unwant(Seq<Cid> cids)
     {
+        var removed = new List<Cid>(cids.Count);
+        return (Drop(cids, removed), Persistent.SeqOf(removed));
+    }
+
+    /// <summary><see cref="Unwant"/> for callers that do not need the removed CIDs as a sequence: they are only listed in <paramref name="removed"/>.</summary>
+    private Session Drop(Seq<Cid> cids, List<Cid> removed)
+    {
         var presences = Presences;
         var exhausted = Exhausted;
         // Collected first, then taken out of each map in one batch.
-        var removed = new List<Cid>(cids.Count);
-        var unsent = new List<long>();
+        List<long>? unsent = null;
         foreach (var cid in cids)
         {
             if (!Wants.TryGetValue(cid, out var want)) continue;
-            if (want.LiveSince is null) unsent.Add(want.Order);
+            if (want.LiveSince is null) (unsent ??= []).Add(want.Order);
             presences = presences.RemoveCid(cid);
             exhausted = exhausted.Without(cid);
             removed.Add(cid);
         }
-        if (removed.Count == 0) return (this, Seq<Cid>.Empty);
+        if (removed.Count == 0) return this;
         var session = this with
         {
             Wants = removed.Count == Wants.Count ? SortedMap<Cid, SessionWant>.Empty : Wants.RemoveRange(removed),
-            ToFetch = unsent.Count == ToFetch.Count ? SortedMap<long, Cid>.Empty : ToFetch.WithoutAll(unsent),
+            ToFetch = unsent is null ? ToFetch : unsent.Count == ToFetch.Count ? SortedMap<long, Cid>.Empty : ToFetch.WithoutAll(unsent),
             Presences = presences,
             Exhausted = exhausted,
         };
         if (session.Wants.IsEmpty) session = session with { TickDeadline = null };
-        return (session, Persistent.SeqOf(removed));
+        return session;
     }
 
     /// <summary>Replaces a want's record, keeping <see cref="ToFetch"/> in step when it goes live.</summary>
@@ -232,7 +238,7 @@ public sealed record Session
                 latency += Math.Max(0, now - since);
                 samples++;
             }
-            (session, _) = session.Unwant(wantedBlocks);
+            session = session.Drop(wantedBlocks, new List<Cid>(wantedBlocks.Count));
             session = session with
             {
                 LatencyTotalMs = session.LatencyTotalMs + latency,
@@ -345,7 +351,7 @@ public sealed record Session
     public Step<Session, SessionOrder> LocalBlock(Cid cid, long now, Limits limits)
     {
         if (!Wants.ContainsKey(cid)) return Step<Session, SessionOrder>.Quiet(this);
-        var (session, _) = Unwant(Seq1(cid));
+        var session = Drop(Seq1(cid), new List<Cid>(1));
         session = session with { ConsecutiveTicks = 0, TickDeadline = null };
         var orders = Seq<SessionOrder>.Empty;
         if (!session.Wants.IsEmpty) (session, orders) = session.ArmTick(now, limits, orders);
@@ -439,9 +445,11 @@ public sealed record Session
             wants[cid] = after;
             changed = true;
         }
-        static void Append(SortedDictionary<PeerId, List<Cid>> lists, PeerId peer, Cid cid)
+        // With one peer every candidate lands in its list: sized for them (growing copies the array at every doubling).
+        var capacity = peers.Length == 1 ? candidates.Count : 0;
+        void Append(SortedDictionary<PeerId, List<Cid>> lists, PeerId peer, Cid cid)
         {
-            if (!lists.TryGetValue(peer, out var list)) lists[peer] = list = [];
+            if (!lists.TryGetValue(peer, out var list)) lists[peer] = list = new List<Cid>(capacity);
             list.Add(cid);
         }
         foreach (var cid in candidates)
