@@ -290,22 +290,11 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
         var before = Peers.Find(peer).Case as PeerTracker;
         var tracker = before ?? PeerTracker.Empty with { Hash = PeerHash(peer) };
         var nextId = NextTaskId;
-        if (tracker.Pending.IsEmpty && tracker.ActiveCount == 0 && FreshTasks(requests, ref nextId) is { } fresh)
+        if (tracker.Pending.IsEmpty && tracker.ActiveCount == 0 && FreshTasks(requests, ref nextId, outcomes) is { } fresh)
         {
-            // An idle peer's tasks for distinct CIDs, within the cap: every request is queued as is, so both indexes are
-            // built in one bulk pass (a node per task instead of a path per task).
-            // Through builders local to this push: AddRange on an empty tree sorts into a SortedDictionary first.
-            var pending = ImmutableSortedDictionary.CreateBuilder<Cid, PeerTask>();
-            var order = ImmutableSortedDictionary.CreateBuilder<PendingKey, PeerTask>();
-            long pendingWork = 0;
-            foreach (var task in fresh)
-            {
-                outcomes?.Add((new TaskRequest(task.Cid, task.Priority, task.Work, task.Data), PushOutcome.Queued));
-                pending.Add(task.Cid, task);
-                order.Add(new PendingKey(task.Priority, task.Id), task);
-                pendingWork += task.Work;
-            }
-            tracker = tracker with { Pending = pending.ToImmutable(), Order = order.ToImmutable(), PendingWork = pendingWork };
+            // An idle peer's tasks for distinct CIDs, within the cap: every request is queued as is, so both indexes were
+            // built in one pass (a node per task instead of a path per task).
+            tracker = tracker with { Pending = fresh.Pending.ToImmutable(), Order = fresh.Order.ToImmutable(), PendingWork = fresh.Work };
             return (this with { NextTaskId = nextId }).Put(peer, before, tracker);
         }
         // Active tasks do not change during a push: their summary by CID is built once.
@@ -436,21 +425,32 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
         return h;
     }
 
-    /// <summary>The requests as new tasks when their CIDs are distinct and within the pending cap; else null (ids untouched).</summary>
-    private List<PeerTask>? FreshTasks(IEnumerable<TaskRequest> requests, ref long nextId)
+    /// <summary>
+    /// The requests as new tasks, already in both indexes (builders local to the push, which also find a repeated CID),
+    /// when their CIDs are distinct and within the pending cap; else null (ids and outcomes untouched).
+    /// </summary>
+    private (ImmutableSortedDictionary<Cid, PeerTask>.Builder Pending, ImmutableSortedDictionary<PendingKey, PeerTask>.Builder Order, long Work)?
+        FreshTasks(IEnumerable<TaskRequest> requests, ref long nextId, List<(TaskRequest, PushOutcome)>? outcomes)
     {
-        var expected = requests.TryGetNonEnumeratedCount(out var n) ? Math.Min(n, Limits.PendingTasksPerPeerMax) : 0;
-        var tasks = new List<PeerTask>(expected);
-        var cids = new System.Collections.Generic.HashSet<Cid>(expected);
+        var pending = ImmutableSortedDictionary.CreateBuilder<Cid, PeerTask>();
+        var order = ImmutableSortedDictionary.CreateBuilder<PendingKey, PeerTask>();
+        // Only when explaining: the outcomes, in request order, kept until the requests all turn out fresh.
+        List<(TaskRequest, PushOutcome)>? queued = outcomes is null ? null : [];
+        long work = 0;
         var id = nextId;
         foreach (var request in requests)
         {
-            if (!cids.Add(request.Cid) || tasks.Count >= Limits.PendingTasksPerPeerMax) return null;
-            tasks.Add(new PeerTask(id++, request.Cid, request.Priority, request.Work, request.Data));
+            if (pending.Count >= Limits.PendingTasksPerPeerMax || pending.ContainsKey(request.Cid)) return null;
+            var task = new PeerTask(id++, request.Cid, request.Priority, request.Work, request.Data);
+            pending.Add(task.Cid, task);
+            order.Add(new PendingKey(task.Priority, task.Id), task);
+            work += task.Work;
+            queued?.Add((new TaskRequest(task.Cid, task.Priority, task.Work, task.Data), PushOutcome.Queued));
         }
-        if (tasks.Count == 0) return null;
+        if (pending.Count == 0) return null;
+        if (queued is not null) outcomes!.AddRange(queued);
         nextId = id;
-        return tasks;
+        return (pending, order, work);
     }
 
     /// <summary>Moves every peer unserved for over StarvationMs from Fresh to Starving (rule 2 at time <paramref name="now"/>).</summary>
