@@ -32,6 +32,11 @@ namespace Bitswap.Domain;
 /// <param name="SendDontHave">True when the peer asked for DONT_HAVE replies.</param>
 /// <param name="BlockSize">Size of the block when held, else 0.</param>
 /// <param name="HaveBlock">True when we hold the block (otherwise the task is a DONT_HAVE).</param>
+/// <remarks>
+/// Laid out by the runtime (the int first, then the three flags): 8 bytes instead of the 12 of declaration order, in
+/// every queued task, of which a server holds one per want (a million for a thousand peers' full wantlists).
+/// </remarks>
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Auto)]
 public readonly record struct TaskData(bool SendBlock, bool SendDontHave, int BlockSize, bool HaveBlock);
 
 /// <summary>A request to queue work for a peer about one CID.</summary>
