@@ -340,8 +340,9 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
     {
         var queue = MarkStarved(now);
         PeerRank best;
-        if (queue.Starving.Min.Case is PeerRank starving) best = starving;
-        else if (queue.Fresh.Min.Case is PeerRank fresh) best = fresh;
+        // Option.Case would box the struct: IsSome and IfNone read it unboxed.
+        if (queue.Starving.Min is { IsSome: true } starving) best = starving.IfNone(default(PeerRank));
+        else if (queue.Fresh.Min is { IsSome: true } fresh) best = fresh.IfNone(default(PeerRank));
         else return (queue, Option<PoppedTasks>.None);
 
         var before = queue.Peers[best.Peer];
@@ -462,7 +463,9 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
     private PeerTaskQueue MarkStarved(long now)
     {
         var queue = this;
-        while (queue.ByLastServed.Min.Case is ServedMark oldest && now - oldest.LastServed > Limits.StarvationMs)
+        // Option.Case would box the mark on every pop: IsSome and IfNone read it unboxed.
+        while (queue.ByLastServed.Min is { IsSome: true } first && first.IfNone(default(ServedMark)) is var oldest
+            && now - oldest.LastServed > Limits.StarvationMs)
         {
             var tracker = queue.Peers[oldest.Peer];
             queue = queue.Put(oldest.Peer, tracker, tracker with { MarkedStarved = true });
