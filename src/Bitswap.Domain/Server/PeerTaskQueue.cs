@@ -446,9 +446,12 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
         var id = nextId;
         foreach (var request in requests)
         {
-            if (pending.Count >= Limits.PendingTasksPerPeerMax || pending.ContainsKey(request.Cid)) return null;
+            if (pending.Count >= Limits.PendingTasksPerPeerMax) return null;
             var task = new PeerTask(id++, request.Cid, request.Priority, request.Work, request.Data);
-            pending.Add(task.Cid, task);
+            // One search: a repeated CID replaces the entry, leaving the count as it was.
+            var count = pending.Count;
+            pending[task.Cid] = task;
+            if (pending.Count == count) return null;
             order.Add(new PendingKey(task.Priority, task.Id), task);
             work += task.Work;
             queued?.Add((new TaskRequest(task.Cid, task.Priority, task.Work, task.Data), PushOutcome.Queued));
