@@ -40,7 +40,16 @@ public sealed class ReducerDriver<TState>(TState state, Func<TState, Input, Step
     /// <summary>Hands one input to the reducer and queues the effects the shell must answer.</summary>
     public void Post(Input input)
     {
+        var tally = ReducerTally.ByInput;
+        var before = tally is null ? 0 : GC.GetAllocatedBytesForCurrentThread();
         var step = handle(State, input);
+        if (tally is not null)
+        {
+            var name = input.GetType().Name;
+            var (count, bytes) = tally.GetValueOrDefault(name);
+            tally[name] = (count + 1, bytes + GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+
         State = step.State;
         Inputs++;
         foreach (var effect in step.Effects)
@@ -120,6 +129,13 @@ public sealed class ReducerDriver<TState>(TState state, Func<TState, Input, Step
 
         Now = target;
     }
+}
+
+/// <summary>The reducers' own allocation by input type, for <c>reducers-quick --by-input</c>: where a workload's bytes go.</summary>
+public static class ReducerTally
+{
+    /// <summary>When set, every driver adds each input's count and the bytes its reducer step allocated, by input type name.</summary>
+    public static Dictionary<string, (int Count, long Bytes)>? ByInput { get; set; }
 }
 
 /// <summary>Deterministic peers and blocks shared by the reducer benchmarks.</summary>

@@ -9,11 +9,12 @@ namespace Bitswap.Bench;
 /// </summary>
 public static class ReducerProbe
 {
-    /// <summary>Runs each workload a few times (<c>[--runs N] [--alloc-profile]</c>) after a warm-up and prints its best time and its allocation per run.</summary>
+    /// <summary>Runs each workload a few times (<c>[--runs N] [--alloc-profile] [--by-input]</c>) after a warm-up and prints its best time and its allocation per run.</summary>
     public static int Run(IReadOnlyList<string> args)
     {
         var runs = args.Count >= 2 && args[0] == "--runs" ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10;
         using var profile = args.Contains("--alloc-profile") ? new AllocationProfile() : null;
+        _byInput = args.Contains("--by-input");
         _profile = profile;
         var workloads = new ReducerWorkloads();
         workloads.Validate();
@@ -25,6 +26,7 @@ public static class ReducerProbe
     }
 
     private static AllocationProfile? _profile;
+    private static bool _byInput;
 
     private static void Measure(string name, Func<int> run, int units, int runs)
     {
@@ -35,6 +37,8 @@ public static class ReducerProbe
         var inputs = 0;
         for (var i = 0; i < runs; i++)
         {
+            // The last run alone is tallied by input, so the figures are one run's.
+            ReducerTally.ByInput = _byInput && i == runs - 1 ? [] : null;
             var before = GC.GetAllocatedBytesForCurrentThread();
             var clock = Stopwatch.StartNew();
             inputs = run();
@@ -45,6 +49,13 @@ public static class ReducerProbe
         var per = units > 0 ? units : inputs;
         Console.WriteLine(FormattableString.Invariant(
             $"{name}: best {best.TotalMilliseconds:0.000} ms, {allocated / 1024.0 / 1024.0:0.00} MiB; {best.TotalMilliseconds * 1000 / per:0.00} µs and {allocated / (double)per:0} B per unit ({inputs} inputs)"));
+        if (ReducerTally.ByInput is { } tally)
+        {
+            foreach (var (input, (count, bytes)) in tally.OrderByDescending(kv => kv.Value.Bytes))
+                Console.WriteLine(FormattableString.Invariant($"    {input,-18} {count,5} inputs {bytes,10} B ({bytes / (double)per:0} B per unit)"));
+            ReducerTally.ByInput = null;
+        }
+
         if (_profile is not null)
         {
             foreach (var row in _profile.Top(12)) Console.WriteLine(row);

@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace Bitswap.Domain;
 
 /// <summary>
@@ -15,6 +17,27 @@ public static class Persistent
         foreach (var item in items) set.Add(item);
         return set;
     }
+
+    /// <summary>True when both sorted maps hold the same keys with equal values (they compare by reference otherwise).</summary>
+    public static bool SameEntries<K, V>(ImmutableSortedDictionary<K, V> a, ImmutableSortedDictionary<K, V> b)
+        where K : notnull
+    {
+        if (ReferenceEquals(a, b)) return true;
+        if (a.Count != b.Count) return false;
+        var values = EqualityComparer<V>.Default;
+        using var other = b.GetEnumerator();
+        foreach (var (key, value) in a)
+        {
+            if (!other.MoveNext() || a.KeyComparer.Compare(key, other.Current.Key) != 0 || !values.Equals(value, other.Current.Value)) return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// The items of a list built locally, as a sequence. Each <c>Seq.Add</c> allocates a new sequence object (about
+    /// 40 B) besides growing the array, so per-item loops collect into a list and convert once.
+    /// </summary>
+    public static Seq<T> SeqOf<T>(List<T>? items) => items is null || items.Count == 0 ? Seq<T>.Empty : Prelude.toSeq(items);
 
     /// <summary>The map without <paramref name="key"/>; the same map when it does not hold it.</summary>
     public static Map<K, V> Without<K, V>(this Map<K, V> map, K key) => map.ContainsKey(key) ? map.Remove(key) : map;

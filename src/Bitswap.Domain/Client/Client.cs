@@ -33,8 +33,8 @@ public sealed record ClientState
     /// <summary>Open sessions.</summary>
     public Map<long, Session> Sessions { get; init; } = Map<long, Session>.Empty;
 
-    /// <summary>For every wanted CID, the sessions wanting it.</summary>
-    public Map<Cid, Set<long>> Interest { get; init; } = Map<Cid, Set<long>>.Empty;
+    /// <summary>For every wanted CID, the sessions wanting it (a <see cref="SortedMap{TKey, TValue}"/>: delivered blocks leave it in one batch).</summary>
+    public SortedMap<Cid, Set<long>> Interest { get; init; } = SortedMap<Cid, Set<long>>.Empty;
 
     /// <summary>CIDs broadcast as want-have to every peer (a newly connected peer gets them all).</summary>
     public Set<Cid> Broadcasts { get; init; } = Set<Cid>.Empty;
@@ -141,22 +141,27 @@ public static class Client
             default: throw new UnreachableException($"input {input.GetType().Name}");
         }
         ScheduleTouched(turn, input.Now);
-        return new Step<ClientState, Effect>(turn.State, turn.Effects);
+        return new Step<ClientState, Effect>(turn.State, Persistent.SeqOf(turn.Effects));
     }
 
     /// <summary>The state and effects of one step, built up by the handlers below; local to one call of <see cref="Handle"/>.</summary>
     private sealed class Turn(ClientState state)
     {
         public ClientState State = state;
-        public Seq<Effect> Effects = Seq<Effect>.Empty;
+        /// <summary>The step's effects in order; a list (made at the first), since each Seq.Add allocates a sequence object.</summary>
+        public List<Effect>? Effects;
 
         /// <summary>Peers whose queue changed this step, in order; only these can need a send or a debounce.</summary>
         public readonly SortedSet<PeerId> Touched = [];
 
         public Limits Limits => State.Config.Limits;
         public bool Explains => State.Config.Explain;
-        public void Emit(Effect effect) => Effects = Effects.Add(effect);
-        public void EmitAll(Seq<Effect> effects) => Effects = Effects.Concat(effects);
+        public void Emit(Effect effect) => (Effects ??= []).Add(effect);
+
+        public void EmitAll(Seq<Effect> effects)
+        {
+            if (!effects.IsEmpty) (Effects ??= []).AddRange(effects);
+        }
 
         /// <summary>Replaces a peer's queue and marks it for scheduling at the end of the step.</summary>
         public void SetPeer(PeerId peer, PeerWants queue)
@@ -181,30 +186,33 @@ public static class Client
         }
         // One pass: new CIDs up to the room left, the rest refused.
         var room = Math.Max(0, limits.ClientWantsMax - turn.State.TotalWants);
-        var seen = new System.Collections.Generic.HashSet<Cid>();
-        var accepted = Seq<Cid>.Empty;
+        // Sized up front: growing copies the arrays at every doubling.
+        var seen = new System.Collections.Generic.HashSet<Cid>(want.Cids.Count);
+        var acceptedList = new List<Cid>(want.Cids.Count);
         var refused = Seq<Cid>.Empty;
-        var interest = turn.State.Interest;
+        // A builder over the interest map, local to this step: each node copied once, then changed in place.
+        var interest = turn.State.Interest.ToBuilder();
         // Immutable, so every CID only this session wants shares one set.
         var justThis = Set<long>.Empty.Add(want.Session);
-        var fresh = new List<(Cid, Set<long>)>();
         foreach (var cid in want.Cids)
         {
             if (!seen.Add(cid) || session.Wants.ContainsKey(cid)) continue;
-            if (accepted.Count >= room)
+            if (acceptedList.Count >= room)
             {
                 refused = refused.Add(cid);
                 continue;
             }
-            accepted = accepted.Add(cid);
-            if (turn.State.Interest.IsEmpty) fresh.Add((cid, justThis));
-            else interest = interest.AddOrUpdate(cid, s => s.AddOrUpdate(want.Session), () => justThis);
+            acceptedList.Add(cid);
+            interest[cid] = interest.TryGetValue(cid, out var others) ? others.AddOrUpdate(want.Session) : justThis;
         }
-        // Into an empty interest map: one bulk pass.
-        if (fresh.Count > 0) interest = Map<Cid, Set<long>>.Empty.AddRange(fresh);
+        var accepted = Persistent.SeqOf(acceptedList);
         if (!refused.IsEmpty)
             turn.Emit(new RejectWants(want.Session, refused, $"the client already holds {limits.ClientWantsMax} wants"));
-        turn.State = turn.State with { Interest = interest, TotalWants = turn.State.TotalWants + accepted.Count };
+        turn.State = turn.State with
+        {
+            Interest = accepted.IsEmpty ? turn.State.Interest : SortedMap<Cid, Set<long>>.From(interest),
+            TotalWants = turn.State.TotalWants + accepted.Count,
+        };
         var step = session.Want(accepted, want.Now, limits);
         turn.State = turn.State with { Sessions = turn.State.Sessions.AddOrUpdate(want.Session, step.State) };
         ApplyOrders(turn, step.Effects);
@@ -256,8 +264,7 @@ public static class Client
             broadcasts = broadcasts.Without(cid);
             presences = presences.RemoveCid(cid);
         }
-        var gone = Persistent.SetOf(cids);
-        interest = gone.Count == interest.Count && gone.All(interest.ContainsKey) ? Map<Cid, Set<long>>.Empty : interest.WithoutAll(gone, gone.Contains);
+        interest = interest.RemoveRange(cids);
         turn.State = s with { Broadcasts = broadcasts, Presences = presences, Interest = interest };
         foreach (var (peer, queue) in s.Peers)
         {
@@ -310,6 +317,8 @@ public static class Client
     {
         var message = received.Message;
         var peer = received.Peer;
+        // A delivery per block is the bulk of this step's effects: the list is sized for them.
+        if (!message.Blocks.IsEmpty) turn.Effects ??= new List<Effect>(message.Blocks.Count + 4);
         CountReceived(turn, received);
         var s = turn.State;
         if ((!message.Blocks.IsEmpty || !message.Presences.IsEmpty) && s.Peers.Find(peer).Case is PeerWants queue)
@@ -320,7 +329,10 @@ public static class Client
             bool Delivered(Cid cid) => blocks.ContainsKey(cid) && interest.ContainsKey(cid);
             var presences = message.Presences;
             bool HaveOnly(Cid cid) => presences.Find(cid).Case is PresenceType.Have;
-            var responded = queue.Responded(message.Blocks.Keys.Concat(message.Presences.Keys), received.Now, turn.Limits, Delivered, HaveOnly);
+            // Listed with a count, so Responded sizes its local sets up front.
+            // Blocks alone or presences alone are distinct CIDs, passed as they are; both together are listed, counted.
+            IEnumerable<Cid> answeredCids = presences.IsEmpty ? blocks.Keys : blocks.IsEmpty ? presences.Keys : [.. blocks.Keys, .. presences.Keys];
+            var responded = queue.Responded(answeredCids, received.Now, turn.Limits, Delivered, HaveOnly, distinct: blocks.IsEmpty || presences.IsEmpty);
             // boxo Client.receiveBlocksFrom: a peer that sent any block or a HAVE becomes a broadcast target.
             if (!responded.Answered && (!blocks.IsEmpty || message.Presences.Values.Exists(t => t == PresenceType.Have)))
                 responded = responded with { Answered = true };
@@ -347,38 +359,39 @@ public static class Client
     {
         var s = turn.State;
         var interest = s.Interest;
-        var wantedBlocks = Seq<Cid>.Empty;
+        var wanted = new List<Cid>(blocks.Count);
         var wantedHaves = Seq<Cid>.Empty;
         var wantedDontHaves = Seq<Cid>.Empty;
         var presences = s.Presences;
         var sessionIds = new SortedSet<long>();
         foreach (var cid in blocks.Keys)
         {
-            if (interest.Find(cid).Case is not Set<long> wanting) continue;
-            wantedBlocks = wantedBlocks.Add(cid);
-            sessionIds.UnionWith(wanting);
+            if (!interest.TryGetValue(cid, out var wanting)) continue;
+            wanted.Add(cid);
+            AddSessions(sessionIds, wanting);
         }
         foreach (var cid in haves)
         {
-            if (interest.Find(cid).Case is not Set<long> wanting) continue;
+            if (!interest.TryGetValue(cid, out var wanting)) continue;
             wantedHaves = wantedHaves.Add(cid);
             presences = presences.Record(peer, cid, PresenceType.Have);
-            sessionIds.UnionWith(wanting);
+            AddSessions(sessionIds, wanting);
         }
         foreach (var cid in dontHaves)
         {
-            if (interest.Find(cid).Case is not Set<long> wanting) continue;
+            if (!interest.TryGetValue(cid, out var wanting)) continue;
             wantedDontHaves = wantedDontHaves.Add(cid);
             presences = presences.Record(peer, cid, PresenceType.DontHave);
-            sessionIds.UnionWith(wanting);
+            AddSessions(sessionIds, wanting);
         }
         turn.State = s with { Presences = presences };
+        var wantedBlocks = Persistent.SeqOf(wanted);
 
         bool IsConnected(PeerId p) => turn.State.Peers.ContainsKey(p);
         foreach (var id in sessionIds)
         {
             if (turn.State.Sessions.Find(id).Case is not Session session) continue;
-            var mine = wantedBlocks.Filter(session.Wants.ContainsKey);
+            var mine = session.Wanted(wantedBlocks);
             var step = session.Update(peer, mine, wantedHaves, wantedDontHaves, now, turn.Limits, IsConnected);
             turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(id, step.State) };
             foreach (var cid in mine) turn.Emit(new DeliverBlock(id, blocks[cid], peer));
@@ -388,6 +401,20 @@ public static class Client
         foreach (var cid in wantedBlocks) totalWants -= turn.State.Interest.Find(cid).Map(x => x.Count).IfNone(0);
         turn.State = turn.State with { TotalWants = totalWants };
         return wantedBlocks;
+    }
+
+    /// <summary>
+    /// Adds the sessions wanting a CID to <paramref name="ids"/>. Usually one session wants it: taken as the set's minimum,
+    /// since walking the set (or UnionWith) boxes the set and its enumerator for every block routed.
+    /// </summary>
+    private static void AddSessions(SortedSet<long> ids, Set<long> wanting)
+    {
+        if (wanting.Count == 1)
+        {
+            ids.Add(wanting.Min.IfNone(0));
+            return;
+        }
+        foreach (var id in wanting) ids.Add(id);
     }
 
     /// <summary>
@@ -403,11 +430,16 @@ public static class Client
         var dupData = s.DupDataReceived;
         var recent = s.Recent;
         var sessions = s.Sessions;
+        // The message's new blocks are remembered together, in one update of the set.
+        Cid[]? remembered = null;
+        var added = 0;
+        // Lookups see the set as adding each new block at once would have left it (full, a new block forgets the oldest).
+        var lookup = new RecentSet<Cid, Set<long>>.BatchLookup(recent);
         foreach (var block in received.Message.Blocks.Values)
         {
             blocks++;
             data += block.Size;
-            var seen = recent.Find(block.Cid);
+            var seen = lookup.Find(block.Cid);
             if (received.LocalSizes.Find(block.Cid).Exists(size => size > 0) || seen.IsSome)
             {
                 dupBlocks++;
@@ -420,7 +452,14 @@ public static class Client
                 continue;
             }
             // Remembered with the sessions that want it now: routing delivers it to exactly those.
-            recent = recent.Add(block.Cid, s.Interest.Find(block.Cid).IfNone(Set<long>.Empty), kept => kept);
+            (remembered ??= new Cid[received.Message.Blocks.Count])[added++] = block.Cid;
+            lookup.Added();
+        }
+        if (remembered is not null)
+        {
+            if (added < remembered.Length) Array.Resize(ref remembered, added);
+            var interest = s.Interest;
+            recent = recent.AddNew(remembered, cid => interest.Find(cid).IfNone(Set<long>.Empty));
         }
         turn.State = s with
         {
@@ -454,7 +493,7 @@ public static class Client
         var seen = new System.Collections.Generic.HashSet<Cid>();
         foreach (var block in added.Blocks)
         {
-            if (!seen.Add(block.Cid) || turn.State.Interest.Find(block.Cid).Case is not Set<long> sessions) continue;
+            if (!seen.Add(block.Cid) || !turn.State.Interest.TryGetValue(block.Cid, out var sessions)) continue;
             foreach (var id in sessions)
             {
                 if (turn.State.Sessions.Find(id).Case is not Session session) continue;

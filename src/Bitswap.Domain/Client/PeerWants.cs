@@ -35,7 +35,7 @@ public sealed record InFlightEnvelope(EnvelopeId Envelope, Message Message);
 /// <param name="Version">Its Bitswap version; below 1.2.0 it gets no want-haves.</param>
 /// <param name="Pending">Wants to put in the next message.</param>
 /// <param name="PendingCancels">Cancels to put in the next message, with the want the peer still holds until the cancel leaves; only for wants the peer was sent.</param>
-/// <param name="Sent">Wants the peer was told about and not cancelled.</param>
+/// <param name="Sent">Wants the peer was told about and not cancelled (a <see cref="SortedMap{TKey, TValue}"/>: a message's answered wants leave it in one batch).</param>
 /// <param name="NextPriority">Next priority to hand out; counts down from <see cref="int.MaxValue"/>, never below 1.</param>
 /// <param name="InFlight">The envelope awaiting MessageSent/MessageFailed, if any.</param>
 /// <param name="DebounceDeadline">When the armed send-debounce timer fires, if armed.</param>
@@ -46,9 +46,9 @@ public sealed record InFlightEnvelope(EnvelopeId Envelope, Message Message);
 public sealed record PeerWants(
     PeerId Peer,
     ProtocolVersion Version,
-    Map<Cid, PendingWant> Pending,
+    SortedMap<Cid, PendingWant> Pending,
     Map<Cid, SentWant> PendingCancels,
-    Map<Cid, SentWant> Sent,
+    SortedMap<Cid, SentWant> Sent,
     int NextPriority,
     InFlightEnvelope? InFlight,
     long? DebounceDeadline,
@@ -74,7 +74,7 @@ public sealed record PeerWants(
 
     /// <summary>An empty queue for a newly connected peer.</summary>
     public static PeerWants Create(PeerId peer, ProtocolVersion version, bool explains = false) =>
-        new(peer, version, Map<Cid, PendingWant>.Empty, Map<Cid, SentWant>.Empty, Map<Cid, SentWant>.Empty, int.MaxValue,
+        new(peer, version, SortedMap<Cid, PendingWant>.Empty, Map<Cid, SentWant>.Empty, SortedMap<Cid, SentWant>.Empty, int.MaxValue,
             null, null, null, null, null, 0) { Explains = explains };
 
     /// <summary>
@@ -141,20 +141,28 @@ public sealed record PeerWants(
     /// </summary>
     private sealed class Draft(PeerWants origin)
     {
-        public readonly Dictionary<Cid, PendingWant> Pending = [];
+        // A builder over the pending map: the call's wants go straight into the tree (nodes it copied are reused).
+        public readonly System.Collections.Immutable.ImmutableSortedDictionary<Cid, PendingWant>.Builder Pending = origin.Pending.ToBuilder();
+        public bool PendingChanged;
         public readonly Dictionary<Cid, SentWant> Sent = [];
         public readonly System.Collections.Generic.HashSet<Cid> CancelsDropped = [];
         public int NextPriority = origin.NextPriority;
 
-        public PendingWant? PendingOf(Cid cid) => Pending.TryGetValue(cid, out var p) ? p : origin.Pending.Find(cid).Case as PendingWant;
+        public PendingWant? PendingOf(Cid cid) => Pending.TryGetValue(cid, out var p) ? p : null;
+
+        public void SetPending(Cid cid, PendingWant want)
+        {
+            Pending[cid] = want;
+            PendingChanged = true;
+        }
         public SentWant? SentOf(Cid cid) => Sent.TryGetValue(cid, out var s) ? s : origin.Sent.Find(cid).Case as SentWant;
         public SentWant? CancelOf(Cid cid) => CancelsDropped.Contains(cid) ? null : origin.PendingCancels.Find(cid).Case as SentWant;
 
-        public PeerWants Apply() => Pending.Count == 0 && Sent.Count == 0 && CancelsDropped.Count == 0
+        public PeerWants Apply() => !PendingChanged && Sent.Count == 0 && CancelsDropped.Count == 0
             ? origin
             : origin with
             {
-                Pending = origin.Pending.WithItems(Pending),
+                Pending = PendingChanged ? SortedMap<Cid, PendingWant>.From(Pending) : origin.Pending,
                 Sent = origin.Sent.WithItems(Sent),
                 PendingCancels = origin.PendingCancels.WithoutAll(CancelsDropped, CancelsDropped.Contains),
                 NextPriority = NextPriority,
@@ -170,7 +178,7 @@ public sealed record PeerWants(
             var strongest = held.Entry.WantType == WantType.Block ? WantType.Block : type;
             var again = new WantlistEntry(cid, draft.NextPriority, strongest, false, !broadcast || held.Entry.SendDontHave);
             draft.Sent[cid] = held;
-            draft.Pending[cid] = new PendingWant(again, broadcast && held.Broadcast);
+            draft.SetPending(cid, new PendingWant(again, broadcast && held.Broadcast));
             draft.CancelsDropped.Add(cid);
             draft.NextPriority = Math.Max(1, draft.NextPriority - 1);
             return Explains ? explains.Add(new Explain("want-queued", cid, Peer, "re-wanted before its cancel left: cancel dropped, want re-sent")) : explains;
@@ -194,7 +202,7 @@ public sealed record PeerWants(
         var sendDontHave = !broadcast;
         var entry = new WantlistEntry(cid, draft.NextPriority, type, false, sendDontHave);
         var isBroadcast = broadcast && pending is not { Broadcast: false };
-        draft.Pending[cid] = new PendingWant(entry, isBroadcast);
+        draft.SetPending(cid, new PendingWant(entry, isBroadcast));
         draft.NextPriority = Math.Max(1, draft.NextPriority - 1);
         if (!Explains) return explains;
         var why = (type, broadcast) switch
@@ -247,11 +255,10 @@ public sealed record PeerWants(
     /// <summary><see cref="Forget(Cid)"/> for several CIDs, with one copy of the queue.</summary>
     public PeerWants ForgetAll(Seq<Cid> cids)
     {
-        var gone = Persistent.SetOf(cids);
         return this with
         {
-            Pending = Pending.WithoutAll(gone, gone.Contains),
-            Sent = Sent.WithoutAll(gone, gone.Contains),
+            Pending = Pending.RemoveRange(cids),
+            Sent = Sent.RemoveRange(cids),
         };
     }
 
@@ -264,18 +271,20 @@ public sealed record PeerWants(
     /// <param name="limits">The bounds in force.</param>
     /// <param name="forgotten">CIDs whose block arrived and that the caller then forgets (<see cref="ForgetAll"/>): sampled, but not re-stamped first.</param>
     /// <param name="haveOnly">CIDs the peer answered with HAVE alone: a want-block's DONT_HAVE clock keeps running for them.</param>
-    public PeerWants Responded(IEnumerable<Cid> cids, long now, Limits limits, Func<Cid, bool>? forgotten = null, Func<Cid, bool>? haveOnly = null)
+    /// <param name="distinct">True when <paramref name="cids"/> holds no repeat (a message's blocks alone, or its presences alone): no set is needed to skip repeats.</param>
+    public PeerWants Responded(IEnumerable<Cid> cids, long now, Limits limits, Func<Cid, bool>? forgotten = null, Func<Cid, bool>? haveOnly = null, bool distinct = false)
     {
         var ewma = LatencyEwmaMs;
         var samples = LatencySamples;
         // Collected, then applied to each map once (a bulk rebuild when that is cheaper).
         var expected = cids.TryGetNonEnumeratedCount(out var n) ? n : 0;
-        var answered = new System.Collections.Generic.HashSet<Cid>(expected);
-        var dropped = new System.Collections.Generic.HashSet<Cid>(expected);
-        var stamped = new Dictionary<Cid, SentWant>();
+        var answered = distinct ? null : new System.Collections.Generic.HashSet<Cid>(expected);
+        // Drops and stamps (each CID gets one or the other) go into a builder over the sent map.
+        var sent = Sent.ToBuilder();
+        var changed = false;
         foreach (var cid in cids)
         {
-            if (!answered.Add(cid) || Sent.Find(cid).Case is not SentWant want) continue;
+            if (answered?.Add(cid) == false || !Sent.TryGetValue(cid, out var want)) continue;
             // A peer that says HAVE to a want-block and then never sends it must still time out into a simulated DONT_HAVE,
             // or the session would wait on it forever while another peer could serve (issue 13's silent provider).
             var awaiting = want.Entry.WantType == WantType.Block && haveOnly?.Invoke(cid) == true ? want.AwaitingSince : null;
@@ -284,13 +293,15 @@ public sealed record PeerWants(
                 // Answered before, yet a DONT_HAVE clock may run again (the want was re-sent): any answer but a HAVE stops it.
                 if (want.AwaitingSince is not null && awaiting is null)
                 {
-                    if (forgotten?.Invoke(cid) == true) dropped.Add(cid);
-                    else stamped[cid] = want with { AwaitingSince = null };
+                    if (forgotten?.Invoke(cid) == true) sent.Remove(cid);
+                    else sent[cid] = want with { AwaitingSince = null };
+                    changed = true;
                 }
                 continue;
             }
-            if (forgotten?.Invoke(cid) == true) dropped.Add(cid);
-            else stamped[cid] = want with { SentAt = null, AwaitingSince = awaiting };
+            if (forgotten?.Invoke(cid) == true) sent.Remove(cid);
+            else sent[cid] = want with { SentAt = null, AwaitingSince = awaiting };
+            changed = true;
             var sample = now - at;
             if (sample < 0 || sample > limits.LatencySampleMaxMs) continue;
             samples++;
@@ -298,8 +309,7 @@ public sealed record PeerWants(
             var alpha = Math.Max(1.0 / samples, 0.5);
             ewma = ewma is { } e ? alpha * sample + (1 - alpha) * e : sample;
         }
-        var sent = Sent.WithoutAll(dropped, dropped.Contains).WithItems(stamped);
-        return this with { Sent = sent, LatencyEwmaMs = ewma, LatencySamples = samples };
+        return this with { Sent = changed ? SortedMap<Cid, SentWant>.From(sent) : Sent, LatencyEwmaMs = ewma, LatencySamples = samples };
     }
 
     /// <summary>
@@ -312,31 +322,55 @@ public sealed record PeerWants(
         if (InFlight is not null || PendingCount == 0) return (this, null);
         var budget = limits.ClientMessageBytesMax - MessageOverheadBytes;
         var used = 0;
-        var taken = Seq<WantlistEntry>.Empty;
-        bool Fits(Cid cid)
+        // One local list, sized up front: cancels, then the peer wants and then the broadcast wants, each group sorted in
+        // place (priority, then CID: unique, so the order is the LINQ OrderBy's), cut at the first entry over the budget.
+        var taken = new List<WantlistEntry>(PendingCount);
+        var full = false;
+        foreach (var cid in PendingCancels.Keys)
         {
             var size = EstimatedEntryBytes(cid);
-            if (!taken.IsEmpty && used + size > budget) return false;
+            if (taken.Count > 0 && used + size > budget)
+            {
+                full = true;
+                break;
+            }
             used += size;
+            taken.Add(WantlistEntry.CancelOf(cid));
+        }
+        bool TakeGroup(bool broadcast)
+        {
+            var start = taken.Count;
+            foreach (var want in Pending.Values)
+                if (want.Broadcast == broadcast) taken.Add(want.Entry);
+            taken.Sort(start, taken.Count - start, PriorityThenCid);
+            for (var i = start; i < taken.Count; i++)
+            {
+                var size = EstimatedEntryBytes(taken[i].Cid);
+                if (i > 0 && used + size > budget)
+                {
+                    taken.RemoveRange(i, taken.Count - i);
+                    return false;
+                }
+                used += size;
+            }
             return true;
         }
-        var ordered = PendingCancels.Keys.Select(WantlistEntry.CancelOf)
-            .Concat(Pending.Values.Where(p => !p.Broadcast).OrderByDescending(p => p.Entry.Priority).ThenBy(p => p.Entry.Cid).Select(p => p.Entry))
-            .Concat(Pending.Values.Where(p => p.Broadcast).OrderByDescending(p => p.Entry.Priority).ThenBy(p => p.Entry.Cid).Select(p => p.Entry));
-        foreach (var entry in ordered)
-        {
-            if (!Fits(entry.Cid)) break;
-            taken = taken.Add(entry);
-        }
+        if (!full && TakeGroup(broadcast: false)) TakeGroup(broadcast: true);
         var pending = Pending;
         var cancels = PendingCancels;
         var sent = Sent;
         var drained = taken.Count == PendingCount;
-        var newlySent = new List<(Cid, SentWant)>();
+        // The taken wants go into a builder over the sent map (each node copied once, then changed in place).
+        var sentDraft = sent.ToBuilder();
+        var sentChanged = false;
+        // Cancels and wants are for different CIDs (a re-want drops the cancel); checked, since only then can the
+        // message's wantlist be built straight from the entries, without a dictionary merging repeats.
+        var distinct = true;
         foreach (var entry in taken)
         {
             if (entry.Cancel)
             {
+                if (Pending.ContainsKey(entry.Cid)) distinct = false;
                 if (!drained) cancels = cancels.Without(entry.Cid);
                 continue;
             }
@@ -344,21 +378,29 @@ public sealed record PeerWants(
             if (!drained) pending = pending.Without(entry.Cid);
             // A want sent again keeps its DONT_HAVE clock until the confirmation restarts it.
             var clock = Sent.Find(entry.Cid).Case is SentWant before ? before.AwaitingSince : null;
-            newlySent.Add((entry.Cid, new SentWant(entry, broadcast, now) { AwaitingSince = clock }));
+            sentDraft[entry.Cid] = new SentWant(entry, broadcast, now) { AwaitingSince = clock };
+            sentChanged = true;
         }
         // A drained queue starts empty again, and a first message builds Sent in one bulk pass: far fewer allocations
         // than removing and adding entry by entry.
         if (drained)
         {
-            pending = Map<Cid, PendingWant>.Empty;
+            pending = SortedMap<Cid, PendingWant>.Empty;
             cancels = Map<Cid, SentWant>.Empty;
         }
-        var changes = new Dictionary<Cid, SentWant>(newlySent.Count);
-        foreach (var (cid, want) in newlySent) changes[cid] = want;
-        sent = sent.WithItems(changes);
-        var message = Message.Empty.WithEntries(taken);
+        if (sentChanged) sent = SortedMap<Cid, SentWant>.From(sentDraft);
+        var message = distinct
+            ? Message.Empty with { Wantlist = Map<Cid, WantlistEntry>.Empty.AddRange(taken.Select(e => (e.Cid, e))) }
+            : Message.Empty.WithEntries(taken);
         return (this with { Pending = pending, PendingCancels = cancels, Sent = sent, InFlight = new InFlightEnvelope(envelope, message), LastSentAt = now }, message);
     }
+
+    /// <summary>Higher priority first, then by CID.</summary>
+    private static readonly IComparer<WantlistEntry> PriorityThenCid = Comparer<WantlistEntry>.Create((a, b) =>
+    {
+        var byPriority = b.Priority.CompareTo(a.Priority);
+        return byPriority != 0 ? byPriority : a.Cid.CompareTo(b.Cid);
+    });
 
     /// <summary>
     /// The shell confirmed the envelope: the queue may send again, and its peer want-blocks start their DONT_HAVE clocks
@@ -370,17 +412,18 @@ public sealed record PeerWants(
     public PeerWants Confirmed(EnvelopeId envelope, long now, bool startClocks = true)
     {
         if (InFlight is not { } inFlight || inFlight.Envelope != envelope) return this;
-        var changes = new Dictionary<Cid, SentWant>();
+        // Made at the first change (broadcast want-haves change nothing, want-blocks all do): a builder over the sent map.
+        System.Collections.Immutable.ImmutableSortedDictionary<Cid, SentWant>.Builder? changes = null;
         foreach (var entry in inFlight.Message.Wantlist.Values)
         {
             if (entry.Cancel || entry.WantType != WantType.Block) continue;
             if (Sent.Find(entry.Cid).Case is not SentWant sent) continue;
             if (startClocks && !sent.Broadcast && sent.Entry.WantType == WantType.Block && sent.SentAt is not null)
-                changes[entry.Cid] = sent with { AwaitingSince = now };
+                (changes ??= Sent.ToBuilder())[entry.Cid] = sent with { AwaitingSince = now };
             else if (!startClocks && sent.AwaitingSince is not null)
-                changes[entry.Cid] = sent with { AwaitingSince = null };
+                (changes ??= Sent.ToBuilder())[entry.Cid] = sent with { AwaitingSince = null };
         }
-        return this with { InFlight = null, RetryNotBefore = null, Sent = Sent.WithItems(changes) };
+        return this with { InFlight = null, RetryNotBefore = null, Sent = changes is null ? Sent : SortedMap<Cid, SentWant>.From(changes) };
     }
 
     /// <summary>
@@ -402,7 +445,7 @@ public sealed record PeerWants(
             }
             else if (Sent.Find(entry.Cid).Case is SentWant current && current.Entry == entry && !pending.ContainsKey(entry.Cid))
             {
-                pending = pending.Add(entry.Cid, new PendingWant(entry, current.Broadcast));
+                pending = pending.SetItem(entry.Cid, new PendingWant(entry, current.Broadcast));
             }
         }
         return this with { InFlight = null, Pending = pending, PendingCancels = cancels, RetryNotBefore = now + limits.ClientSendRetryMs };
@@ -416,7 +459,7 @@ public sealed record PeerWants(
         foreach (var (cid, want) in Sent)
         {
             if (want.SentAt is not { } at || now - at < limits.RebroadcastIntervalMs || pending.ContainsKey(cid)) continue;
-            pending = pending.Add(cid, new PendingWant(want.Entry, want.Broadcast));
+            pending = pending.SetItem(cid, new PendingWant(want.Entry, want.Broadcast));
             if (Explains) explains = explains.Add(new Explain("want-resent", cid, Peer, $"unanswered for {now - at} ms"));
         }
         return (pending.Count == Pending.Count ? this : this with { Pending = pending }, explains);

@@ -32,11 +32,11 @@ public sealed record Session
     /// <summary>The session id (from 1).</summary>
     public required long Id { get; init; }
 
-    /// <summary>Wanted CIDs.</summary>
-    public Map<Cid, SessionWant> Wants { get; init; } = Map<Cid, SessionWant>.Empty;
+    /// <summary>Wanted CIDs (a <see cref="SortedMap{TKey, TValue}"/>: a message's delivered blocks leave it in one batch).</summary>
+    public SortedMap<Cid, SessionWant> Wants { get; init; } = SortedMap<Cid, SessionWant>.Empty;
 
     /// <summary>Wanted CIDs not yet live (never sent nor broadcast), by order: the head of boxo's toFetch queue.</summary>
-    public Map<long, Cid> ToFetch { get; init; } = Map<long, Cid>.Empty;
+    public SortedMap<long, Cid> ToFetch { get; init; } = SortedMap<long, Cid>.Empty;
 
     /// <summary>The next order number.</summary>
     public long NextOrder { get; init; }
@@ -103,11 +103,17 @@ public sealed record Session
     {
         get
         {
-            var ordered = new (long Order, Cid Cid)[Wants.Count];
+            // Two arrays sorted together by order (unique): no tuples, no lazy sequence made strict.
+            var orders = new long[Wants.Count];
+            var cids = new Cid[Wants.Count];
             var i = 0;
-            foreach (var (cid, want) in Wants) ordered[i++] = (want.Order, cid);
-            Array.Sort(ordered, (a, b) => a.Order.CompareTo(b.Order));
-            return ordered.Select(o => o.Cid).ToSeq().Strict();
+            foreach (var (cid, want) in Wants)
+            {
+                orders[i] = want.Order;
+                cids[i++] = cid;
+            }
+            Array.Sort(orders, cids);
+            return Prelude.toSeq(cids);
         }
     }
 
@@ -121,25 +127,25 @@ public sealed record Session
         {
             // A session's first wants: built in one bulk pass (a node per want instead of a path per want). None is live
             // yet, so the to-fetch queue is the want order itself.
-            var fresh = new List<(Cid, SessionWant)>();
-            var ordered = new List<(long, Cid)>();
-            var seen = new System.Collections.Generic.HashSet<Cid>();
+            // Builders local to this call; the wants' builder also finds repeated CIDs.
+            var wantsBuilder = SortedMap<Cid, SessionWant>.CreateBuilder();
+            var toFetchBuilder = SortedMap<long, Cid>.CreateBuilder();
             foreach (var cid in cids)
             {
-                if (!seen.Add(cid)) continue;
-                fresh.Add((cid, new SessionWant(order, null, null)));
-                ordered.Add((order++, cid));
+                if (wantsBuilder.ContainsKey(cid)) continue;
+                wantsBuilder.Add(cid, new SessionWant(order, null, null));
+                toFetchBuilder.Add(order++, cid);
             }
-            wants = Map<Cid, SessionWant>.Empty.AddRange(fresh);
-            toFetch = Map<long, Cid>.Empty.AddRange(ordered);
+            wants = SortedMap<Cid, SessionWant>.From(wantsBuilder);
+            toFetch = SortedMap<long, Cid>.From(toFetchBuilder);
         }
         else
         {
             foreach (var cid in cids)
             {
                 if (wants.ContainsKey(cid)) continue;
-                wants = wants.Add(cid, new SessionWant(order, null, null));
-                toFetch = toFetch.Add(order, cid);
+                wants = wants.SetItem(cid, new SessionWant(order, null, null));
+                toFetch = toFetch.SetItem(order, cid);
                 order++;
             }
         }
@@ -152,33 +158,38 @@ public sealed record Session
     }
 
     /// <summary>Drops wants (cancelled, or satisfied elsewhere); returns the CIDs that were wanted.</summary>
+    /// <param name="cids">Distinct CIDs (every caller passes a message's blocks, a distinct list or one CID), so no set is needed to skip repeats.</param>
     public (Session Session, Seq<Cid> Removed) Unwant(Seq<Cid> cids)
+    {
+        var removed = new List<Cid>(cids.Count);
+        return (Drop(cids, removed), Persistent.SeqOf(removed));
+    }
+
+    /// <summary><see cref="Unwant"/> for callers that do not need the removed CIDs as a sequence: they are only listed in <paramref name="removed"/>.</summary>
+    private Session Drop(Seq<Cid> cids, List<Cid> removed)
     {
         var presences = Presences;
         var exhausted = Exhausted;
-        var removed = Seq<Cid>.Empty;
-        // Collected first, then taken out of each map in one go (a bulk rebuild when that is cheaper).
-        var gone = new System.Collections.Generic.HashSet<Cid>(cids.Count);
-        var unsent = new System.Collections.Generic.HashSet<long>();
+        // Collected first, then taken out of each map in one batch.
+        List<long>? unsent = null;
         foreach (var cid in cids)
         {
-            if (gone.Contains(cid) || Wants.Find(cid).Case is not SessionWant want) continue;
-            gone.Add(cid);
-            if (want.LiveSince is null) unsent.Add(want.Order);
+            if (!Wants.TryGetValue(cid, out var want)) continue;
+            if (want.LiveSince is null) (unsent ??= []).Add(want.Order);
             presences = presences.RemoveCid(cid);
             exhausted = exhausted.Without(cid);
-            removed = removed.Add(cid);
+            removed.Add(cid);
         }
-        if (removed.IsEmpty) return (this, removed);
+        if (removed.Count == 0) return this;
         var session = this with
         {
-            Wants = gone.Count == Wants.Count ? Map<Cid, SessionWant>.Empty : Wants.WithoutAll(gone, gone.Contains),
-            ToFetch = unsent.Count == ToFetch.Count ? Map<long, Cid>.Empty : ToFetch.WithoutAll(unsent, unsent.Contains),
+            Wants = removed.Count == Wants.Count ? SortedMap<Cid, SessionWant>.Empty : Wants.RemoveRange(removed),
+            ToFetch = unsent is null ? ToFetch : unsent.Count == ToFetch.Count ? SortedMap<long, Cid>.Empty : ToFetch.WithoutAll(unsent),
             Presences = presences,
             Exhausted = exhausted,
         };
         if (session.Wants.IsEmpty) session = session with { TickDeadline = null };
-        return (session, removed);
+        return session;
     }
 
     /// <summary>Replaces a want's record, keeping <see cref="ToFetch"/> in step when it goes live.</summary>
@@ -199,9 +210,9 @@ public sealed record Session
         var candidates = Seq<Cid>.Empty;
         var toCheck = Seq<Cid>.Empty;
         var newPeers = Seq<PeerId>.Empty;
-        var wantedBlocks = blocks.Filter(c => Wants.ContainsKey(c));
-        var wantedHaves = haves.Filter(c => Wants.ContainsKey(c));
-        var wantedDontHaves = dontHaves.Filter(c => Wants.ContainsKey(c));
+        var wantedBlocks = Wanted(blocks);
+        var wantedHaves = Wanted(haves);
+        var wantedDontHaves = Wanted(dontHaves);
 
         if (!wantedBlocks.IsEmpty || !wantedHaves.IsEmpty)
         {
@@ -227,7 +238,7 @@ public sealed record Session
                 latency += Math.Max(0, now - since);
                 samples++;
             }
-            (session, _) = session.Unwant(wantedBlocks);
+            session = session.Drop(wantedBlocks, new List<Cid>(wantedBlocks.Count));
             session = session with
             {
                 LatencyTotalMs = session.LatencyTotalMs + latency,
@@ -278,6 +289,17 @@ public sealed record Session
         return new Step<Session, SessionOrder>(session, orders);
     }
 
+    /// <summary>
+    /// The CIDs this session wants, in order: the same sequence when it wants them all (the router already kept only the
+    /// session's blocks), so no filtered sequence is built and memoized per message.
+    /// </summary>
+    internal Seq<Cid> Wanted(Seq<Cid> cids)
+    {
+        foreach (var cid in cids)
+            if (!Wants.ContainsKey(cid)) return cids.Filter(c => Wants.ContainsKey(c)).Strict();
+        return cids;
+    }
+
     /// <summary>A peer disconnected: it leaves the session, its want-blocks move to the next best peer, and if it was the last peer the wants are broadcast.</summary>
     public Step<Session, SessionOrder> PeerLeft(PeerId peer, long now)
     {
@@ -314,7 +336,8 @@ public sealed record Session
             .Take(limits.BroadcastLiveWantsMax).ToSeq();
         if (!live.IsEmpty)
         {
-            session = session with { Wants = live.Fold(session.Wants, (m, c) => m.SetItem(c, m.Find(c).IfNone(() => throw new System.Diagnostics.UnreachableException("live")) with { LiveSince = now })) };
+            var wants = session.Wants;
+            session = session with { Wants = wants.SetItems(live.Map(c => KeyValuePair.Create(c, wants[c] with { LiveSince = now }))) };
             orders = orders.Add(new BroadcastOrder(live, Explains ? $"session {Id}: idle tick {ConsecutiveTicks + 1}" : ""));
             if (session.ConsecutiveTicks == 0)
                 orders = orders.Add(new EmitOrder(new FindProviders(Id, live.Head)));
@@ -328,7 +351,7 @@ public sealed record Session
     public Step<Session, SessionOrder> LocalBlock(Cid cid, long now, Limits limits)
     {
         if (!Wants.ContainsKey(cid)) return Step<Session, SessionOrder>.Quiet(this);
-        var (session, _) = Unwant(Seq1(cid));
+        var session = Drop(Seq1(cid), new List<Cid>(1));
         session = session with { ConsecutiveTicks = 0, TickDeadline = null };
         var orders = Seq<SessionOrder>.Empty;
         if (!session.Wants.IsEmpty) (session, orders) = session.ArmTick(now, limits, orders);
@@ -340,41 +363,61 @@ public sealed record Session
     public Session CountDuplicate() => this with { DuplicateBlocks = DuplicateBlocks + 1 };
 
     /// <summary>The peer that should get the want-block for <paramref name="cid"/>: HAVE beats unknown, a DONT_HAVE peer never gets it; ties by weighted chance.</summary>
-    public (Session Session, PeerId? Peer) BestPeer(Cid cid)
+    public (Session Session, PeerId? Peer) BestPeer(Cid cid) => BestPeer(cid, [.. Peers]);
+
+    /// <summary>
+    /// <see cref="BestPeer(Cid)"/> over the session's peers as an array taken once by the caller: a want-block choice per
+    /// candidate walked the peer set twice (a boxed enumerator each) and gathered the tied peers in a new sequence.
+    /// </summary>
+    private (Session Session, PeerId? Peer) BestPeer(Cid cid, PeerId[] peers)
     {
-        var best = Seq<PeerId>.Empty;
         var bestRank = 0;
-        foreach (var peer in Peers)
+        var tied = 0;
+        PeerId? first = null;
+        foreach (var peer in peers)
         {
-            var rank = Presences.PresenceOf(peer, cid) switch
-            {
-                PresenceType.Have => 2,
-                PresenceType.DontHave => 0,
-                null => 1,
-                _ => throw new System.Diagnostics.UnreachableException("presence"),
-            };
+            var rank = RankOf(peer, cid);
             if (rank == 0 || rank < bestRank) continue;
-            if (rank > bestRank) { best = Seq<PeerId>.Empty; bestRank = rank; }
-            best = best.Add(peer);
+            if (rank > bestRank)
+            {
+                bestRank = rank;
+                tied = 0;
+                first = peer;
+            }
+            tied++;
         }
-        if (best.IsEmpty) return (this, null);
-        if (best.Count == 1) return (this, best.Head);
+        if (tied <= 1) return (this, first);
         // boxo peerResponseTracker: chance proportional to (blocks first delivered + 1).
-        var weights = best.Map(p => (long)FirstDeliveries.Find(p).IfNone(0) + 1);
+        long sum = 0;
+        foreach (var peer in peers)
+            if (RankOf(peer, cid) == bestRank) sum += WeightOf(peer);
         var (draw, next) = SplitMix64.Next(Random);
-        var pick = (long)(draw % (ulong)weights.Sum());
-        foreach (var (peer, weight) in best.Zip(weights))
+        var pick = (long)(draw % (ulong)sum);
+        foreach (var peer in peers)
         {
+            if (RankOf(peer, cid) != bestRank) continue;
+            var weight = WeightOf(peer);
             if (pick < weight) return (this with { Random = next }, peer);
             pick -= weight;
         }
         throw new System.Diagnostics.UnreachableException("the draw is below the weight sum");
     }
 
+    /// <summary>HAVE beats unknown; a DONT_HAVE peer (rank 0) never gets the want-block.</summary>
+    private int RankOf(PeerId peer, Cid cid) => Presences.PresenceOf(peer, cid) switch
+    {
+        PresenceType.Have => 2,
+        PresenceType.DontHave => 0,
+        null => 1,
+        _ => throw new System.Diagnostics.UnreachableException("presence"),
+    };
+
+    private long WeightOf(PeerId peer) => (long)FirstDeliveries.Find(peer).IfNone(0) + 1;
+
     private (Session, Seq<Cid> Released) RemovePeer(PeerId peer)
     {
         var released = WantsInOrder.Filter(c => Wants.Find(c).Exists(w => w.WantBlockTo == peer)).ToSeq();
-        var wants = released.Fold(Wants, (m, c) => m.SetItem(c, m.Find(c).IfNone(() => throw new System.Diagnostics.UnreachableException("released")) with { WantBlockTo = null }));
+        var wants = Wants.SetItems(released.Map(c => KeyValuePair.Create(c, Wants[c] with { WantBlockTo = null })));
         return (this with { Peers = Peers.Without(peer), DontHaveStreaks = DontHaveStreaks.Without(peer), Wants = wants }, released);
     }
 
@@ -385,29 +428,35 @@ public sealed record Session
     private (Session, Seq<SessionOrder>) SendNext(Seq<Cid> candidates, Seq<PeerId> newPeers, long now, Seq<SessionOrder> orders)
     {
         var session = this;
-        // Local to this call: the per-peer lists and the want records changed, applied to the maps once at the end.
+        // Local to this call: the per-peer lists, and the want records changed in a builder over the wants (each node
+        // copied once, then changed in place). A repeated candidate needs no set to skip it: once given a want-block it is
+        // skipped as held, and a candidate with no peer to ask finds none again, drawing nothing.
         var blocks = new SortedDictionary<PeerId, List<Cid>>();
         var haves = new SortedDictionary<PeerId, List<Cid>>();
-        var changed = new Dictionary<Cid, SessionWant>();
+        var wants = Wants.ToBuilder();
+        var changed = false;
         var goneLive = new List<long>();
-        var seen = new System.Collections.Generic.HashSet<Cid>();
-        SessionWant? WantOf(Cid cid) => changed.TryGetValue(cid, out var w) ? w : Wants.Find(cid).Case as SessionWant;
+        // The peers do not change during the call: taken once, not walked through the set's boxed enumerator per candidate.
+        PeerId[] peers = [.. session.Peers];
+        SessionWant? WantOf(Cid cid) => wants.TryGetValue(cid, out var w) ? w : null;
         void Set(Cid cid, SessionWant before, SessionWant after)
         {
             if (before.LiveSince is null && after.LiveSince is not null) goneLive.Add(before.Order);
-            changed[cid] = after;
+            wants[cid] = after;
+            changed = true;
         }
-        static void Append(SortedDictionary<PeerId, List<Cid>> lists, PeerId peer, Cid cid)
+        // With one peer every candidate lands in its list: sized for them (growing copies the array at every doubling).
+        var capacity = peers.Length == 1 ? candidates.Count : 0;
+        void Append(SortedDictionary<PeerId, List<Cid>> lists, PeerId peer, Cid cid)
         {
-            if (!lists.TryGetValue(peer, out var list)) lists[peer] = list = [];
+            if (!lists.TryGetValue(peer, out var list)) lists[peer] = list = new List<Cid>(capacity);
             list.Add(cid);
         }
         foreach (var cid in candidates)
         {
-            if (!seen.Add(cid)) continue;
             if (WantOf(cid) is not SessionWant want || want.WantBlockTo is not null) continue;
             PeerId? best;
-            (session, best) = session.BestPeer(cid);
+            (session, best) = session.BestPeer(cid, peers);
             if (best is null) continue;
             Set(cid, want, want with { WantBlockTo = best, LiveSince = now });
             Append(blocks, best, cid);
@@ -417,7 +466,7 @@ public sealed record Session
                 orders = orders.Add(new EmitOrder(new Explain("want-block", cid, best,
                     $"session {Id}: best of {session.Peers.Count} peer(s), {(hasHave ? "said HAVE" : "presence unknown")}")));
             }
-            foreach (var other in session.Peers)
+            foreach (var other in peers)
                 if (other != best) Append(haves, other, cid);
         }
         foreach (var peer in newPeers)
@@ -431,16 +480,11 @@ public sealed record Session
                 if (want.LiveSince is null) Set(cid, want, want with { LiveSince = now });
             }
         }
-        if (changed.Count > 0)
+        if (changed)
         {
             var toFetch = session.ToFetch;
-            if (goneLive.Count == toFetch.Count) toFetch = Map<long, Cid>.Empty;
-            else
-            {
-                var orderSet = goneLive.ToHashSet();
-                toFetch = toFetch.WithoutAll(goneLive, orderSet.Contains);
-            }
-            session = session with { Wants = session.Wants.WithItems(changed), ToFetch = toFetch };
+            toFetch = goneLive.Count == toFetch.Count ? SortedMap<long, Cid>.Empty : toFetch.WithoutAll(goneLive);
+            session = session with { Wants = SortedMap<Cid, SessionWant>.From(wants), ToFetch = toFetch };
         }
         foreach (var peer in blocks.Keys.Union(haves.Keys).Order())
         {
@@ -464,17 +508,20 @@ public sealed record Session
         if (PeersDiscovered) return (this, orders);
         var room = limits.BroadcastLiveWantsMax - LiveCount;
         if (room <= 0 || ToFetch.IsEmpty) return (this, orders);
-        var next = Seq<Cid>.Empty;
-        var wants = Wants;
-        var toFetch = ToFetch;
+        // The head of the queue goes live in one batch per map.
+        var next = new List<Cid>(Math.Min(room, ToFetch.Count));
+        var live = new List<KeyValuePair<Cid, SessionWant>>(next.Capacity);
+        var taken = new List<long>(next.Capacity);
         foreach (var (order, cid) in ToFetch)
         {
             if (next.Count >= room) break;
-            next = next.Add(cid);
-            wants = wants.SetItem(cid, wants[cid] with { LiveSince = now });
-            toFetch = toFetch.Without(order);
+            next.Add(cid);
+            live.Add(KeyValuePair.Create(cid, Wants[cid] with { LiveSince = now }));
+            taken.Add(order);
         }
-        return (this with { Wants = wants, ToFetch = toFetch }, orders.Add(new BroadcastOrder(next, Explains ? $"session {Id}: no peer known yet" : "")));
+        var toFetch = taken.Count == ToFetch.Count ? SortedMap<long, Cid>.Empty : ToFetch.RemoveRange(taken);
+        return (this with { Wants = Wants.SetItems(live), ToFetch = toFetch },
+            orders.Add(new BroadcastOrder(Persistent.SeqOf(next), Explains ? $"session {Id}: no peer known yet" : "")));
     }
 
     /// <summary>Broadcasts want-have, once per exhaustion, for checked wants no session peer can be asked for (all said DONT_HAVE, or none is left).</summary>

@@ -198,12 +198,13 @@ public static class Engine
 
         // One pass over the message's entries; the tasks it asks for are pushed together at the end. The list and its
         // index are local to this step.
-        var requests = new List<TaskRequest?>();
+        // Sized for the message's wants: growing copies the arrays at every doubling.
+        var requests = new List<TaskRequest?>(message.Wantlist.Count);
         var requested = new Dictionary<Cid, int>();
         var holes = 0;
         // Into an empty wantlist with room for the whole message, every want is simply added (no eviction, no refusal,
         // and the message's CIDs are distinct), so the new wants are collected and the list built in one bulk pass.
-        var fresh = wantlist.Count == 0 && message.Wantlist.Count <= limits.WantlistEntriesPerPeerMax ? new List<PeerWant>() : null;
+        var fresh = wantlist.Count == 0 && message.Wantlist.Count <= limits.WantlistEntriesPerPeerMax ? new List<PeerWant>(message.Wantlist.Count) : null;
         var justThisPeer = Set<PeerId>.Empty.Add(peer);
         var freshCids = new List<Cid>();
         // Wire order, so that wants of equal priority become tasks (and are served) in the order the peer listed them.

@@ -107,7 +107,7 @@ public sealed record Message(
             return this with { Wantlist = entries.Aggregate(Wantlist, (map, e) => map.AddOrUpdate(e.Cid, existing => existing.MergeWith(e), e)) };
         // Into an empty wantlist: merge locally, then build the map in one bulk pass, which allocates a node per entry
         // instead of a path per entry.
-        var merged = new Dictionary<Cid, WantlistEntry>();
+        var merged = new Dictionary<Cid, WantlistEntry>(entries is IReadOnlyCollection<WantlistEntry> known ? known.Count : 0);
         foreach (var e in entries) merged[e.Cid] = merged.TryGetValue(e.Cid, out var existing) ? existing.MergeWith(e) : e;
         return this with { Wantlist = Map<Cid, WantlistEntry>.Empty.AddRange(merged.Select(kv => (kv.Key, kv.Value))) };
     }
