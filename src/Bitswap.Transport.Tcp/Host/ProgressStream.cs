@@ -27,7 +27,11 @@ internal sealed class ProgressStream(Stream inner, Action<int> arrived) : Stream
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     /// <inheritdoc />
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        // After the handshake the connection's reads go straight through, without a state machine of ours per read.
+        _arrived is null ? inner.ReadAsync(buffer, cancellationToken) : WatchedReadAsync(buffer, cancellationToken);
+
+    private async ValueTask<int> WatchedReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
         if (read > 0) _arrived?.Invoke(read);
