@@ -247,8 +247,10 @@ public static class Engine
                 if (state.Config.Explain) effects = effects.Add(new Explain("want-refused", cid, peer, $"wantlist holds {limits.WantlistEntriesPerPeerMax} wants of higher priority or for held blocks"));
                 continue;
             }
-            if (result.Evicted.Case is PeerWant victim)
+            if (result.Evicted.IsSome)
             {
+                // IfNone reads the want unboxed (Option.Case would box it).
+                var victim = result.Evicted.IfNone(default(PeerWant));
                 wanters = RemoveWanter(wanters, victim.Cid, peer);
                 (queue, _) = queue.Remove(peer, victim.Cid);
                 if (requested.Remove(victim.Cid, out var at))
@@ -348,7 +350,7 @@ public static class Engine
             // answers nothing, so the want stays and a later BlocksAdded serves it.
             var answered = message.Blocks.Keys.ToSeq()
                 + message.Presences.Filter(p => p == PresenceType.Have).Keys
-                    .Filter(cid => wantlist.Find(cid).Case is PeerWant w && w.WantType == WantType.Have).ToSeq();
+                    .Filter(cid => wantlist.TryFind(cid, out var w) && w.WantType == WantType.Have).ToSeq();
             // Taken out of the wantlist and the reverse index together (a bulk rebuild when that is cheaper).
             // Sized up front: growing a set copies its arrays at every doubling.
             var done = new System.Collections.Generic.HashSet<Cid>(message.Blocks.Count + message.Presences.Count);
