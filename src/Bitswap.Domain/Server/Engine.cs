@@ -261,8 +261,8 @@ public static class Engine
                 if (state.Config.Explain) effects = effects.Add(new Explain("want-evicted", victim.Cid, peer, "wantlist full: evicted for a new want"));
             }
             wantlist = result.Wantlist;
-            if (!wantlist.Entries[cid].Held) wanters = AddWanter(wanters, cid, peer, justThisPeer);
-            if (TaskFor(wantlist.Entries[cid], state.Config) is { } request)
+            if (!wantlist[cid].Held) wanters = AddWanter(wanters, cid, peer, justThisPeer);
+            if (TaskFor(wantlist[cid], state.Config) is { } request)
             {
                 if (requested.TryGetValue(cid, out var earlier))
                 {
@@ -301,7 +301,7 @@ public static class Engine
                 if (state.Config.RequestFilter is { } filter && !filter(peer, block.Cid)) continue;
                 var wantlist = wantlists[peer].WithBlockSize(block.Cid, block.Size);
                 wantlists = wantlists.AddOrUpdate(peer, wantlist);
-                if (TaskFor(wantlist.Entries[block.Cid], state.Config) is not { } request) continue;
+                if (TaskFor(wantlist[block.Cid], state.Config) is not { } request) continue;
                 queue = PushTasks(state.Config, queue, peer, [request], ref effects);
             }
         }

@@ -6,8 +6,8 @@ namespace Bitswap.Domain;
 /// <summary>
 /// One want a peer has sent us, with the size of our copy of the block (0 when we do not hold it). The entry's fields are
 /// kept flat rather than as the message's <see cref="WantlistEntry"/>: a server holds a million of these, and the second
-/// object cost 40 bytes each. A value, so the wantlist's map nodes hold it inline: a node with a 24-byte want in it is
-/// 72 bytes, where a 56-byte node pointing at a 40-byte record was 96, for each of those million wants.
+/// object cost 40 bytes each. A value, read out of the wantlist's map where it is stored inline as a
+/// <see cref="StoredWant"/> under its CID.
 /// </summary>
 /// <param name="Cid">The wanted block.</param>
 /// <param name="Priority">The want's priority as the peer last stated it.</param>
@@ -25,6 +25,24 @@ public readonly record struct PeerWant(Cid Cid, int Priority, WantType WantType,
 
     /// <summary>The want as a wire entry (built on each call: for inspection, not the hot path).</summary>
     public WantlistEntry Entry => new(Cid, Priority, WantType, false, SendDontHave);
+
+    /// <summary>The want as the wantlist stores it, without the CID its key already holds.</summary>
+    public StoredWant Stored => new(Priority, WantType, SendDontHave, BlockSize);
+}
+
+/// <summary>
+/// A <see cref="PeerWant"/> as a wantlist's map node holds it: without the CID, which is the node's key. 16 bytes inline,
+/// so a node is 64 bytes, where a node pointing at a 40-byte record was 96 (a server holds a million of them).
+/// </summary>
+/// <param name="Priority">The want's priority as the peer last stated it.</param>
+/// <param name="WantType">Block or Have.</param>
+/// <param name="SendDontHave">The peer asked for DONT_HAVE.</param>
+/// <param name="BlockSize">Size of the block in our blockstore as far as the engine knows; 0 means not held.</param>
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Auto)]
+public readonly record struct StoredWant(int Priority, WantType WantType, bool SendDontHave, int BlockSize)
+{
+    /// <summary>The want for <paramref name="cid"/>.</summary>
+    public PeerWant For(Cid cid) => new(cid, Priority, WantType, SendDontHave, BlockSize);
 }
 
 /// <summary>How a new want changed a peer's wantlist.</summary>
@@ -73,35 +91,46 @@ public readonly record struct EvictionKey(bool Held, int Priority, Cid Cid) : IC
 /// <param name="Entries">
 /// Wants by CID: a System.Collections.Immutable tree (through <see cref="SortedMap{TKey, TValue}"/>) rather than a
 /// LanguageExt map, because the answers of a sent message leave it with one RemoveRange that copies the union of their
-/// paths once (the wants sit inline in the nodes, so every copied node is 72 bytes), not a whole path per want.
+/// paths once (the wants sit inline in the nodes, so every copied node is 64 bytes), not a whole path per want.
 /// </param>
 /// <param name="Eviction">The same wants ordered by <see cref="EvictionKey"/>, once <see cref="Indexed"/>; empty before.</param>
-public sealed record PeerWantlist(SortedMap<Cid, PeerWant> Entries, Set<EvictionKey> Eviction)
+public sealed record PeerWantlist(SortedMap<Cid, StoredWant> Entries, Set<EvictionKey> Eviction)
 {
     /// <summary>A wantlist with nothing in it.</summary>
-    public static readonly PeerWantlist Empty = new(SortedMap<Cid, PeerWant>.Empty, Set<EvictionKey>.Empty);
+    public static readonly PeerWantlist Empty = new(SortedMap<Cid, StoredWant>.Empty, Set<EvictionKey>.Empty);
 
     /// <summary>True once the eviction index is kept (the list was full when a new want arrived).</summary>
     public bool Indexed { get; init; }
 
     /// <summary>A wantlist of these wants (distinct CIDs, never a cancel), built in one bulk pass.</summary>
     public static PeerWantlist Of(IEnumerable<PeerWant> wants) =>
-        Empty with { Entries = SortedMap<Cid, PeerWant>.Of(wants.Select(w => (w.Cid, w))) };
+        Empty with { Entries = SortedMap<Cid, StoredWant>.Of(wants.Select(w => (w.Cid, w.Stored))) };
 
     /// <summary>Number of wants.</summary>
     public int Count => Entries.Count;
 
     /// <summary>The want for a CID, if any.</summary>
-    public Option<PeerWant> Find(Cid cid) => Entries.Find(cid);
+    public Option<PeerWant> Find(Cid cid) => TryFind(cid, out var want) ? want : Option<PeerWant>.None;
+
+    /// <summary>The want for a CID the peer wants (throws when it does not).</summary>
+    public PeerWant this[Cid cid] => Entries[cid].For(cid);
+
+    /// <summary>The wants, sorted by CID.</summary>
+    public IEnumerable<PeerWant> Wants => Entries.Select(kv => kv.Value.For(kv.Key));
 
     /// <summary>The want for a CID without boxing it (Option.Case would): true and the want when the peer wants the CID.</summary>
-    public bool TryFind(Cid cid, out PeerWant want) => Entries.TryGetValue(cid, out want);
+    public bool TryFind(Cid cid, out PeerWant want)
+    {
+        var found = Entries.TryGetValue(cid, out var stored);
+        want = found ? stored.For(cid) : default;
+        return found;
+    }
 
     /// <summary>True when the peer wants the CID.</summary>
     public bool Contains(Cid cid) => Entries.ContainsKey(cid);
 
     /// <summary>The wants as wire entries, sorted by CID.</summary>
-    public Seq<WantlistEntry> ToEntries() => Entries.Values.Select(w => w.Entry).OrderBy(e => e.Cid).ToSeq();
+    public Seq<WantlistEntry> ToEntries() => Wants.Select(w => w.Entry).OrderBy(e => e.Cid).ToSeq();
 
     /// <summary>Forgets every want (a full wantlist or a disconnect), clearing every index.</summary>
     public PeerWantlist Clear() => Empty;
@@ -136,7 +165,7 @@ public sealed record PeerWantlist(SortedMap<Cid, PeerWant> Entries, Set<Eviction
         if (!victimAllowed)
             return new WantResult(indexed, WantOutcome.Refused, Option<PeerWant>.None);
 
-        var victim = Entries[lowest.Cid];
+        var victim = this[lowest.Cid];
         return new WantResult(indexed.Cancel(lowest.Cid).Put(wanted), WantOutcome.Added, victim);
     }
 
@@ -165,18 +194,18 @@ public sealed record PeerWantlist(SortedMap<Cid, PeerWant> Entries, Set<Eviction
 
     /// <summary>True when both indexes hold exactly the same wants (checked by the tests).</summary>
     public bool IndexesAgree => Indexed
-        ? Entries.Count == Eviction.Count && Entries.Values.All(w => Eviction.Contains(KeyOf(w)))
+        ? Entries.Count == Eviction.Count && Wants.All(w => Eviction.Contains(KeyOf(w)))
         : Eviction.IsEmpty;
 
     /// <summary>The same list with its eviction index built in one bulk pass.</summary>
     private PeerWantlist WithIndex() =>
-        this with { Eviction = Set<EvictionKey>.Empty.AddRange(Entries.Values.Select(KeyOf)), Indexed = true };
+        this with { Eviction = Set<EvictionKey>.Empty.AddRange(Wants.Select(KeyOf)), Indexed = true };
 
     private PeerWantlist Put(PeerWant want)
     {
-        if (!Indexed) return this with { Entries = Entries.SetItem(want.Cid, want) };
+        if (!Indexed) return this with { Entries = Entries.SetItem(want.Cid, want.Stored) };
         var withoutOld = TryFind(want.Cid, out var old) ? Eviction.Remove(KeyOf(old)) : Eviction;
-        return this with { Entries = Entries.SetItem(want.Cid, want), Eviction = withoutOld.Add(KeyOf(want)) };
+        return this with { Entries = Entries.SetItem(want.Cid, want.Stored), Eviction = withoutOld.Add(KeyOf(want)) };
     }
 
     private static EvictionKey KeyOf(PeerWant want) => new(want.Held, want.Priority, want.Cid);
