@@ -294,7 +294,7 @@ public static class Engine
         var effects = Seq<Effect>.Empty;
         foreach (var block in blocks.Values)
         {
-            if (block.Size == 0 || block.Size > limits.BlockBytesMax) continue;
+            if (block.Size == 0 || block.Size > Math.Min(limits.BlockBytesMax, StoredWant.MaxBlockSize)) continue;
             if (state.Wanters.Find(block.Cid).Case is not Set<PeerId> peers) continue;
             foreach (var peer in peers)
             {
@@ -547,8 +547,9 @@ public static class Engine
         new(cid, priority, PresenceWork(cid), new TaskData(false, true, 0, false));
 
     /// <summary>Our block size from the shell's lookup; 0 (absent) for a missing, empty or over-large block.</summary>
+    /// <remarks>Over-large is over BlockBytesMax, or over what a stored want records (1 GiB; no message carries that).</remarks>
     private static int LocalSize(Map<Cid, int> sizes, Cid cid, Limits limits) =>
-        sizes.Find(cid).IfNone(0) is var size && size > 0 && size <= limits.BlockBytesMax ? size : 0;
+        sizes.Find(cid).IfNone(0) is var size && size > 0 && size <= Math.Min(limits.BlockBytesMax, StoredWant.MaxBlockSize) ? size : 0;
 
     /// <summary>Pushes tasks for a peer; only when explaining are the outcomes collected, to explain the dropped ones.</summary>
     private static PeerTaskQueue PushTasks(EngineConfig config, PeerTaskQueue queue, PeerId peer, IEnumerable<TaskRequest> requests, ref Seq<Effect> effects)

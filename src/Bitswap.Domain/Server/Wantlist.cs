@@ -31,16 +31,44 @@ public readonly record struct PeerWant(Cid Cid, int Priority, WantType WantType,
 }
 
 /// <summary>
-/// A <see cref="PeerWant"/> as a wantlist's map node holds it: without the CID, which is the node's key. 16 bytes inline,
-/// so a node is 64 bytes, where a node pointing at a 40-byte record was 96 (a server holds a million of them).
+/// A <see cref="PeerWant"/> as a wantlist's map node holds it: without the CID, which is the node's key, and with the
+/// block size and both flags in one word. 8 bytes inline, so a node is 56 bytes, where a node pointing at a 40-byte
+/// record was 96 (a server holds a million of them).
 /// </summary>
-/// <param name="Priority">The want's priority as the peer last stated it.</param>
-/// <param name="WantType">Block or Have.</param>
-/// <param name="SendDontHave">The peer asked for DONT_HAVE.</param>
-/// <param name="BlockSize">Size of the block in our blockstore as far as the engine knows; 0 means not held.</param>
-[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Auto)]
-public readonly record struct StoredWant(int Priority, WantType WantType, bool SendDontHave, int BlockSize)
+public readonly record struct StoredWant
 {
+    /// <summary>
+    /// The largest block size a want can record: 30 bits, the other two hold the flags. The engine treats a larger block
+    /// as it treats one over <see cref="Limits.BlockBytesMax"/> (not held); no message could carry it anyway.
+    /// </summary>
+    public const int MaxBlockSize = (1 << 30) - 1;
+
+    private const uint HaveBit = 1u << 30;
+    private const uint DontHaveBit = 1u << 31;
+
+    // BlockSize in the low 30 bits, then WantType == Have, then SendDontHave.
+    private readonly uint _bits;
+
+    /// <summary>A want's fields; <paramref name="blockSize"/> must lie in 0..<see cref="MaxBlockSize"/>.</summary>
+    public StoredWant(int priority, WantType wantType, bool sendDontHave, int blockSize)
+    {
+        if ((uint)blockSize > MaxBlockSize) throw new ArgumentOutOfRangeException(nameof(blockSize), blockSize, "a want records block sizes up to 1 GiB - 1");
+        Priority = priority;
+        _bits = (uint)blockSize | (wantType == WantType.Have ? HaveBit : 0) | (sendDontHave ? DontHaveBit : 0);
+    }
+
+    /// <summary>The want's priority as the peer last stated it.</summary>
+    public int Priority { get; }
+
+    /// <summary>Block or Have.</summary>
+    public WantType WantType => (_bits & HaveBit) != 0 ? WantType.Have : WantType.Block;
+
+    /// <summary>The peer asked for DONT_HAVE.</summary>
+    public bool SendDontHave => (_bits & DontHaveBit) != 0;
+
+    /// <summary>Size of the block in our blockstore as far as the engine knows; 0 means not held.</summary>
+    public int BlockSize => (int)(_bits & MaxBlockSize);
+
     /// <summary>The want for <paramref name="cid"/>.</summary>
     public PeerWant For(Cid cid) => new(cid, Priority, WantType, SendDontHave, BlockSize);
 }
