@@ -318,7 +318,7 @@ public class EngineBehaviourTests
             new TaskRequest(Small.Cid, 9, 40, new TaskData(false, true, 0, false)),
             new TaskRequest(Small.Cid, 2, 40, new TaskData(false, false, 100, true)),
             new TaskRequest(Small.Cid, 1, 100, new TaskData(true, false, 100, true))));
-        var task = queue.TrackerOf(Alice).Pending[Small.Cid];
+        Assert.True(queue.TrackerOf(Alice).TryGetPending(Small.Cid, out var task));
         Assert.Equal(new TaskData(true, true, 100, true), task.Data);
         Assert.Equal(9, task.Priority);
         Assert.Equal(100, task.Work);
@@ -331,7 +331,7 @@ public class EngineBehaviourTests
         var queue = PeerTaskQueue.Create(1, Limits.Default with { PendingTasksPerPeerMax = 2 });
         var (bounded, outcomes) = queue.Push(Alice, Tasks(0, 4));
         Assert.Equal(new[] { PushOutcome.Queued, PushOutcome.Queued, PushOutcome.Dropped, PushOutcome.Dropped }, outcomes.Map(o => o.Outcome));
-        Assert.Equal(new[] { ServerWorld.Blocks[0].Cid, ServerWorld.Blocks[1].Cid }.Order(), bounded.TrackerOf(Alice).Pending.Keys.Order());
+        Assert.Equal(new[] { ServerWorld.Blocks[0].Cid, ServerWorld.Blocks[1].Cid }.Order(), bounded.TrackerOf(Alice).Pending.Select(t => t.Cid).Order());
     }
 
     // ---- §7.16 no starvation ----

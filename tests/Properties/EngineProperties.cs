@@ -109,7 +109,7 @@ public class EngineProperties
                 }
                 // The reverse index holds every want for a block we do not hold, and nothing the wantlists do not hold.
                 foreach (var (peer, wantlist) in s.Wantlists)
-                    foreach (var want in wantlist.Entries.Values)
+                    foreach (var want in wantlist.Wants)
                         if (!want.Held && !s.Wanters.Find(want.Entry.Cid).Exists(peers => peers.Contains(peer)))
                             return false.Label($"the CID → peers index misses {peer.Short}'s want for a block we lack");
                 foreach (var (cid, peers) in s.Wanters)

@@ -193,7 +193,7 @@ public class PeerTaskQueueModelProperties
                 foreach (var peer in model.Peers)
                 {
                     var tracker = queue.TrackerOf(peer);
-                    if (!tracker.Order.Values.Select(t => t.Id).SequenceEqual(model.PendingIds(peer)))
+                    if (!tracker.Order.Select(t => t.Id).SequenceEqual(model.PendingIds(peer)))
                         return false.Label($"step {step} {op}: pending of {peer.Short} differ");
                     if (!tracker.ActiveTasks.Map(t => t.Id).SequenceEqual(model.ActiveIds(peer)))
                         return false.Label($"step {step} {op}: active of {peer.Short} differ");

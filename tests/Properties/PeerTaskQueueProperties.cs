@@ -43,7 +43,7 @@ public static class QueueRun
                     removed = task.ToSeq();
                     break;
                 case QueueRemovePeerOp remove:
-                    removed = queue.TrackerOf(ServerWorld.Peers[remove.Peer]).Pending.Values.ToSeq();
+                    removed = queue.TrackerOf(ServerWorld.Peers[remove.Peer]).Pending.ToSeq();
                     queue = queue.RemovePeer(ServerWorld.Peers[remove.Peer]);
                     break;
                 case QueueAdvanceOp advance:
@@ -166,7 +166,7 @@ public class PeerTaskQueueProperties
                 }
             }
             var last = log.LastOrDefault()?.After;
-            var stillPending = last is null ? [] : last.Peers.Values.SelectMany(t => t.Pending.Values.Select(p => p.Id)).ToHashSet();
+            var stillPending = last is null ? [] : last.Peers.Values.SelectMany(t => t.Pending.Select(p => p.Id)).ToHashSet();
             var accounted = gone.Union(stillPending).ToHashSet();
             return accounted.SetEquals(queued).Label($"{queued.Count} queued, {gone.Count} left, {stillPending.Count} pending")
                 .And(!gone.Overlaps(stillPending)).Label("a task both left and is still pending");

@@ -247,8 +247,10 @@ public static class Engine
                 if (state.Config.Explain) effects = effects.Add(new Explain("want-refused", cid, peer, $"wantlist holds {limits.WantlistEntriesPerPeerMax} wants of higher priority or for held blocks"));
                 continue;
             }
-            if (result.Evicted.Case is PeerWant victim)
+            if (result.Evicted.IsSome)
             {
+                // IfNone reads the want unboxed (Option.Case would box it).
+                var victim = result.Evicted.IfNone(default(PeerWant));
                 wanters = RemoveWanter(wanters, victim.Cid, peer);
                 (queue, _) = queue.Remove(peer, victim.Cid);
                 if (requested.Remove(victim.Cid, out var at))
@@ -259,8 +261,8 @@ public static class Engine
                 if (state.Config.Explain) effects = effects.Add(new Explain("want-evicted", victim.Cid, peer, "wantlist full: evicted for a new want"));
             }
             wantlist = result.Wantlist;
-            if (!wantlist.Entries[cid].Held) wanters = AddWanter(wanters, cid, peer, justThisPeer);
-            if (TaskFor(wantlist.Entries[cid], state.Config) is { } request)
+            if (!wantlist[cid].Held) wanters = AddWanter(wanters, cid, peer, justThisPeer);
+            if (TaskFor(wantlist[cid], state.Config) is { } request)
             {
                 if (requested.TryGetValue(cid, out var earlier))
                 {
@@ -292,14 +294,14 @@ public static class Engine
         var effects = Seq<Effect>.Empty;
         foreach (var block in blocks.Values)
         {
-            if (block.Size == 0 || block.Size > limits.BlockBytesMax) continue;
+            if (block.Size == 0 || block.Size > Math.Min(limits.BlockBytesMax, StoredWant.MaxBlockSize)) continue;
             if (state.Wanters.Find(block.Cid).Case is not Set<PeerId> peers) continue;
             foreach (var peer in peers)
             {
                 if (state.Config.RequestFilter is { } filter && !filter(peer, block.Cid)) continue;
                 var wantlist = wantlists[peer].WithBlockSize(block.Cid, block.Size);
                 wantlists = wantlists.AddOrUpdate(peer, wantlist);
-                if (TaskFor(wantlist.Entries[block.Cid], state.Config) is not { } request) continue;
+                if (TaskFor(wantlist[block.Cid], state.Config) is not { } request) continue;
                 queue = PushTasks(state.Config, queue, peer, [request], ref effects);
             }
         }
@@ -348,7 +350,7 @@ public static class Engine
             // answers nothing, so the want stays and a later BlocksAdded serves it.
             var answered = message.Blocks.Keys.ToSeq()
                 + message.Presences.Filter(p => p == PresenceType.Have).Keys
-                    .Filter(cid => wantlist.Find(cid).Case is PeerWant w && w.WantType == WantType.Have).ToSeq();
+                    .Filter(cid => wantlist.TryFind(cid, out var w) && w.WantType == WantType.Have).ToSeq();
             // Taken out of the wantlist and the reverse index together (a bulk rebuild when that is cheaper).
             // Sized up front: growing a set copies its arrays at every doubling.
             var done = new System.Collections.Generic.HashSet<Cid>(message.Blocks.Count + message.Presences.Count);
@@ -545,8 +547,9 @@ public static class Engine
         new(cid, priority, PresenceWork(cid), new TaskData(false, true, 0, false));
 
     /// <summary>Our block size from the shell's lookup; 0 (absent) for a missing, empty or over-large block.</summary>
+    /// <remarks>Over-large is over BlockBytesMax, or over what a stored want records (1 GiB; no message carries that).</remarks>
     private static int LocalSize(Map<Cid, int> sizes, Cid cid, Limits limits) =>
-        sizes.Find(cid).IfNone(0) is var size && size > 0 && size <= limits.BlockBytesMax ? size : 0;
+        sizes.Find(cid).IfNone(0) is var size && size > 0 && size <= Math.Min(limits.BlockBytesMax, StoredWant.MaxBlockSize) ? size : 0;
 
     /// <summary>Pushes tasks for a peer; only when explaining are the outcomes collected, to explain the dropped ones.</summary>
     private static PeerTaskQueue PushTasks(EngineConfig config, PeerTaskQueue queue, PeerId peer, IEnumerable<TaskRequest> requests, ref Seq<Effect> effects)

@@ -6,14 +6,16 @@ namespace Bitswap.Domain;
 /// <summary>
 /// One want a peer has sent us, with the size of our copy of the block (0 when we do not hold it). The entry's fields are
 /// kept flat rather than as the message's <see cref="WantlistEntry"/>: a server holds a million of these, and the second
-/// object cost 40 bytes each.
+/// object cost 40 bytes each. A value, read out of the wantlist's map where it is stored inline as a
+/// <see cref="StoredWant"/> under its CID.
 /// </summary>
 /// <param name="Cid">The wanted block.</param>
 /// <param name="Priority">The want's priority as the peer last stated it.</param>
 /// <param name="WantType">Block or Have.</param>
 /// <param name="SendDontHave">The peer asked for DONT_HAVE.</param>
 /// <param name="BlockSize">Size of the block in our blockstore as far as the engine knows; 0 means not held.</param>
-public sealed record PeerWant(Cid Cid, int Priority, WantType WantType, bool SendDontHave, int BlockSize)
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Auto)]
+public readonly record struct PeerWant(Cid Cid, int Priority, WantType WantType, bool SendDontHave, int BlockSize)
 {
     /// <summary>A want as stated by a wire entry (a cancel flag is dropped).</summary>
     public static PeerWant Of(WantlistEntry entry, int blockSize) => new(entry.Cid, entry.Priority, entry.WantType, entry.SendDontHave, blockSize);
@@ -23,6 +25,52 @@ public sealed record PeerWant(Cid Cid, int Priority, WantType WantType, bool Sen
 
     /// <summary>The want as a wire entry (built on each call: for inspection, not the hot path).</summary>
     public WantlistEntry Entry => new(Cid, Priority, WantType, false, SendDontHave);
+
+    /// <summary>The want as the wantlist stores it, without the CID its key already holds.</summary>
+    public StoredWant Stored => new(Priority, WantType, SendDontHave, BlockSize);
+}
+
+/// <summary>
+/// A <see cref="PeerWant"/> as a wantlist's map node holds it: without the CID, which is the node's key, and with the
+/// block size and both flags in one word. 8 bytes inline, so a node is 56 bytes, where a node pointing at a 40-byte
+/// record was 96 (a server holds a million of them).
+/// </summary>
+public readonly record struct StoredWant
+{
+    /// <summary>
+    /// The largest block size a want can record: 30 bits, the other two hold the flags. The engine treats a larger block
+    /// as it treats one over <see cref="Limits.BlockBytesMax"/> (not held); no message could carry it anyway.
+    /// </summary>
+    public const int MaxBlockSize = (1 << 30) - 1;
+
+    private const uint HaveBit = 1u << 30;
+    private const uint DontHaveBit = 1u << 31;
+
+    // BlockSize in the low 30 bits, then WantType == Have, then SendDontHave.
+    private readonly uint _bits;
+
+    /// <summary>A want's fields; <paramref name="blockSize"/> must lie in 0..<see cref="MaxBlockSize"/>.</summary>
+    public StoredWant(int priority, WantType wantType, bool sendDontHave, int blockSize)
+    {
+        if ((uint)blockSize > MaxBlockSize) throw new ArgumentOutOfRangeException(nameof(blockSize), blockSize, "a want records block sizes up to 1 GiB - 1");
+        Priority = priority;
+        _bits = (uint)blockSize | (wantType == WantType.Have ? HaveBit : 0) | (sendDontHave ? DontHaveBit : 0);
+    }
+
+    /// <summary>The want's priority as the peer last stated it.</summary>
+    public int Priority { get; }
+
+    /// <summary>Block or Have.</summary>
+    public WantType WantType => (_bits & HaveBit) != 0 ? WantType.Have : WantType.Block;
+
+    /// <summary>The peer asked for DONT_HAVE.</summary>
+    public bool SendDontHave => (_bits & DontHaveBit) != 0;
+
+    /// <summary>Size of the block in our blockstore as far as the engine knows; 0 means not held.</summary>
+    public int BlockSize => (int)(_bits & MaxBlockSize);
+
+    /// <summary>The want for <paramref name="cid"/>.</summary>
+    public PeerWant For(Cid cid) => new(cid, Priority, WantType, SendDontHave, BlockSize);
 }
 
 /// <summary>How a new want changed a peer's wantlist.</summary>
@@ -68,31 +116,49 @@ public readonly record struct EvictionKey(bool Held, int Priority, Cid Cid) : IC
 /// this one cannot drift because every change goes through <see cref="Want"/>, <see cref="Cancel"/>, <see cref="Clear"/>
 /// or <see cref="WithBlockSize"/>).
 /// </summary>
-/// <param name="Entries">Wants by CID.</param>
+/// <param name="Entries">
+/// Wants by CID: a System.Collections.Immutable tree (through <see cref="SortedMap{TKey, TValue}"/>) rather than a
+/// LanguageExt map, because the answers of a sent message leave it with one RemoveRange that copies the union of their
+/// paths once (the wants sit inline in the nodes, so every copied node is 64 bytes), not a whole path per want.
+/// </param>
 /// <param name="Eviction">The same wants ordered by <see cref="EvictionKey"/>, once <see cref="Indexed"/>; empty before.</param>
-public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> Eviction)
+public sealed record PeerWantlist(SortedMap<Cid, StoredWant> Entries, Set<EvictionKey> Eviction)
 {
     /// <summary>A wantlist with nothing in it.</summary>
-    public static readonly PeerWantlist Empty = new(Map<Cid, PeerWant>.Empty, Set<EvictionKey>.Empty);
+    public static readonly PeerWantlist Empty = new(SortedMap<Cid, StoredWant>.Empty, Set<EvictionKey>.Empty);
 
     /// <summary>True once the eviction index is kept (the list was full when a new want arrived).</summary>
     public bool Indexed { get; init; }
 
     /// <summary>A wantlist of these wants (distinct CIDs, never a cancel), built in one bulk pass.</summary>
     public static PeerWantlist Of(IEnumerable<PeerWant> wants) =>
-        Empty with { Entries = Map<Cid, PeerWant>.Empty.AddRange(wants.Select(w => (w.Cid, w))) };
+        Empty with { Entries = SortedMap<Cid, StoredWant>.Of(wants.Select(w => (w.Cid, w.Stored))) };
 
     /// <summary>Number of wants.</summary>
     public int Count => Entries.Count;
 
     /// <summary>The want for a CID, if any.</summary>
-    public Option<PeerWant> Find(Cid cid) => Entries.Find(cid);
+    public Option<PeerWant> Find(Cid cid) => TryFind(cid, out var want) ? want : Option<PeerWant>.None;
+
+    /// <summary>The want for a CID the peer wants (throws when it does not).</summary>
+    public PeerWant this[Cid cid] => Entries[cid].For(cid);
+
+    /// <summary>The wants, sorted by CID.</summary>
+    public IEnumerable<PeerWant> Wants => Entries.Select(kv => kv.Value.For(kv.Key));
+
+    /// <summary>The want for a CID without boxing it (Option.Case would): true and the want when the peer wants the CID.</summary>
+    public bool TryFind(Cid cid, out PeerWant want)
+    {
+        var found = Entries.TryGetValue(cid, out var stored);
+        want = found ? stored.For(cid) : default;
+        return found;
+    }
 
     /// <summary>True when the peer wants the CID.</summary>
     public bool Contains(Cid cid) => Entries.ContainsKey(cid);
 
     /// <summary>The wants as wire entries, sorted by CID.</summary>
-    public Seq<WantlistEntry> ToEntries() => Entries.Values.Select(w => w.Entry).OrderBy(e => e.Cid).ToSeq();
+    public Seq<WantlistEntry> ToEntries() => Wants.Select(w => w.Entry).OrderBy(e => e.Cid).ToSeq();
 
     /// <summary>Forgets every want (a full wantlist or a disconnect), clearing every index.</summary>
     public PeerWantlist Clear() => Empty;
@@ -108,8 +174,7 @@ public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> E
     {
         var size = Math.Max(0, blockSize);
         var wanted = PeerWant.Of(entry, size);
-        var existing = Entries.Find(entry.Cid);
-        if (existing.Case is PeerWant current)
+        if (TryFind(entry.Cid, out var current))
         {
             var merged = current.WantType == WantType.Block && wanted.WantType == WantType.Have
                 ? current with { BlockSize = size }
@@ -128,48 +193,47 @@ public sealed record PeerWantlist(Map<Cid, PeerWant> Entries, Set<EvictionKey> E
         if (!victimAllowed)
             return new WantResult(indexed, WantOutcome.Refused, Option<PeerWant>.None);
 
-        var victim = Entries[lowest.Cid];
+        var victim = this[lowest.Cid];
         return new WantResult(indexed.Cancel(lowest.Cid).Put(wanted), WantOutcome.Added, victim);
     }
 
     /// <summary>Removes the want for a CID (a cancel); a CID not wanted changes nothing.</summary>
     public PeerWantlist Cancel(Cid cid) =>
-        Entries.Find(cid).Case is PeerWant current
+        TryFind(cid, out var current)
             ? this with { Entries = Entries.Remove(cid), Eviction = Indexed ? Eviction.Remove(KeyOf(current)) : Eviction }
             : this;
 
-    /// <summary>Removes the wants for several CIDs at once (one bulk rebuild when that is cheaper); CIDs not wanted change nothing.</summary>
+    /// <summary>Removes the wants for several CIDs at once (one RemoveRange: their paths copied once); CIDs not wanted change nothing.</summary>
     public PeerWantlist CancelAll(IReadOnlyCollection<Cid> cids)
     {
         if (cids.Count == 0) return this;
         var eviction = Eviction;
         if (Indexed)
             foreach (var cid in cids)
-                if (Entries.Find(cid).Case is PeerWant current) eviction = eviction.Remove(KeyOf(current));
-        var set = cids as ISet<Cid> ?? cids.ToHashSet();
-        return this with { Entries = Entries.WithoutAll(cids, set.Contains), Eviction = eviction };
+                if (TryFind(cid, out var current)) eviction = eviction.Remove(KeyOf(current));
+        return this with { Entries = Entries.WithoutAll(cids), Eviction = eviction };
     }
 
     /// <summary>Records what we now know about our copy of the block (0 when it vanished); a CID not wanted changes nothing.</summary>
     public PeerWantlist WithBlockSize(Cid cid, int blockSize) =>
-        Entries.Find(cid).Case is PeerWant current && current.BlockSize != Math.Max(0, blockSize)
+        TryFind(cid, out var current) && current.BlockSize != Math.Max(0, blockSize)
             ? Cancel(cid).Put(current with { BlockSize = Math.Max(0, blockSize) })
             : this;
 
     /// <summary>True when both indexes hold exactly the same wants (checked by the tests).</summary>
     public bool IndexesAgree => Indexed
-        ? Entries.Count == Eviction.Count && Entries.Values.All(w => Eviction.Contains(KeyOf(w)))
+        ? Entries.Count == Eviction.Count && Wants.All(w => Eviction.Contains(KeyOf(w)))
         : Eviction.IsEmpty;
 
     /// <summary>The same list with its eviction index built in one bulk pass.</summary>
     private PeerWantlist WithIndex() =>
-        this with { Eviction = Set<EvictionKey>.Empty.AddRange(Entries.Values.Select(KeyOf)), Indexed = true };
+        this with { Eviction = Set<EvictionKey>.Empty.AddRange(Wants.Select(KeyOf)), Indexed = true };
 
     private PeerWantlist Put(PeerWant want)
     {
-        if (!Indexed) return this with { Entries = Entries.AddOrUpdate(want.Cid, want) };
-        var withoutOld = Entries.Find(want.Cid).Case is PeerWant old ? Eviction.Remove(KeyOf(old)) : Eviction;
-        return this with { Entries = Entries.AddOrUpdate(want.Cid, want), Eviction = withoutOld.Add(KeyOf(want)) };
+        if (!Indexed) return this with { Entries = Entries.SetItem(want.Cid, want.Stored) };
+        var withoutOld = TryFind(want.Cid, out var old) ? Eviction.Remove(KeyOf(old)) : Eviction;
+        return this with { Entries = Entries.SetItem(want.Cid, want.Stored), Eviction = withoutOld.Add(KeyOf(want)) };
     }
 
     private static EvictionKey KeyOf(PeerWant want) => new(want.Held, want.Priority, want.Cid);
