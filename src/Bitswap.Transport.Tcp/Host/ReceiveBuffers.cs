@@ -46,7 +46,13 @@ internal static class ReceiveBuffers
             return reused;
         }
 
-        // A new array: idle ones of other sizes make room for it first, so that in use and idle stay within the cap.
+        // A new array: idle ones of other sizes make room for it first, so that in use and idle stay within the cap. Under
+        // the cap (an honest node almost always is) the size classes are not even walked.
+        if (Interlocked.Read(ref _rentedBytes) + Interlocked.Read(ref _retainedBytes) <= PooledBytesMax)
+        {
+            return GC.AllocateUninitializedArray<byte>(size);
+        }
+
         foreach (var (otherSize, others) in Idle)
         {
             while (Interlocked.Read(ref _rentedBytes) + Interlocked.Read(ref _retainedBytes) > PooledBytesMax && others.TryTake(out _))
