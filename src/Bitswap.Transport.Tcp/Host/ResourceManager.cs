@@ -41,9 +41,6 @@ public enum ResetReason
 
     /// <summary>A write waited on a peer that does not read for longer than its timeout.</summary>
     StalledWrite,
-
-    /// <summary>A connection sent more small Yamux data frames than <see cref="TcpHostOptions.YamuxSmallFramesPerSecondMax"/> allows; its session was ended.</summary>
-    FrameFlood,
 }
 
 /// <summary>

@@ -141,17 +141,6 @@ public sealed record TcpHostOptions
     /// </summary>
     public int YamuxWindowBytesMax { get; init; } = 16 * 1024 * 1024;
 
-    /// <summary>
-    /// Yamux data frames under 1 KiB a connection may send per second, on average (ours; go-yamux and js-yamux set no such
-    /// bound). A frame's cost falls with its size and is nothing from 1 KiB up, so bulk data never counts. Each frame costs
-    /// the node a header, a lookup and a lock whatever its size: one-byte frames at 240,000 a second over four connections
-    /// kept a node at 1.5–1.7 cores and delayed new peers' handshakes by seconds (docs/redteam.md, ping-stall).
-    /// </summary>
-    public int YamuxSmallFramesPerSecondMax { get; init; } = 10_000;
-
-    /// <summary>Small Yamux data frames a connection may send in a burst above <see cref="YamuxSmallFramesPerSecondMax"/>.</summary>
-    public int YamuxSmallFramesBurst { get; init; } = 32_768;
-
     /// <summary>Interval between yamux keepalive pings (js-libp2p-yamux and go-yamux KeepAliveInterval: 30 s); 0 disables keepalive.</summary>
     public long YamuxKeepAliveIntervalMs { get; init; } = 30_000;
 

@@ -38,9 +38,6 @@ public sealed class YamuxSession : IAsyncDisposable
 
     private const int PingsInFlightMax = 16;
     private const int ReadBufferBytes = 64 * 1024;
-
-    // Data frames smaller than this count against YamuxSmallFramesPerSecondMax.
-    private const int SmallFrameBytes = 1024;
     // One writer batch: frames until this much payload is gathered (the Noise layer cuts ~256 KiB socket writes), and
     // at most this many frames, whose headers share one scratch buffer.
     private const int WriteBatchBytes = 256 * 1024;
@@ -54,8 +51,6 @@ public sealed class YamuxSession : IAsyncDisposable
     // payload is decrypted straight into its destination instead of through our read buffer.
     private readonly bool transportBuffers;
     private readonly Host.TcpHostOptions limits;
-    private double smallFrameTokens;
-    private long smallFrameTokensAt;
     private readonly ILogger logger;
     private readonly object gate = new();
     private readonly Dictionary<uint, YamuxStream> streams = [];
@@ -100,8 +95,6 @@ public sealed class YamuxSession : IAsyncDisposable
         transportBuffers = transport is Noise.NoiseStream;
         readBuffer = transportBuffers ? [] : new byte[ReadBufferBytes];
         this.limits = limits;
-        smallFrameTokens = limits.YamuxSmallFramesBurst;
-        smallFrameTokensAt = Stopwatch.GetTimestamp();
         this.logger = logger ?? NullLogger.Instance;
         Scope = scope ?? Host.PeerScope.Unlimited;
         nextStreamId = isClient ? 1u : 2u;
@@ -449,20 +442,6 @@ public sealed class YamuxSession : IAsyncDisposable
         }
     }
 
-    // A small data frame takes a token (less the part of a KiB it carries); tokens come back at YamuxSmallFramesPerSecondMax
-    // up to YamuxSmallFramesBurst. Only the read loop touches the bucket.
-    private void ChargeSmallFrame(uint length)
-    {
-        var now = Stopwatch.GetTimestamp();
-        var rate = limits.YamuxSmallFramesPerSecondMax;
-        smallFrameTokens = Math.Min(limits.YamuxSmallFramesBurst, smallFrameTokens + ((double)(now - smallFrameTokensAt) * rate / Stopwatch.Frequency));
-        smallFrameTokensAt = now;
-        smallFrameTokens -= 1 - (length / (double)SmallFrameBytes);
-        if (smallFrameTokens >= 0) return;
-        Scope.Refused(Host.ResetReason.FrameFlood, $"more than {rate} yamux data frames under {SmallFrameBytes} bytes a second (after a burst of {limits.YamuxSmallFramesBurst}); session ended");
-        throw new YamuxException(YamuxErrorKind.LimitReached, $"the peer sends more than {rate} small data frames a second");
-    }
-
     private async ValueTask HandleStreamFrameAsync(YamuxFrameHeader header, CancellationToken ct)
     {
         if (header.StreamId == 0)
@@ -475,8 +454,6 @@ public sealed class YamuxSession : IAsyncDisposable
         {
             throw new YamuxException(YamuxErrorKind.ReceiveWindowExceeded, $"data frame of {header.Length} bytes exceeds any window");
         }
-
-        if (isData && header.Length < SmallFrameBytes) ChargeSmallFrame(header.Length);
 
         YamuxStream? stream;
         if (header.Has(YamuxFrameFlags.Syn))

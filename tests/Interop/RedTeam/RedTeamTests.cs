@@ -33,7 +33,6 @@ public sealed class RedTeamTests(CorpusFixture fixture, ITestOutputHelper output
     [InlineData("want-flood")]
     [InlineData("partial-messages")]
     [InlineData("slow-handshake")]
-    [InlineData("ping-stall")]
     public async Task The_node_survives_and_serves_a_well_behaved_peer_during_the_attack(string name)
     {
         var attack = Attacks.All.Single(a => a.Name == name);

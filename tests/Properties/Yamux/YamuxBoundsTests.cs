@@ -57,34 +57,6 @@ public sealed class YamuxBoundsTests
     }
 
     [Fact]
-    public async Task A_flood_of_tiny_data_frames_past_the_burst_ends_the_session_as_a_frame_flood()
-    {
-        var options = TcpHostOptions.Default with { YamuxKeepAliveIntervalMs = 0, YamuxSmallFramesBurst = 2_000, YamuxSmallFramesPerSecondMax = 100 };
-        var (session, peer, manager, _) = Start(options);
-        await using var __ = peer;
-        using var ___ = manager;
-        const int frames = 10_000;
-
-        // Half a byte-window of one-byte frames: within the window, far past the small-frame budget.
-        await peer.SendAsync(Frame(YamuxFrameType.WindowUpdate, YamuxFrameFlags.Syn, 1, 0));
-        var batch = new byte[frames * (YamuxFrameHeader.Size + 1)];
-        for (var i = 0; i < frames; i++) Frame(YamuxFrameType.Data, YamuxFrameFlags.None, 1, 1).WriteTo(batch.AsSpan(i * (YamuxFrameHeader.Size + 1)));
-        try
-        {
-            await peer.SendRawAsync(batch);
-        }
-        catch (IOException)
-        {
-            // The node may already have closed the connection.
-        }
-
-        var ended = await Assert.ThrowsAsync<YamuxException>(() => session.Completion.WaitAsync(Patience));
-        Assert.Equal(YamuxErrorKind.LimitReached, ended.Kind);
-        Assert.True(session.IsClosed);
-        Assert.Equal(1, manager.Resets(ResetReason.FrameFlood));
-    }
-
-    [Fact]
     public async Task A_stream_that_would_buffer_past_the_peer_budget_is_reset_alone_and_its_bytes_are_released()
     {
         var options = TcpHostOptions.Default with { YamuxKeepAliveIntervalMs = 0, PeerMemoryBytesMax = 100 * 1024 };
