@@ -42,12 +42,14 @@ public sealed class ReducerDriver<TState>(TState state, Func<TState, Input, Step
     {
         var tally = ReducerTally.ByInput;
         var before = tally is null ? 0 : GC.GetAllocatedBytesForCurrentThread();
+        var started = tally is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
         var step = handle(State, input);
         if (tally is not null)
         {
+            var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             var name = input.GetType().Name;
-            var (count, bytes) = tally.GetValueOrDefault(name);
-            tally[name] = (count + 1, bytes + GC.GetAllocatedBytesForCurrentThread() - before);
+            var (count, bytes, time) = tally.GetValueOrDefault(name);
+            tally[name] = (count + 1, bytes + GC.GetAllocatedBytesForCurrentThread() - before, time + elapsed);
         }
 
         State = step.State;
@@ -135,7 +137,7 @@ public sealed class ReducerDriver<TState>(TState state, Func<TState, Input, Step
 public static class ReducerTally
 {
     /// <summary>When set, every driver adds each input's count and the bytes its reducer step allocated, by input type name.</summary>
-    public static Dictionary<string, (int Count, long Bytes)>? ByInput { get; set; }
+    public static Dictionary<string, (int Count, long Bytes, TimeSpan Time)>? ByInput { get; set; }
 }
 
 /// <summary>Deterministic peers and blocks shared by the reducer benchmarks.</summary>

@@ -9,13 +9,15 @@ namespace Bitswap.Bench;
 /// </summary>
 public static class ReducerProbe
 {
-    /// <summary>Runs each workload a few times (<c>[--runs N] [--alloc-profile] [--by-input]</c>) after a warm-up and prints its best time and its allocation per run.</summary>
+    /// <summary>Runs each workload a few times (<c>[--runs N] [--alloc-profile] [--by-input] [--only NAME]</c>) after a warm-up and prints its best time and its allocation per run.</summary>
     public static int Run(IReadOnlyList<string> args)
     {
         var runs = args.Count >= 2 && args[0] == "--runs" ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10;
         using var profile = args.Contains("--alloc-profile") ? new AllocationProfile() : null;
         _byInput = args.Contains("--by-input");
         _profile = profile;
+        var only = args.SkipWhile(a => a != "--only").Skip(1).FirstOrDefault();
+        _only = only;
         var workloads = new ReducerWorkloads();
         workloads.Validate();
         Measure("engine serve 1024 want-blocks (per block served)", () => workloads.EngineServe().Inputs, ReducerWorkloads.ServerWants, runs);
@@ -27,14 +29,19 @@ public static class ReducerProbe
 
     private static AllocationProfile? _profile;
     private static bool _byInput;
+    private static string? _only;
 
     private static void Measure(string name, Func<int> run, int units, int runs)
     {
+        // --only "client receive" profiles one workload alone.
+        if (_only is not null && !name.StartsWith(_only, StringComparison.Ordinal)) return;
         run();
         _profile?.Start();
         var best = TimeSpan.MaxValue;
         long allocated = 0;
         var inputs = 0;
+        var collections = GC.CollectionCount(0);
+        var pause = GC.GetTotalPauseDuration();
         for (var i = 0; i < runs; i++)
         {
             // The last run alone is tallied by input, so the figures are one run's.
@@ -47,12 +54,14 @@ public static class ReducerProbe
             if (clock.Elapsed < best) best = clock.Elapsed;
         }
         var per = units > 0 ? units : inputs;
+        collections = GC.CollectionCount(0) - collections;
+        pause = GC.GetTotalPauseDuration() - pause;
         Console.WriteLine(FormattableString.Invariant(
-            $"{name}: best {best.TotalMilliseconds:0.000} ms, {allocated / 1024.0 / 1024.0:0.00} MiB; {best.TotalMilliseconds * 1000 / per:0.00} µs and {allocated / (double)per:0} B per unit ({inputs} inputs)"));
+            $"{name}: best {best.TotalMilliseconds:0.000} ms, {allocated / 1024.0 / 1024.0:0.00} MiB; {best.TotalMilliseconds * 1000 / per:0.00} µs and {allocated / (double)per:0} B per unit ({inputs} inputs); {collections / (double)runs:0.0} collections and {pause.TotalMilliseconds / runs:0.000} ms paused per run"));
         if (ReducerTally.ByInput is { } tally)
         {
-            foreach (var (input, (count, bytes)) in tally.OrderByDescending(kv => kv.Value.Bytes))
-                Console.WriteLine(FormattableString.Invariant($"    {input,-18} {count,5} inputs {bytes,10} B ({bytes / (double)per:0} B per unit)"));
+            foreach (var (input, (count, bytes, time)) in tally.OrderByDescending(kv => kv.Value.Bytes))
+                Console.WriteLine(FormattableString.Invariant($"    {input,-18} {count,5} inputs {bytes,10} B ({bytes / (double)per:0} B per unit), {time.TotalMilliseconds:0.000} ms ({time.TotalMilliseconds * 1000 / per:0.00} µs per unit)"));
             ReducerTally.ByInput = null;
         }
 
