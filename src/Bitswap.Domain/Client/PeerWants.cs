@@ -142,7 +142,7 @@ public sealed record PeerWants(
     private sealed class Draft(PeerWants origin)
     {
         // A builder over the pending map: the call's wants go straight into the tree (nodes it copied are reused).
-        public readonly System.Collections.Immutable.ImmutableSortedDictionary<Cid, PendingWant>.Builder Pending = origin.Pending.ToBuilder();
+        public readonly SortedMap<Cid, PendingWant>.Builder Pending = origin.Pending.ToBuilder();
         public bool PendingChanged;
         public readonly Dictionary<Cid, SentWant> Sent = [];
         public readonly System.Collections.Generic.HashSet<Cid> CancelsDropped = [];
@@ -413,7 +413,7 @@ public sealed record PeerWants(
     {
         if (InFlight is not { } inFlight || inFlight.Envelope != envelope) return this;
         // Made at the first change (broadcast want-haves change nothing, want-blocks all do): a builder over the sent map.
-        System.Collections.Immutable.ImmutableSortedDictionary<Cid, SentWant>.Builder? changes = null;
+        SortedMap<Cid, SentWant>.Builder? changes = null;
         foreach (var entry in inFlight.Message.Wantlist.Values)
         {
             if (entry.Cancel || entry.WantType != WantType.Block) continue;

@@ -203,27 +203,18 @@ public sealed record PeerTracker(
         LastServed.IsNone || now - LastServed.IfNone(0) > starvationMs;
 
     /// <summary>
-    /// The pending task for a CID. A binary search by rank (the set's indexer walks its node counts): searching the set
-    /// by value would take a probe task, an allocation per lookup, and the engine looks up every block it sends.
+    /// The pending task for a CID: one descent of the by-CID tree with a probe task (<see cref="ByCid"/> compares only the
+    /// CID). A binary search by rank cost a descent per probe (the set's indexer walks its node counts), log² n in all.
     /// </summary>
     public bool TryGetPending(Cid cid, out PeerTask task)
     {
-        int low = 0, high = Pending.Count - 1;
-        while (low <= high)
+        if (Pending.IsEmpty || !Pending.TryGetValue(new PeerTask(0, cid, 0, 0, default), out var found))
         {
-            var middle = low + ((high - low) >> 1);
-            var candidate = Pending[middle];
-            var c = candidate.Cid.CompareTo(cid);
-            if (c == 0)
-            {
-                task = candidate;
-                return true;
-            }
-            if (c < 0) low = middle + 1;
-            else high = middle - 1;
+            task = null!;
+            return false;
         }
-        task = null!;
-        return false;
+        task = found;
+        return true;
     }
 
     internal PeerTracker AddPending(PeerTask task) => this with

@@ -1,0 +1,545 @@
+using System.Runtime.CompilerServices;
+
+namespace Bitswap.Domain;
+
+/// <summary>
+/// One node of a persistent B+tree (see <see cref="BTree{TKey, TValue}"/>). A leaf holds up to
+/// <see cref="BTree{TKey, TValue}.MaxEntries"/> entries in key order; an internal node holds up to
+/// <see cref="BTree{TKey, TValue}.MaxChildren"/> children and, between them, separators: <c>Separators[i]</c> is the least
+/// key under <c>Children[i + 1]</c>. A node is never changed once published; only the builder that made it
+/// (<see cref="Owner"/>) may change it in place, until that builder publishes.
+/// </summary>
+internal sealed class BNode<TKey, TValue>
+{
+    /// <summary>Leaf entries, <see cref="Length"/> of them used; null in an internal node.</summary>
+    public KeyValuePair<TKey, TValue>[]? Entries;
+
+    /// <summary>Children, <see cref="Length"/> of them used; null in a leaf.</summary>
+    public BNode<TKey, TValue>[]? Children;
+
+    /// <summary>Separators of an internal node, <see cref="Length"/> − 1 of them used.</summary>
+    public TKey[]? Separators;
+
+    /// <summary>Entries or children in use.</summary>
+    public int Length;
+
+    /// <summary>Entries in the whole subtree.</summary>
+    public int Count;
+
+    /// <summary>The builder allowed to change this node in place; null once published.</summary>
+    public object? Owner;
+
+    /// <summary>True for a leaf.</summary>
+    public bool IsLeaf => Children is null;
+}
+
+/// <summary>
+/// The operations of a persistent B+tree with path copying: a change copies the nodes on one root-to-leaf path (four or
+/// five for a million entries) and shares the rest. Wide nodes hold entries in arrays, so a million entries cost about
+/// 20 bytes each on top of the keys and values (an AVL tree pays a 48–56-byte object per entry), and a lookup touches a
+/// few arrays instead of twenty scattered nodes. A builder (an owner token) changes the nodes it made in place, so a
+/// batch copies each node it touches once.
+/// </summary>
+/// <typeparam name="TKey">The key.</typeparam>
+/// <typeparam name="TValue">The value.</typeparam>
+internal static class BTree<TKey, TValue>
+{
+    /// <summary>Most entries in a leaf.</summary>
+    public const int MaxEntries = 32;
+
+    /// <summary>Most children of an internal node.</summary>
+    public const int MaxChildren = 32;
+
+    /// <summary>A node this small after a removal is merged into a neighbour when both fit in one node.</summary>
+    public const int MergeBelow = MaxEntries / 4;
+
+    /// <summary>Entries a bulk build puts in each leaf: room for a few inserts before the first split.</summary>
+    public const int PackedEntries = MaxEntries - 4;
+
+    /// <summary>Children a bulk build gives each internal node.</summary>
+    public const int PackedChildren = MaxChildren - 4;
+
+    /// <summary>The outcome of <see cref="Set"/> below a node.</summary>
+    public struct SetResult
+    {
+        /// <summary>A new key was added (not a replacement).</summary>
+        public bool Added;
+
+        /// <summary>Something changed (an addition, or a replacement by a different value).</summary>
+        public bool Changed;
+
+        /// <summary>The right half when the node split, else null.</summary>
+        public BNode<TKey, TValue>? Right;
+
+        /// <summary>The least key of <see cref="Right"/>.</summary>
+        public TKey SplitKey;
+    }
+
+    /// <summary>The value for a key, if present.</summary>
+    public static bool TryGet(BNode<TKey, TValue>? node, TKey key, IComparer<TKey> comparer, out TValue value)
+    {
+        if (node is not null)
+        {
+            while (node.Children is { } children) node = children[ChildIndex(node, key, comparer)];
+            var i = LeafSearch(node, key, comparer);
+            if (i >= 0)
+            {
+                value = node.Entries![i].Value;
+                return true;
+            }
+        }
+        value = default!;
+        return false;
+    }
+
+    /// <summary>
+    /// Sets a key below <paramref name="node"/> (null for an empty tree), copying nodes not owned by <paramref name="owner"/>.
+    /// Returns the node to put in its place; a split leaves its right half in <paramref name="result"/>.
+    /// </summary>
+    public static BNode<TKey, TValue> Set(BNode<TKey, TValue>? node, TKey key, TValue value, IComparer<TKey> comparer, object? owner, ref SetResult result)
+    {
+        if (node is null)
+        {
+            result.Added = result.Changed = true;
+            return new BNode<TKey, TValue> { Entries = [new(key, value)], Length = 1, Count = 1, Owner = owner };
+        }
+        return node.IsLeaf ? SetInLeaf(node, key, value, comparer, owner, ref result) : SetInInternal(node, key, value, comparer, owner, ref result);
+    }
+
+    /// <summary>Removes a key below <paramref name="node"/>; returns the node to put in its place (null when it emptied).</summary>
+    public static BNode<TKey, TValue>? Remove(BNode<TKey, TValue> node, TKey key, IComparer<TKey> comparer, object? owner, ref bool removed)
+    {
+        if (node.IsLeaf)
+        {
+            var at = LeafSearch(node, key, comparer);
+            if (at < 0) return node;
+            removed = true;
+            if (node.Length == 1) return null;
+            var leaf = Writable(node, owner, node.Length);
+            var entries = leaf.Entries!;
+            Array.Copy(entries, at + 1, entries, at, leaf.Length - at - 1);
+            entries[leaf.Length - 1] = default;
+            leaf.Length--;
+            leaf.Count--;
+            return leaf;
+        }
+
+        var index = ChildIndex(node, key, comparer);
+        var child = node.Children![index];
+        var replaced = Remove(child, key, comparer, owner, ref removed);
+        if (!removed) return node;
+        var parent = Writable(node, owner, node.Length);
+        parent.Count--;
+        if (replaced is null)
+        {
+            RemoveChild(parent, index);
+            return parent.Length == 0 ? null : parent;
+        }
+        parent.Children![index] = replaced;
+        if (replaced.Length < MergeBelow && parent.Length > 1) MergeWithNeighbour(parent, index, owner);
+        return parent;
+    }
+
+    /// <summary>A tree holding <paramref name="sorted"/> (ascending, distinct keys), with leaves and nodes packed to a fixed fill.</summary>
+    public static BNode<TKey, TValue>? Build(KeyValuePair<TKey, TValue>[] sorted, int count)
+    {
+        if (count == 0) return null;
+        var level = new List<BNode<TKey, TValue>>((count + PackedEntries - 1) / PackedEntries);
+        var firstKeys = new List<TKey>(level.Capacity);
+        for (var start = 0; start < count; start += PackedEntries)
+        {
+            var length = Math.Min(PackedEntries, count - start);
+            // A short last leaf borrows from the one before it, so no leaf starts under the merge threshold.
+            if (length < MergeBelow && level.Count > 0)
+            {
+                var previous = level[^1];
+                var moved = (previous.Length + length) / 2;
+                var kept = previous.Length + length - moved;
+                var tail = new KeyValuePair<TKey, TValue>[moved];
+                Array.Copy(sorted, start - (previous.Length - kept), tail, 0, moved);
+                var head = new KeyValuePair<TKey, TValue>[kept];
+                Array.Copy(previous.Entries!, head, kept);
+                previous.Entries = head;
+                previous.Length = previous.Count = kept;
+                level.Add(new BNode<TKey, TValue> { Entries = tail, Length = moved, Count = moved });
+                firstKeys.Add(tail[0].Key);
+                break;
+            }
+            var entries = new KeyValuePair<TKey, TValue>[length];
+            Array.Copy(sorted, start, entries, 0, length);
+            level.Add(new BNode<TKey, TValue> { Entries = entries, Length = length, Count = length });
+            firstKeys.Add(entries[0].Key);
+        }
+        while (level.Count > 1)
+        {
+            var parents = new List<BNode<TKey, TValue>>((level.Count + PackedChildren - 1) / PackedChildren);
+            var parentKeys = new List<TKey>(parents.Capacity);
+            for (var start = 0; start < level.Count;)
+            {
+                var length = Math.Min(PackedChildren, level.Count - start);
+                // Never leave a single child for the last node: split the remainder evenly with the one before.
+                if (level.Count - start - length == 1) length--;
+                var children = new BNode<TKey, TValue>[length];
+                var separators = new TKey[length - 1];
+                var total = 0;
+                for (var i = 0; i < length; i++)
+                {
+                    children[i] = level[start + i];
+                    total += children[i].Count;
+                    if (i > 0) separators[i - 1] = firstKeys[start + i];
+                }
+                parents.Add(new BNode<TKey, TValue> { Children = children, Separators = separators, Length = length, Count = total });
+                parentKeys.Add(firstKeys[start]);
+                start += length;
+            }
+            level = parents;
+            firstKeys = parentKeys;
+        }
+        return level[0];
+    }
+
+    /// <summary>Clears <paramref name="owner"/> from the nodes it made below <paramref name="node"/>, trimming their arrays to size.</summary>
+    public static void Publish(BNode<TKey, TValue>? node, object owner)
+    {
+        if (node is null || !ReferenceEquals(node.Owner, owner)) return;
+        node.Owner = null;
+        if (node.Entries is { } entries)
+        {
+            if (entries.Length != node.Length) Array.Resize(ref node.Entries, node.Length);
+            return;
+        }
+        if (node.Children!.Length != node.Length)
+        {
+            Array.Resize(ref node.Children, node.Length);
+            Array.Resize(ref node.Separators, node.Length - 1);
+        }
+        foreach (var child in node.Children) Publish(child, owner);
+    }
+
+    /// <summary>The index of the child whose range holds <paramref name="key"/>: how many separators are at most the key.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int ChildIndex(BNode<TKey, TValue> node, TKey key, IComparer<TKey> comparer)
+    {
+        var separators = node.Separators!;
+        int low = 0, high = node.Length - 1;
+        while (low < high)
+        {
+            var middle = (low + high) >> 1;
+            if (comparer.Compare(separators[middle], key) <= 0) low = middle + 1;
+            else high = middle;
+        }
+        return low;
+    }
+
+    /// <summary>The index of the key in a leaf, or the bitwise complement of where it would go.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int LeafSearch(BNode<TKey, TValue> leaf, TKey key, IComparer<TKey> comparer)
+    {
+        var entries = leaf.Entries!;
+        int low = 0, high = leaf.Length - 1;
+        while (low <= high)
+        {
+            var middle = (low + high) >> 1;
+            var c = comparer.Compare(entries[middle].Key, key);
+            if (c == 0) return middle;
+            if (c < 0) low = middle + 1;
+            else high = middle - 1;
+        }
+        return ~low;
+    }
+
+    private static BNode<TKey, TValue> SetInLeaf(BNode<TKey, TValue> node, TKey key, TValue value, IComparer<TKey> comparer, object? owner, ref SetResult result)
+    {
+        var at = LeafSearch(node, key, comparer);
+        if (at >= 0)
+        {
+            if (EqualityComparer<TValue>.Default.Equals(node.Entries![at].Value, value)) return node;
+            result.Changed = true;
+            var replaced = Writable(node, owner, node.Length);
+            replaced.Entries![at] = new(key, value);
+            return replaced;
+        }
+        at = ~at;
+        result.Added = result.Changed = true;
+        if (node.Length < MaxEntries)
+        {
+            var leaf = Writable(node, owner, node.Length + 1);
+            var entries = leaf.Entries!;
+            Array.Copy(entries, at, entries, at + 1, leaf.Length - at);
+            entries[at] = new(key, value);
+            leaf.Length++;
+            leaf.Count++;
+            return leaf;
+        }
+        // Full: the entries and the new one are dealt into two halves, both new.
+        var all = new KeyValuePair<TKey, TValue>[MaxEntries + 1];
+        Array.Copy(node.Entries!, 0, all, 0, at);
+        all[at] = new(key, value);
+        Array.Copy(node.Entries!, at, all, at + 1, MaxEntries - at);
+        var half = all.Length / 2;
+        var left = new KeyValuePair<TKey, TValue>[half];
+        var right = new KeyValuePair<TKey, TValue>[all.Length - half];
+        Array.Copy(all, 0, left, 0, half);
+        Array.Copy(all, half, right, 0, right.Length);
+        result.Right = new BNode<TKey, TValue> { Entries = right, Length = right.Length, Count = right.Length, Owner = owner };
+        result.SplitKey = right[0].Key;
+        return new BNode<TKey, TValue> { Entries = left, Length = half, Count = half, Owner = owner };
+    }
+
+    private static BNode<TKey, TValue> SetInInternal(BNode<TKey, TValue> node, TKey key, TValue value, IComparer<TKey> comparer, object? owner, ref SetResult result)
+    {
+        var index = ChildIndex(node, key, comparer);
+        var child = node.Children![index];
+        var below = new SetResult();
+        var replaced = Set(child, key, value, comparer, owner, ref below);
+        result.Added = below.Added;
+        result.Changed = below.Changed;
+        if (!below.Changed) return node;
+        if (below.Right is null)
+        {
+            if (ReferenceEquals(replaced, child) && ReferenceEquals(node.Owner, owner) && owner is not null)
+            {
+                if (below.Added) node.Count++;
+                return node;
+            }
+            var parent = Writable(node, owner, node.Length);
+            parent.Children![index] = replaced;
+            if (below.Added) parent.Count++;
+            return parent;
+        }
+
+        if (node.Length < MaxChildren)
+        {
+            var parent = Writable(node, owner, node.Length + 1);
+            InsertChild(parent, index, replaced, below.Right, below.SplitKey);
+            if (below.Added) parent.Count++;
+            return parent;
+        }
+
+        // Full: children and separators (with the new pair) are dealt into two new nodes; the middle separator moves up.
+        var children = new BNode<TKey, TValue>[MaxChildren + 1];
+        var separators = new TKey[MaxChildren];
+        Array.Copy(node.Children!, 0, children, 0, index);
+        children[index] = replaced;
+        children[index + 1] = below.Right;
+        Array.Copy(node.Children!, index + 1, children, index + 2, MaxChildren - index - 1);
+        Array.Copy(node.Separators!, 0, separators, 0, index);
+        separators[index] = below.SplitKey;
+        Array.Copy(node.Separators!, index, separators, index + 1, MaxChildren - 1 - index);
+        var half = children.Length / 2;
+        var leftChildren = children[..half];
+        var rightChildren = children[half..];
+        var left = new BNode<TKey, TValue> { Children = leftChildren, Separators = separators[..(half - 1)], Length = half, Count = CountOf(leftChildren), Owner = owner };
+        result.Right = new BNode<TKey, TValue> { Children = rightChildren, Separators = separators[half..], Length = rightChildren.Length, Count = CountOf(rightChildren), Owner = owner };
+        result.SplitKey = separators[half - 1];
+        return left;
+    }
+
+    private static void InsertChild(BNode<TKey, TValue> parent, int index, BNode<TKey, TValue> replaced, BNode<TKey, TValue> right, TKey splitKey)
+    {
+        var children = parent.Children!;
+        var separators = parent.Separators!;
+        Array.Copy(children, index + 1, children, index + 2, parent.Length - index - 1);
+        children[index] = replaced;
+        children[index + 1] = right;
+        Array.Copy(separators, index, separators, index + 1, parent.Length - 1 - index);
+        separators[index] = splitKey;
+        parent.Length++;
+    }
+
+    private static void RemoveChild(BNode<TKey, TValue> parent, int index)
+    {
+        var children = parent.Children!;
+        var separators = parent.Separators!;
+        Array.Copy(children, index + 1, children, index, parent.Length - index - 1);
+        children[parent.Length - 1] = null!;
+        // The separator before the child goes, or after it for the first child (the next child becomes the first).
+        var separator = index > 0 ? index - 1 : 0;
+        if (parent.Length > 1)
+        {
+            Array.Copy(separators, separator + 1, separators, separator, parent.Length - 2 - separator);
+            separators[parent.Length - 2] = default!;
+        }
+        parent.Length--;
+    }
+
+    /// <summary>Merges the small child at <paramref name="index"/> with a neighbour when both fit in one node.</summary>
+    private static void MergeWithNeighbour(BNode<TKey, TValue> parent, int index, object? owner)
+    {
+        var leftIndex = index + 1 < parent.Length ? index : index - 1;
+        var left = parent.Children![leftIndex];
+        var right = parent.Children[leftIndex + 1];
+        var limit = left.IsLeaf ? MaxEntries : MaxChildren;
+        if (left.Length + right.Length > limit) return;
+        var length = left.Length + right.Length;
+        BNode<TKey, TValue> merged;
+        if (left.IsLeaf)
+        {
+            var entries = new KeyValuePair<TKey, TValue>[length];
+            Array.Copy(left.Entries!, 0, entries, 0, left.Length);
+            Array.Copy(right.Entries!, 0, entries, left.Length, right.Length);
+            merged = new BNode<TKey, TValue> { Entries = entries, Length = length, Count = left.Count + right.Count, Owner = owner };
+        }
+        else
+        {
+            var children = new BNode<TKey, TValue>[length];
+            Array.Copy(left.Children!, 0, children, 0, left.Length);
+            Array.Copy(right.Children!, 0, children, left.Length, right.Length);
+            var separators = new TKey[length - 1];
+            Array.Copy(left.Separators!, 0, separators, 0, left.Length - 1);
+            // The parent's separator between the two becomes the separator at the seam.
+            separators[left.Length - 1] = parent.Separators![leftIndex];
+            Array.Copy(right.Separators!, 0, separators, left.Length, right.Length - 1);
+            merged = new BNode<TKey, TValue> { Children = children, Separators = separators, Length = length, Count = left.Count + right.Count, Owner = owner };
+        }
+        parent.Children[leftIndex] = merged;
+        RemoveChild(parent, leftIndex + 1);
+    }
+
+    private static int CountOf(BNode<TKey, TValue>[] children)
+    {
+        var total = 0;
+        foreach (var child in children) total += child.Count;
+        return total;
+    }
+
+    /// <summary>
+    /// The node itself when <paramref name="owner"/> made it and its arrays hold <paramref name="capacity"/>; else a copy
+    /// that <paramref name="owner"/> owns (a builder's copies get spare room, so later inserts do not copy again).
+    /// </summary>
+    private static BNode<TKey, TValue> Writable(BNode<TKey, TValue> node, object? owner, int capacity)
+    {
+        var owned = owner is not null && ReferenceEquals(node.Owner, owner);
+        if (node.Entries is { } entries)
+        {
+            if (owned && entries.Length >= capacity) return node;
+            var size = owner is null ? capacity : Math.Max(capacity, Math.Min(MaxEntries, Math.Max(4, 2 * node.Length)));
+            var copy = new KeyValuePair<TKey, TValue>[size];
+            Array.Copy(entries, copy, node.Length);
+            if (owned)
+            {
+                node.Entries = copy;
+                return node;
+            }
+            return new BNode<TKey, TValue> { Entries = copy, Length = node.Length, Count = node.Count, Owner = owner };
+        }
+        var children = node.Children!;
+        if (owned && children.Length >= capacity) return node;
+        var width = owner is null ? capacity : Math.Max(capacity, MaxChildren);
+        var childCopy = new BNode<TKey, TValue>[width];
+        Array.Copy(children, childCopy, node.Length);
+        var separatorCopy = new TKey[Math.Max(0, width - 1)];
+        Array.Copy(node.Separators!, separatorCopy, node.Length - 1);
+        if (owned)
+        {
+            node.Children = childCopy;
+            node.Separators = separatorCopy;
+            return node;
+        }
+        return new BNode<TKey, TValue> { Children = childCopy, Separators = separatorCopy, Length = node.Length, Count = node.Count, Owner = owner };
+    }
+}
+
+/// <summary>Walks a B+tree's entries in key order without allocating: the path down is kept in inline arrays.</summary>
+/// <typeparam name="TKey">The key.</typeparam>
+/// <typeparam name="TValue">The value.</typeparam>
+public struct BTreeEnumerator<TKey, TValue> : IEnumerator<KeyValuePair<TKey, TValue>>
+{
+    private readonly BNode<TKey, TValue>? _root;
+    private NodePath<TKey, TValue> _path;
+    private IndexPath _indexes;
+    private int _depth;
+    private BNode<TKey, TValue>? _leaf;
+    private int _at;
+    private KeyValuePair<TKey, TValue> _current;
+
+    internal BTreeEnumerator(BNode<TKey, TValue>? root)
+    {
+        _root = root;
+        _depth = -1;
+    }
+
+    /// <summary>The entry at the current position.</summary>
+    public readonly KeyValuePair<TKey, TValue> Current => _current;
+
+    readonly object System.Collections.IEnumerator.Current => _current;
+
+    /// <summary>Moves to the next entry in key order.</summary>
+    public bool MoveNext()
+    {
+        if (_depth == -1)
+        {
+            if (_root is null) return false;
+            _depth = 0;
+            Descend(_root);
+        }
+        else if (_leaf is null)
+        {
+            return false;
+        }
+        else if (++_at >= _leaf.Length)
+        {
+            // Up to the nearest ancestor with a next child, then down its leftmost path.
+            while (true)
+            {
+                if (_depth == 0)
+                {
+                    _leaf = null;
+                    return false;
+                }
+                var parent = _path[_depth - 1];
+                var next = _indexes[_depth - 1] + 1;
+                if (next < parent.Length)
+                {
+                    _indexes[_depth - 1] = next;
+                    Descend(parent.Children![next]);
+                    break;
+                }
+                _depth--;
+            }
+        }
+        _current = _leaf!.Entries![_at];
+        return true;
+    }
+
+    /// <summary>Back to before the first entry.</summary>
+    public void Reset()
+    {
+        _depth = -1;
+        _leaf = null;
+    }
+
+    /// <summary>Nothing to release.</summary>
+    public readonly void Dispose()
+    {
+    }
+
+    private void Descend(BNode<TKey, TValue> node)
+    {
+        while (node.Children is { } children)
+        {
+            _path[_depth] = node;
+            _indexes[_depth] = 0;
+            _depth++;
+            node = children[0];
+        }
+        _leaf = node;
+        _at = 0;
+    }
+}
+
+/// <summary>The internal nodes on the way down to a leaf (a tree deeper than this would hold over 16^15 entries).</summary>
+/// <typeparam name="TKey">The key.</typeparam>
+/// <typeparam name="TValue">The value.</typeparam>
+[InlineArray(16)]
+internal struct NodePath<TKey, TValue>
+{
+    private BNode<TKey, TValue> _element;
+}
+
+/// <summary>The child index taken at each level of a <see cref="NodePath{TKey, TValue}"/>.</summary>
+[InlineArray(16)]
+internal struct IndexPath
+{
+    private int _element;
+}
