@@ -221,6 +221,18 @@ public sealed class ReducerWorkloads
         nameof(ReducerBenchmarks.ClientReceive1024Blocks) => ClientReceive().Inputs,
         _ => 0,
     };
+
+    /// <summary>
+    /// The units the targets count a workload in: blocks served, CIDs wanted, blocks delivered; 0 for the mixed
+    /// stream, which is counted per input.
+    /// </summary>
+    public static int UnitsOf(string benchmarkMethod) => benchmarkMethod switch
+    {
+        nameof(ReducerBenchmarks.EngineServe1024WantBlocks) => ServerWants,
+        nameof(ReducerBenchmarks.ClientWant1000Cids10Peers) => ClientWants,
+        nameof(ReducerBenchmarks.ClientReceive1024Blocks) => ClientBlocks,
+        _ => 0,
+    };
 }
 
 /// <summary>
@@ -263,7 +275,9 @@ public class ReducerBenchmarks
         /// <summary>The three per-input columns.</summary>
         public PerInputConfig()
         {
-            AddColumn(new PerInputColumn(PerInputColumn.Kind.Inputs), new PerInputColumn(PerInputColumn.Kind.Time), new PerInputColumn(PerInputColumn.Kind.Allocation));
+            AddColumn(
+                new PerInputColumn(PerInputColumn.Kind.Inputs), new PerInputColumn(PerInputColumn.Kind.Time), new PerInputColumn(PerInputColumn.Kind.Allocation),
+                new PerInputColumn(PerInputColumn.Kind.UnitTime), new PerInputColumn(PerInputColumn.Kind.UnitAllocation));
         }
     }
 }
@@ -285,6 +299,12 @@ public sealed class PerInputColumn(PerInputColumn.Kind kind) : IColumn
 
         /// <summary>Allocated bytes per run divided by inputs.</summary>
         Allocation,
+
+        /// <summary>Mean time divided by the workload's units (block served, CID wanted, block delivered).</summary>
+        UnitTime,
+
+        /// <summary>Allocated bytes per run divided by the workload's units.</summary>
+        UnitAllocation,
     }
 
     /// <summary>The column's identity.</summary>
@@ -296,6 +316,8 @@ public sealed class PerInputColumn(PerInputColumn.Kind kind) : IColumn
         Kind.Inputs => "Inputs/op",
         Kind.Time => "Time/input",
         Kind.Allocation => "Alloc/input",
+        Kind.UnitTime => "Time/unit",
+        Kind.UnitAllocation => "Alloc/unit",
         _ => throw new System.Diagnostics.UnreachableException($"column {kind}"),
     };
 
@@ -320,6 +342,8 @@ public sealed class PerInputColumn(PerInputColumn.Kind kind) : IColumn
         Kind.Inputs => "Inputs handed to the reducer in one run (including BlocksLoaded/MessageSent answers)",
         Kind.Time => "Mean divided by Inputs/op",
         Kind.Allocation => "Allocated divided by Inputs/op",
+        Kind.UnitTime => "Mean divided by the workload's units: blocks served (engine), CIDs wanted (client want), blocks delivered (client receive)",
+        Kind.UnitAllocation => "Allocated divided by the same units",
         _ => throw new System.Diagnostics.UnreachableException($"column {kind}"),
     };
 
@@ -329,11 +353,21 @@ public sealed class PerInputColumn(PerInputColumn.Kind kind) : IColumn
     /// <summary>The value for one row, in a style.</summary>
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
     {
-        var inputs = Workloads.Value.InputsOf(benchmarkCase.Descriptor.WorkloadMethod.Name);
+        var method = benchmarkCase.Descriptor.WorkloadMethod.Name;
+        var inputs = Workloads.Value.InputsOf(method);
         var report = summary[benchmarkCase];
         if (inputs == 0 || report is null)
         {
             return "-";
+        }
+
+        if (kind is Kind.UnitTime or Kind.UnitAllocation)
+        {
+            var units = ReducerWorkloads.UnitsOf(method);
+            if (units == 0) return "-";
+            if (kind == Kind.UnitTime)
+                return report.ResultStatistics?.Mean is { } unitMean ? FormattableString.Invariant($"{unitMean / units / 1000:0.000} μs") : "-";
+            return report.GcStats.GetBytesAllocatedPerOperation(benchmarkCase) is { } unitBytes ? FormattableString.Invariant($"{(double)unitBytes / units:0} B") : "-";
         }
 
         switch (kind)

@@ -59,7 +59,7 @@ internal static class BTree<TKey, TValue>
     /// <summary>Children a bulk build gives each internal node.</summary>
     public const int PackedChildren = MaxChildren - 4;
 
-    /// <summary>The outcome of <see cref="Set"/> below a node.</summary>
+    /// <summary>The outcome of Set below a node.</summary>
     public struct SetResult
     {
         /// <summary>A new key was added (not a replacement).</summary>
@@ -73,6 +73,9 @@ internal static class BTree<TKey, TValue>
 
         /// <summary>The least key of <see cref="Right"/>.</summary>
         public TKey SplitKey;
+
+        /// <summary>Set only adds: a key already present is left as it is (and <see cref="Changed"/> stays false).</summary>
+        public bool OnlyAdd;
     }
 
     /// <summary>The value for a key, if present.</summary>
@@ -96,14 +99,22 @@ internal static class BTree<TKey, TValue>
     /// Sets a key below <paramref name="node"/> (null for an empty tree), copying nodes not owned by <paramref name="owner"/>.
     /// Returns the node to put in its place; a split leaves its right half in <paramref name="result"/>.
     /// </summary>
-    public static BNode<TKey, TValue> Set(BNode<TKey, TValue>? node, TKey key, TValue value, IComparer<TKey> comparer, object? owner, ref SetResult result)
+    public static BNode<TKey, TValue> Set(BNode<TKey, TValue>? node, TKey key, TValue value, IComparer<TKey> comparer, object? owner, ref SetResult result) =>
+        Set(node, key, value, comparer, owner, ref result, rightEdge: true);
+
+    private static BNode<TKey, TValue> Set(
+        BNode<TKey, TValue>? node, TKey key, TValue value, IComparer<TKey> comparer, object? owner, ref SetResult result, bool rightEdge)
     {
         if (node is null)
         {
             result.Added = result.Changed = true;
-            return new BNode<TKey, TValue> { Entries = [new(key, value)], Length = 1, Count = 1, Owner = owner };
+            var first = new KeyValuePair<TKey, TValue>[owner is null ? 1 : 4];
+            first[0] = new(key, value);
+            return new BNode<TKey, TValue> { Entries = first, Length = 1, Count = 1, Owner = owner };
         }
-        return node.IsLeaf ? SetInLeaf(node, key, value, comparer, owner, ref result) : SetInInternal(node, key, value, comparer, owner, ref result);
+        return node.IsLeaf
+            ? SetInLeaf(node, key, value, comparer, owner, ref result, rightEdge)
+            : SetInInternal(node, key, value, comparer, owner, ref result, rightEdge);
     }
 
     /// <summary>Removes a key below <paramref name="node"/>; returns the node to put in its place (null when it emptied).</summary>
@@ -198,17 +209,20 @@ internal static class BTree<TKey, TValue>
         return level[0];
     }
 
-    /// <summary>Clears <paramref name="owner"/> from the nodes it made below <paramref name="node"/>, trimming their arrays to size.</summary>
+    /// <summary>
+    /// Clears <paramref name="owner"/> from the nodes it made below <paramref name="node"/>, trimming arrays with more than a
+    /// quarter to spare (a node that only lost a few entries keeps its array rather than being copied once more).
+    /// </summary>
     public static void Publish(BNode<TKey, TValue>? node, object owner)
     {
         if (node is null || !ReferenceEquals(node.Owner, owner)) return;
         node.Owner = null;
         if (node.Entries is { } entries)
         {
-            if (entries.Length != node.Length) Array.Resize(ref node.Entries, node.Length);
+            if (entries.Length - node.Length > node.Length / 4) Array.Resize(ref node.Entries, node.Length);
             return;
         }
-        if (node.Children!.Length != node.Length)
+        if (node.Children!.Length - node.Length > node.Length / 4)
         {
             Array.Resize(ref node.Children, node.Length);
             Array.Resize(ref node.Separators, node.Length - 1);
@@ -248,12 +262,13 @@ internal static class BTree<TKey, TValue>
         return ~low;
     }
 
-    private static BNode<TKey, TValue> SetInLeaf(BNode<TKey, TValue> node, TKey key, TValue value, IComparer<TKey> comparer, object? owner, ref SetResult result)
+    private static BNode<TKey, TValue> SetInLeaf(
+        BNode<TKey, TValue> node, TKey key, TValue value, IComparer<TKey> comparer, object? owner, ref SetResult result, bool rightEdge)
     {
         var at = LeafSearch(node, key, comparer);
         if (at >= 0)
         {
-            if (EqualityComparer<TValue>.Default.Equals(node.Entries![at].Value, value)) return node;
+            if (result.OnlyAdd || EqualityComparer<TValue>.Default.Equals(node.Entries![at].Value, value)) return node;
             result.Changed = true;
             var replaced = Writable(node, owner, node.Length);
             replaced.Entries![at] = new(key, value);
@@ -271,27 +286,36 @@ internal static class BTree<TKey, TValue>
             leaf.Count++;
             return leaf;
         }
-        // Full: the entries and the new one are dealt into two halves, both new.
-        var all = new KeyValuePair<TKey, TValue>[MaxEntries + 1];
-        Array.Copy(node.Entries!, 0, all, 0, at);
-        all[at] = new(key, value);
-        Array.Copy(node.Entries!, at, all, at + 1, MaxEntries - at);
-        var half = all.Length / 2;
-        var left = new KeyValuePair<TKey, TValue>[half];
-        var right = new KeyValuePair<TKey, TValue>[all.Length - half];
-        Array.Copy(all, 0, left, 0, half);
-        Array.Copy(all, half, right, 0, right.Length);
-        result.Right = new BNode<TKey, TValue> { Entries = right, Length = right.Length, Count = right.Length, Owner = owner };
+
+        // Full. Past the end of the tree's last leaf (keys arriving in order) the new key starts a leaf of its own, so
+        // ordered inserts leave full leaves behind; elsewhere the entries and the new one are dealt into two halves.
+        var old = node.Entries!;
+        var half = rightEdge && at == MaxEntries ? MaxEntries : (MaxEntries + 1) / 2;
+        var rightLength = MaxEntries + 1 - half;
+        var right = new KeyValuePair<TKey, TValue>[owner is null ? rightLength : Math.Max(rightLength, MaxEntries / 2)];
+        for (var i = half; i <= MaxEntries; i++) right[i - half] = i < at ? old[i] : i == at ? new(key, value) : old[i - 1];
+        var owned = owner is not null && ReferenceEquals(node.Owner, owner);
+        // A node the builder owns keeps its array for the left half, filled from the top so no entry is read after it is overwritten.
+        var left = owned ? old : new KeyValuePair<TKey, TValue>[half];
+        for (var i = half - 1; i >= 0; i--) left[i] = i < at ? old[i] : i == at ? new(key, value) : old[i - 1];
+        if (owned) Array.Clear(left, half, left.Length - half);
+        result.Right = new BNode<TKey, TValue> { Entries = right, Length = rightLength, Count = rightLength, Owner = owner };
         result.SplitKey = right[0].Key;
+        if (owned)
+        {
+            node.Length = node.Count = half;
+            return node;
+        }
         return new BNode<TKey, TValue> { Entries = left, Length = half, Count = half, Owner = owner };
     }
 
-    private static BNode<TKey, TValue> SetInInternal(BNode<TKey, TValue> node, TKey key, TValue value, IComparer<TKey> comparer, object? owner, ref SetResult result)
+    private static BNode<TKey, TValue> SetInInternal(
+        BNode<TKey, TValue> node, TKey key, TValue value, IComparer<TKey> comparer, object? owner, ref SetResult result, bool rightEdge)
     {
         var index = ChildIndex(node, key, comparer);
         var child = node.Children![index];
-        var below = new SetResult();
-        var replaced = Set(child, key, value, comparer, owner, ref below);
+        var below = new SetResult { OnlyAdd = result.OnlyAdd };
+        var replaced = Set(child, key, value, comparer, owner, ref below, rightEdge && index == node.Length - 1);
         result.Added = below.Added;
         result.Changed = below.Changed;
         if (!below.Changed) return node;
@@ -326,7 +350,8 @@ internal static class BTree<TKey, TValue>
         Array.Copy(node.Separators!, 0, separators, 0, index);
         separators[index] = below.SplitKey;
         Array.Copy(node.Separators!, index, separators, index + 1, MaxChildren - 1 - index);
-        var half = children.Length / 2;
+        // As for leaves: a split at the tree's right edge leaves a full node behind.
+        var half = rightEdge && index == MaxChildren - 1 ? MaxChildren : children.Length / 2;
         var leftChildren = children[..half];
         var rightChildren = children[half..];
         var left = new BNode<TKey, TValue> { Children = leftChildren, Separators = separators[..(half - 1)], Length = half, Count = CountOf(leftChildren), Owner = owner };
@@ -404,8 +429,9 @@ internal static class BTree<TKey, TValue>
     }
 
     /// <summary>
-    /// The node itself when <paramref name="owner"/> made it and its arrays hold <paramref name="capacity"/>; else a copy
-    /// that <paramref name="owner"/> owns (a builder's copies get spare room, so later inserts do not copy again).
+    /// The node itself when <paramref name="owner"/> made it (its arrays grown, doubling, to hold <paramref name="capacity"/>);
+    /// else a copy of exactly that capacity that <paramref name="owner"/> owns. Spare room only appears in a node a builder
+    /// grows more than once, and <see cref="Publish"/> trims it.
     /// </summary>
     private static BNode<TKey, TValue> Writable(BNode<TKey, TValue> node, object? owner, int capacity)
     {
@@ -413,7 +439,7 @@ internal static class BTree<TKey, TValue>
         if (node.Entries is { } entries)
         {
             if (owned && entries.Length >= capacity) return node;
-            var size = owner is null ? capacity : Math.Max(capacity, Math.Min(MaxEntries, Math.Max(4, 2 * node.Length)));
+            var size = owned ? Math.Min(MaxEntries, Math.Max(capacity, 2 * entries.Length)) : capacity;
             var copy = new KeyValuePair<TKey, TValue>[size];
             Array.Copy(entries, copy, node.Length);
             if (owned)
@@ -425,10 +451,10 @@ internal static class BTree<TKey, TValue>
         }
         var children = node.Children!;
         if (owned && children.Length >= capacity) return node;
-        var width = owner is null ? capacity : Math.Max(capacity, MaxChildren);
+        var width = owned ? Math.Min(MaxChildren, Math.Max(capacity, 2 * children.Length)) : capacity;
         var childCopy = new BNode<TKey, TValue>[width];
         Array.Copy(children, childCopy, node.Length);
-        var separatorCopy = new TKey[Math.Max(0, width - 1)];
+        var separatorCopy = new TKey[width - 1];
         Array.Copy(node.Separators!, separatorCopy, node.Length - 1);
         if (owned)
         {

@@ -167,9 +167,8 @@ public readonly struct SortedMap<TKey, TValue> : IEquatable<SortedMap<TKey, TVal
     /// <summary>A root over two halves of a split root.</summary>
     private static BNode<TKey, TValue> NewRoot(BNode<TKey, TValue> left, BNode<TKey, TValue> right, TKey splitKey, object? owner)
     {
-        var width = owner is null ? 2 : BTree<TKey, TValue>.MaxChildren;
-        var children = new BNode<TKey, TValue>[width];
-        var separators = new TKey[width - 1];
+        var children = new BNode<TKey, TValue>[2];
+        var separators = new TKey[1];
         children[0] = left;
         children[1] = right;
         separators[0] = splitKey;
@@ -213,8 +212,11 @@ public readonly struct SortedMap<TKey, TValue> : IEquatable<SortedMap<TKey, TVal
         /// <summary>Adds a key that must be absent.</summary>
         public void Add(TKey key, TValue value)
         {
-            if (!Set(key, value, onlyAdd: true)) throw new ArgumentException($"key {key} is already in the map", nameof(key));
+            if (!TryAdd(key, value)) throw new ArgumentException($"key {key} is already in the map", nameof(key));
         }
+
+        /// <summary>Adds a key unless it is present (one descent); false when it was present, and nothing changed.</summary>
+        public bool TryAdd(TKey key, TValue value) => Set(key, value, onlyAdd: true);
 
         /// <summary>Removes a key; false when it was absent.</summary>
         public bool Remove(TKey key)
@@ -236,11 +238,10 @@ public readonly struct SortedMap<TKey, TValue> : IEquatable<SortedMap<TKey, TVal
 
         private bool Set(TKey key, TValue value, bool onlyAdd = false)
         {
-            if (onlyAdd && ContainsKey(key)) return false;
-            var result = new BTree<TKey, TValue>.SetResult();
+            var result = new BTree<TKey, TValue>.SetResult { OnlyAdd = onlyAdd };
             var root = BTree<TKey, TValue>.Set(_root, key, value, Order, _owner, ref result);
             _root = result.Right is null ? root : NewRoot(root, result.Right, result.SplitKey, _owner);
-            return true;
+            return !onlyAdd || result.Added;
         }
     }
 }

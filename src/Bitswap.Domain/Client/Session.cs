@@ -132,8 +132,7 @@ public sealed record Session
             var toFetchBuilder = SortedMap<long, Cid>.CreateBuilder();
             foreach (var cid in cids)
             {
-                if (wantsBuilder.ContainsKey(cid)) continue;
-                wantsBuilder.Add(cid, new SessionWant(order, null, null));
+                if (!wantsBuilder.TryAdd(cid, new SessionWant(order, null, null))) continue;
                 toFetchBuilder.Add(order++, cid);
             }
             wants = SortedMap<Cid, SessionWant>.From(wantsBuilder);
