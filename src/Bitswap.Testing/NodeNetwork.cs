@@ -131,13 +131,10 @@ public sealed class NodeNetwork(long latencyMs = 10)
                 MessagesSent++;
                 Schedule(Now, node, new MessageSent(Now, send.Peer, send.Envelope));
                 if (_nodes.TryGetValue(send.Peer, out var receiver))
-                    Schedule(Now + latencyMs, send.Peer, new MessageReceived(Now + latencyMs, node, send.Message, SizesHeld(receiver, send.Message)));
+                    Schedule(Now + latencyMs, send.Peer, new MessageReceived(Now + latencyMs, node, send.Message, ShellStore.SizesHeld(receiver.Store, send.Message)));
                 break;
             case LoadBlocks load:
-                var blocks = Map<Cid, Block>.Empty;
-                foreach (var cid in load.Cids)
-                    if (slot.Store.TryGetValue(cid, out var block)) blocks = blocks.AddOrUpdate(cid, block);
-                Schedule(Now, node, new BlocksLoaded(Now, load.Envelope, load.Peer, blocks));
+                Schedule(Now, node, new BlocksLoaded(Now, load.Envelope, load.Peer, ShellStore.Loaded(slot.Store, load.Cids)));
                 break;
             case ArmTimer arm:
                 slot.Timers[arm.Timer] = arm.Deadline;
@@ -154,15 +151,6 @@ public sealed class NodeNetwork(long latencyMs = 10)
             default:
                 throw new UnreachableException($"effect {effect.GetType().Name}");
         }
-    }
-
-    /// <summary>The sizes the receiver's store holds for the CIDs a message names (what the shell looks up before posting).</summary>
-    private static Map<Cid, int> SizesHeld(NodeSlot receiver, Message message)
-    {
-        var sizes = Map<Cid, int>.Empty;
-        foreach (var cid in message.Wantlist.Keys.Concat(message.Blocks.Keys))
-            if (receiver.Store.TryGetValue(cid, out var block)) sizes = sizes.AddOrUpdate(cid, block.Size);
-        return sizes;
     }
 
     private static Seq<Block> Seq1(Block block) => Seq<Block>.Empty.Add(block);

@@ -1,5 +1,6 @@
 using LanguageExt;
 using Bitswap.Domain;
+using Bitswap.Testing;
 using Bitswap.Domain.Multiformats;
 using Bitswap.Domain.Wire;
 using FsCheck;
@@ -11,14 +12,14 @@ namespace Bitswap.Tests.Properties;
 public abstract record ClientOp
 {
     /// <summary>Applies the step to a driver.</summary>
-    public abstract void Run(ClientDriver driver);
+    public abstract void Run(NodeHarness driver);
 }
 
 /// <summary>Peer <paramref name="Peer"/> connects, speaking 1.2.0 or (if <paramref name="Old"/>) 1.1.0.</summary>
 public sealed record ConnectOp(int Peer, bool Old) : ClientOp
 {
     /// <inheritdoc />
-    public override void Run(ClientDriver driver) =>
+    public override void Run(NodeHarness driver) =>
         driver.Connect(ClientFixtures.Peer(Peer), Old ? ProtocolVersion.V110 : ProtocolVersion.V120);
 }
 
@@ -26,14 +27,14 @@ public sealed record ConnectOp(int Peer, bool Old) : ClientOp
 public sealed record DisconnectOp(int Peer) : ClientOp
 {
     /// <inheritdoc />
-    public override void Run(ClientDriver driver) => driver.Disconnect(ClientFixtures.Peer(Peer));
+    public override void Run(NodeHarness driver) => driver.Disconnect(ClientFixtures.Peer(Peer));
 }
 
 /// <summary>A session wants blocks.</summary>
 public sealed record WantOp(int Session, int[] Blocks) : ClientOp
 {
     /// <inheritdoc />
-    public override void Run(ClientDriver driver) => driver.Want(Session, ClientFixtures.Cids(Blocks));
+    public override void Run(NodeHarness driver) => driver.Want(Session, ClientFixtures.Cids(Blocks));
 
     /// <inheritdoc />
     public override string ToString() => $"WantOp({Session}, [{string.Join(",", Blocks)}])";
@@ -43,7 +44,7 @@ public sealed record WantOp(int Session, int[] Blocks) : ClientOp
 public sealed record CancelOp(int Session, int[] Blocks) : ClientOp
 {
     /// <inheritdoc />
-    public override void Run(ClientDriver driver) => driver.Cancel(Session, ClientFixtures.Cids(Blocks));
+    public override void Run(NodeHarness driver) => driver.Cancel(Session, ClientFixtures.Cids(Blocks));
 
     /// <inheritdoc />
     public override string ToString() => $"CancelOp({Session}, [{string.Join(",", Blocks)}])";
@@ -53,14 +54,14 @@ public sealed record CancelOp(int Session, int[] Blocks) : ClientOp
 public sealed record CloseOp(int Session) : ClientOp
 {
     /// <inheritdoc />
-    public override void Run(ClientDriver driver) => driver.Apply(new CloseSession(driver.Now, Session));
+    public override void Run(NodeHarness driver) => driver.Post(new CloseSession(driver.Now, Session));
 }
 
 /// <summary>A peer sends a block, which we may already hold.</summary>
 public sealed record BlockOp(int Peer, int Block, bool Held) : ClientOp
 {
     /// <inheritdoc />
-    public override void Run(ClientDriver driver)
+    public override void Run(NodeHarness driver)
     {
         var block = ClientFixtures.BlockOf(Block);
         driver.ReceiveBlocks(ClientFixtures.Peer(Peer), [block], Held ? [block.Cid] : null);
@@ -71,7 +72,7 @@ public sealed record BlockOp(int Peer, int Block, bool Held) : ClientOp
 public sealed record PresenceOp(int Peer, int Block, bool Have) : ClientOp
 {
     /// <inheritdoc />
-    public override void Run(ClientDriver driver) =>
+    public override void Run(NodeHarness driver) =>
         driver.ReceivePresences(ClientFixtures.Peer(Peer), (ClientFixtures.CidOf(Block), Have ? PresenceType.Have : PresenceType.DontHave));
 }
 
@@ -79,29 +80,29 @@ public sealed record PresenceOp(int Peer, int Block, bool Have) : ClientOp
 public sealed record AddedOp(int Block) : ClientOp
 {
     /// <inheritdoc />
-    public override void Run(ClientDriver driver) => driver.Apply(new BlocksAdded(driver.Now, new[] { ClientFixtures.BlockOf(Block) }.ToSeq()));
+    public override void Run(NodeHarness driver) => driver.Post(new BlocksAdded(driver.Now, new[] { ClientFixtures.BlockOf(Block) }.ToSeq()));
 }
 
 /// <summary>Routing found a provider for a session's want.</summary>
 public sealed record ProvidersOp(int Session, int Block, int Peer) : ClientOp
 {
     /// <inheritdoc />
-    public override void Run(ClientDriver driver) =>
-        driver.Apply(new ProvidersFound(driver.Now, Session, ClientFixtures.CidOf(Block), new[] { ClientFixtures.Peer(Peer) }.ToSeq()));
+    public override void Run(NodeHarness driver) =>
+        driver.Post(new ProvidersFound(driver.Now, Session, ClientFixtures.CidOf(Block), new[] { ClientFixtures.Peer(Peer) }.ToSeq()));
 }
 
 /// <summary>The shell confirms (or fails) the oldest envelope in flight.</summary>
 public sealed record AckOp(bool Fail) : ClientOp
 {
     /// <inheritdoc />
-    public override void Run(ClientDriver driver) => driver.AckOldest(Fail);
+    public override void Run(NodeHarness driver) => driver.AckOldest(Fail);
 }
 
 /// <summary>Virtual time passes, firing timers.</summary>
 public sealed record AdvanceOp(int Ms) : ClientOp
 {
     /// <inheritdoc />
-    public override void Run(ClientDriver driver) => driver.Advance(Ms);
+    public override void Run(NodeHarness driver) => driver.Advance(Ms);
 }
 
 /// <summary>A random client script and the message cap to run it with.</summary>
@@ -123,15 +124,15 @@ public sealed record ClientScript(ClientOp[] Ops, int MessageCapBytes, ulong See
     public ClientConfig Config => new(Limits.Default with { ClientMessageBytesMax = MessageCapBytes }, Seed);
 
     /// <summary>Runs the script on a fresh driver (manual acks), without settling.</summary>
-    public ClientDriver Run()
+    public NodeHarness Run()
     {
-        var driver = new ClientDriver(Config, autoAck: false);
+        var driver = TestNodes.Client(Config, autoAck: false);
         foreach (var op in Ops) op.Run(driver);
         return driver;
     }
 
     /// <summary>Runs the script, then lets the client settle: every envelope confirmed and debounces fired.</summary>
-    public ClientDriver RunAndSettle()
+    public NodeHarness RunAndSettle()
     {
         var driver = Run();
         driver.AckAll();

@@ -4,6 +4,7 @@ using Bitswap.Domain.Multiformats;
 using Bitswap.Domain.Wire;
 using FsCheck;
 using FsCheck.Fluent;
+using Bitswap.Testing;
 
 namespace Bitswap.Tests.Properties;
 
@@ -143,6 +144,54 @@ public sealed record EngineScript(EngineKnobs Knobs, int[] Store, ServerOp[] Ops
 {
     /// <inheritdoc />
     public override string ToString() => $"{Knobs}\nstore: {string.Join(",", Store)}\n{string.Join("\n", Ops.Select(o => o.ToString()))}";
+
+    /// <summary>Runs the script on a fresh node; sends and loads are settled only where an op says so.</summary>
+    public NodeHarness Play()
+    {
+        var node = TestNodes.Server(Knobs.ToConfig(), Store);
+        foreach (var op in Ops) Run(node, op);
+        return node;
+    }
+
+    /// <summary>Interprets one generated step.</summary>
+    public static void Run(NodeHarness node, ServerOp op)
+    {
+        switch (op)
+        {
+            case ServerReceiveOp r:
+                var message = Message.Empty.WithEntries(r.Entries.Select(e => e.ToEntry())).WithFull(r.Full);
+                message = r.Blocks.Aggregate(message, (m, i) => m.WithBlock(ServerWorld.Blocks[i]));
+                node.Receive(ServerWorld.Peers[r.Peer], message);
+                break;
+            case ServerAddBlocksOp a:
+                node.Add(a.Blocks.Select(i => ServerWorld.Blocks[i]).ToArray());
+                break;
+            case ServerDeleteBlockOp d:
+                node.Delete(ServerWorld.Blocks[d.Block].Cid);
+                break;
+            case ServerAnswerLoadOp l:
+                if (node.Loads.Count > 0) node.AnswerLoad(l.Pick % node.Loads.Count);
+                break;
+            case ServerCompleteSendOp s:
+                if (node.InFlight.Count > 0) node.Ack(s.Pick % node.InFlight.Count, failed: !s.Success);
+                break;
+            case ServerConnectOp c:
+                node.Connect(ServerWorld.Peers[c.Peer]);
+                break;
+            case ServerDisconnectOp d:
+                node.Disconnect(ServerWorld.Peers[d.Peer]);
+                break;
+            case ServerAdvanceOp a:
+                // ServerScoreTickOp fires the score timer by hand, so time moves here without firing any timer.
+                node.Now += a.Ms;
+                break;
+            case ServerScoreTickOp:
+                node.Post(new TimerFired(node.Now, EngineState.ScoreTimer));
+                break;
+            default:
+                throw new System.Diagnostics.UnreachableException($"unknown op {op}");
+        }
+    }
 }
 
 /// <summary>Generators for the server reducers (engine and peer task queue).</summary>

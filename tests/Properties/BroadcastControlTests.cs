@@ -1,4 +1,5 @@
 using Bitswap.Domain;
+using Bitswap.Testing;
 using Bitswap.Domain.Multiformats;
 using Bitswap.Domain.Wire;
 using Bitswap.Runtime.Network;
@@ -16,22 +17,22 @@ public class BroadcastControlTests
     private static readonly PeerId LocalPeer = Peer(1);
     private static readonly PeerId PeeredPeer = Peer(2);
 
-    private static ClientDriver NewDriver(BroadcastControl control, ulong seed = 7) =>
-        new(new ClientConfig(Limits.Default, seed, Explain: true) { BroadcastControl = control });
+    private static NodeHarness NewDriver(BroadcastControl control, ulong seed = 7) =>
+        TestNodes.Client(new ClientConfig(Limits.Default, seed, Explain: true) { BroadcastControl = control });
 
     /// <summary>Peers 3..9: public, never answered.</summary>
     private static readonly PeerId[] Strangers = [.. Enumerable.Range(3, 7).Select(Peer)];
 
-    private static void ConnectAll(ClientDriver d)
+    private static void ConnectAll(NodeHarness d)
     {
         d.Connect(Answering);
-        d.Apply(new PeerConnected(d.Now, LocalPeer, ProtocolVersion.V120, PeerTraits.Local));
-        d.Apply(new PeerConnected(d.Now, PeeredPeer, ProtocolVersion.V120, PeerTraits.Peered));
+        d.Post(new PeerConnected(d.Now, LocalPeer, ProtocolVersion.V120, PeerTraits.Local));
+        d.Post(new PeerConnected(d.Now, PeeredPeer, ProtocolVersion.V120, PeerTraits.Peered));
         foreach (var stranger in Strangers) d.Connect(stranger);
     }
 
     /// <summary>The peers sent a want-have for <paramref name="cid"/> that asks for no DONT_HAVE: a broadcast want.</summary>
-    private static List<PeerId> BroadcastTo(ClientDriver d, Cid cid) =>
+    private static List<PeerId> BroadcastTo(NodeHarness d, Cid cid) =>
         [.. d.Sends.Where(s => s.Message.Wantlist.Values.Any(e => e.Cid == cid && !e.Cancel && e.WantType == WantType.Have && !e.SendDontHave)).Select(s => s.Peer).Distinct().Order()];
 
     [Fact]
@@ -43,8 +44,8 @@ public class BroadcastControlTests
         d.Advance(50);
 
         Assert.Equal(10, BroadcastTo(d, CidOf(0)).Count);
-        Assert.Equal(0, d.State.BroadcastSkips);
-        Assert.Equal(10, d.State.BroadcastsSent);
+        Assert.Equal(0, d.State.Client.BroadcastSkips);
+        Assert.Equal(10, d.State.Client.BroadcastsSent);
     }
 
     [Fact]
@@ -56,14 +57,14 @@ public class BroadcastControlTests
         d.Advance(50);
         // Nobody answered yet: only the local and the peered peer.
         Assert.Equal(new[] { LocalPeer, PeeredPeer }.Order(), BroadcastTo(d, CidOf(0)));
-        Assert.Equal(8, d.State.BroadcastSkips);
+        Assert.Equal(8, d.State.Client.BroadcastSkips);
 
         // A HAVE (even for a CID nobody wants any more) makes the peer a target, as any block would (boxo receiveBlocksFrom).
         d.ReceivePresences(Answering, (CidOf(0), PresenceType.Have));
         d.Want(2, Cids(1));
         d.Advance(50);
         Assert.Equal(new[] { Answering, LocalPeer, PeeredPeer }.Order(), BroadcastTo(d, CidOf(1)));
-        Assert.Equal(8 + 7, d.State.BroadcastSkips);
+        Assert.Equal(8 + 7, d.State.Client.BroadcastSkips);
         Assert.Contains(d.Effects.OfType<Explain>(), e => e.Subject == "broadcast-skipped" && e.Reason.Contains("7 peer(s)", StringComparison.Ordinal));
     }
 
@@ -76,7 +77,7 @@ public class BroadcastControlTests
         d.Advance(50);
 
         Assert.Empty(BroadcastTo(d, CidOf(0)));
-        Assert.Equal(10, d.State.BroadcastSkips);
+        Assert.Equal(10, d.State.Client.BroadcastSkips);
     }
 
     [Fact]
@@ -88,7 +89,7 @@ public class BroadcastControlTests
             ConnectAll(d);
             d.Want(1, Cids(0));
             d.Advance(50);
-            Assert.Equal(8 - 2, d.State.BroadcastSkips);
+            Assert.Equal(8 - 2, d.State.Client.BroadcastSkips);
             return BroadcastTo(d, CidOf(0)).Except([LocalPeer, PeeredPeer]).ToSeq();
         }
 
@@ -113,7 +114,7 @@ public class BroadcastControlTests
         off.Want(1, Cids(0));
         off.Advance(50);
         Assert.Empty(BroadcastTo(off, CidOf(0)));
-        Assert.True(off.State.Broadcasts.IsEmpty);
+        Assert.True(off.State.Client.Broadcasts.IsEmpty);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using LanguageExt;
 using Bitswap.Domain;
+using Bitswap.Testing;
 using Bitswap.Domain.Wire;
 using FsCheck;
 using FsCheck.Fluent;
@@ -14,7 +15,7 @@ public class ClientProperties
     public Property Client_never_sends_cancel_for_a_want_it_never_sent(ClientScript script)
     {
         var driver = script.RunAndSettle();
-        var bad = driver.Violations.Where(v => v.StartsWith("CANCEL", StringComparison.Ordinal)).ToList();
+        var bad = ClientWireCheck.Of(driver).Violations.Where(v => v.StartsWith("CANCEL", StringComparison.Ordinal)).ToList();
         var cancels = driver.Sends.Sum(s => s.Message.Wantlist.Values.Count(e => e.Cancel));
         return (bad.Count == 0).Label(string.Join("; ", bad)).Classify(cancels > 0, "sent some CANCEL");
     }
@@ -25,8 +26,8 @@ public class ClientProperties
         // After settling, every connected peer's view of our wants (from confirmed messages) holds only CIDs we still want:
         // each peer told about a want we dropped got its CANCEL (or answered with the block).
         var driver = script.RunAndSettle();
-        var wanted = driver.State.Wantlist.ToHashSet();
-        var stale = driver.PeerViews
+        var wanted = driver.State.Client.Wantlist.ToHashSet();
+        var stale = ClientWireCheck.Of(driver).PeerViews
             .SelectMany(kv => kv.Value.Keys.Where(c => !wanted.Contains(c)).Select(c => $"{kv.Key.Short} still wants {c}"))
             .ToList();
         var cancels = driver.Sends.Sum(s => s.Message.Wantlist.Values.Count(e => e.Cancel));
@@ -37,7 +38,7 @@ public class ClientProperties
     public Property A_later_want_have_never_downgrades_a_want_block(ClientScript script)
     {
         var driver = script.RunAndSettle();
-        var bad = driver.Violations.Where(v => v.StartsWith("want-have after", StringComparison.Ordinal)).ToList();
+        var bad = ClientWireCheck.Of(driver).Violations.Where(v => v.StartsWith("want-have after", StringComparison.Ordinal)).ToList();
         // The client's own record agrees: nothing it believes a peer holds as want-block is ever recorded as want-have later.
         return (bad.Count == 0).Label(string.Join("; ", bad));
     }
@@ -66,7 +67,7 @@ public class ClientProperties
     public Property Coalescing_keeps_at_most_one_envelope_in_flight_per_peer(ClientScript script)
     {
         var driver = script.RunAndSettle();
-        var bad = driver.Violations.Where(v => v.StartsWith("second envelope", StringComparison.Ordinal)).ToList();
+        var bad = ClientWireCheck.Of(driver).Violations.Where(v => v.StartsWith("second envelope", StringComparison.Ordinal)).ToList();
         return (bad.Count == 0).Label(string.Join("; ", bad));
     }
 
@@ -88,8 +89,8 @@ public class ClientProperties
     [Property(MaxTest = 500, Arbitrary = [typeof(Arbitraries)])]
     public Property Client_keeps_every_wire_invariant(ClientScript script)
     {
-        var driver = script.RunAndSettle();
-        return (driver.Violations.Count == 0).Label(string.Join("; ", driver.Violations));
+        var violations = ClientWireCheck.Of(script.RunAndSettle()).Violations;
+        return (violations.Count == 0).Label(string.Join("; ", violations));
     }
 
     [Property(MaxTest = 500, Arbitrary = [typeof(Arbitraries)])]
@@ -122,17 +123,17 @@ public class ClientProperties
     {
         // Replays the script step by step; whenever a peer said HAVE for a CID that stays wanted and the peer stays connected,
         // the client's presence table still says HAVE after every later step.
-        var driver = new ClientDriver(script.Config, autoAck: false);
+        var driver = TestNodes.Client(script.Config, autoAck: false);
         var haves = new System.Collections.Generic.HashSet<(Bitswap.Domain.Multiformats.PeerId, Bitswap.Domain.Multiformats.Cid)>();
         foreach (var op in script.Ops)
         {
             op.Run(driver);
-            if (op is PresenceOp { Have: true } have && driver.State.Interest.ContainsKey(ClientFixtures.CidOf(have.Block))
-                && driver.State.Peers.ContainsKey(ClientFixtures.Peer(have.Peer)))
+            if (op is PresenceOp { Have: true } have && driver.State.Client.Interest.ContainsKey(ClientFixtures.CidOf(have.Block))
+                && driver.State.Client.Peers.ContainsKey(ClientFixtures.Peer(have.Peer)))
                 haves.Add((ClientFixtures.Peer(have.Peer), ClientFixtures.CidOf(have.Block)));
-            haves.RemoveWhere(h => !driver.State.Interest.ContainsKey(h.Item2) || !driver.State.Peers.ContainsKey(h.Item1));
+            haves.RemoveWhere(h => !driver.State.Client.Interest.ContainsKey(h.Item2) || !driver.State.Client.Peers.ContainsKey(h.Item1));
             foreach (var (peer, cid) in haves)
-                if (!driver.State.Presences.PeerHas(peer, cid))
+                if (!driver.State.Client.Presences.PeerHas(peer, cid))
                     return false.Label($"HAVE of {peer.Short} for {cid} lost after {op}");
         }
         return true.Label("ok").Classify(haves.Count > 0, "some HAVE held");

@@ -1,4 +1,5 @@
 using Bitswap.Domain;
+using Bitswap.Testing;
 using Bitswap.Domain.Multiformats;
 using Bitswap.Domain.Wire;
 using LanguageExt;
@@ -14,8 +15,8 @@ public class ClientTests
     private static readonly PeerId B = Peer(1);
     private static readonly PeerId C = Peer(2);
 
-    private static ClientDriver NewDriver(Limits? limits = null, bool simulateDontHaves = true, bool autoAck = true) =>
-        new(new ClientConfig(limits ?? Limits.Default, 7, simulateDontHaves, Explain: true), autoAck);
+    private static NodeHarness NewDriver(Limits? limits = null, bool simulateDontHaves = true, bool autoAck = true) =>
+        TestNodes.Client(new ClientConfig(limits ?? Limits.Default, 7, simulateDontHaves, Explain: true), autoAck);
 
     private static bool IsWant(WantlistEntry e, Cid cid, WantType type) => !e.Cancel && e.Cid == cid && e.WantType == type;
 
@@ -23,14 +24,14 @@ public class ClientTests
 
     private static List<T> Of<T>(Seq<Effect> effects) => effects.OfType<T>().ToList();
 
-    private static int PeerCountOf(ClientDriver driver, long session) =>
-        driver.State.Sessions.Find(session).Map(s => s.Peers.Count).IfNone(-1);
+    private static int PeerCountOf(NodeHarness driver, long session) =>
+        driver.State.Client.Sessions.Find(session).Map(s => s.Peers.Count).IfNone(-1);
 
-    private static bool InSession(ClientDriver driver, long session, PeerId peer) =>
-        driver.State.Sessions.Find(session).Exists(s => s.Peers.Contains(peer));
+    private static bool InSession(NodeHarness driver, long session, PeerId peer) =>
+        driver.State.Client.Sessions.Find(session).Exists(s => s.Peers.Contains(peer));
 
     /// <summary>Session 1 wants <paramref name="cids"/>; <paramref name="peer"/> joins it by sending the block of <paramref name="joinBlock"/>, also wanted.</summary>
-    private static void JoinByBlock(ClientDriver driver, PeerId peer, int joinBlock, params int[] cids)
+    private static void JoinByBlock(NodeHarness driver, PeerId peer, int joinBlock, params int[] cids)
     {
         driver.Want(1, Cids([.. cids, joinBlock]));
         driver.Advance(50);
@@ -39,11 +40,11 @@ public class ClientTests
     }
 
     /// <summary>Session 1 wants <paramref name="cids"/>; <paramref name="peer"/> joins it as a provider of the first one, so no latency is known yet.</summary>
-    private static void JoinAsProvider(ClientDriver driver, PeerId peer, params int[] cids)
+    private static void JoinAsProvider(NodeHarness driver, PeerId peer, params int[] cids)
     {
         driver.Want(1, Cids(cids));
         driver.Advance(50);
-        driver.Apply(new ProvidersFound(driver.Now, 1, CidOf(cids[0]), new[] { peer }.ToSeq()));
+        driver.Post(new ProvidersFound(driver.Now, 1, CidOf(cids[0]), new[] { peer }.ToSeq()));
         driver.Advance(50);
     }
 
@@ -63,10 +64,10 @@ public class ClientTests
         Assert.Equal((1L, WantEndReason.Cancelled), (cancelled.Session, cancelled.Reason));
         Assert.Equal(Cids(1), cancelled.Cids);
 
-        var closed = Of<WantsEnded>(d.Apply(new CloseSession(d.Now, 1))).Single();
+        var closed = Of<WantsEnded>(d.Post(new CloseSession(d.Now, 1))).Single();
         Assert.Equal((1L, WantEndReason.SessionClosed), (closed.Session, closed.Reason));
         Assert.Equal(Cids(2, 3).OrderBy(c => c), closed.Cids.OrderBy(c => c));
-        Assert.Empty(Of<WantsEnded>(d.Apply(new CloseSession(d.Now, 1))));
+        Assert.Empty(Of<WantsEnded>(d.Post(new CloseSession(d.Now, 1))));
     }
 
     // ---- DONT_HAVE timeout: a healthy peer working through a large batch is neither timed out nor pruned ----
@@ -101,9 +102,9 @@ public class ClientTests
         Assert.Contains(new DeliverBlock(1, BlockOf(0), A), Of<DeliverBlock>(effects));
         Assert.Contains(d.EntriesTo(B), e => IsCancel(e, CidOf(0)));
         Assert.DoesNotContain(d.EntriesTo(A), e => e.Cancel);
-        Assert.Empty(d.State.Wantlist);
-        Assert.Empty(d.State.SentTo(A));
-        Assert.Empty(d.State.SentTo(B));
+        Assert.Empty(d.State.Client.Wantlist);
+        Assert.Empty(d.State.Client.SentTo(A));
+        Assert.Empty(d.State.Client.SentTo(B));
     }
 
     // ---- §7 item 3: timeout cleanup ----
@@ -118,12 +119,12 @@ public class ClientTests
         d.Advance(50);
         Assert.Equal(11, d.EntriesTo(A).Count(e => !e.Cancel && e.WantType == WantType.Have));
 
-        d.Apply(new CloseSession(d.Now, 2));
+        d.Post(new CloseSession(d.Now, 2));
         d.Advance(50);
 
-        Assert.Equal(Cids(0).ToList(), d.State.Wantlist.ToList());
+        Assert.Equal(Cids(0).ToList(), d.State.Client.Wantlist.ToList());
         Assert.Equal(10, d.EntriesTo(A).Count(e => e.Cancel));
-        Assert.Equal([CidOf(0)], d.State.SentTo(A).Select(e => e.Cid).ToList());
+        Assert.Equal([CidOf(0)], d.State.Client.SentTo(A).Select(e => e.Cid).ToList());
     }
 
     [Fact]
@@ -133,12 +134,12 @@ public class ClientTests
         d.Connect(A);
         d.Want(1, Cids(0, 1, 2));
         d.Advance(50);
-        d.Apply(new CloseSession(d.Now, 1));
+        d.Post(new CloseSession(d.Now, 1));
         d.Advance(50);
 
-        Assert.Empty(d.State.Wantlist);
-        Assert.Empty(d.State.SentTo(A));
-        Assert.Empty(d.State.WantsOf(1));
+        Assert.Empty(d.State.Client.Wantlist);
+        Assert.Empty(d.State.Client.SentTo(A));
+        Assert.Empty(d.State.Client.WantsOf(1));
         Assert.Equal(3, d.EntriesTo(A).Count(e => e.Cancel));
     }
 
@@ -155,7 +156,7 @@ public class ClientTests
         d.Cancel(1, Cids(0));
         d.Advance(50);
         Assert.DoesNotContain(d.EntriesTo(A), e => e.Cancel);
-        Assert.Equal([2L], d.State.SessionsWanting(CidOf(0)).ToList());
+        Assert.Equal([2L], d.State.Client.SessionsWanting(CidOf(0)).ToList());
 
         var effects = d.ReceiveBlocks(A, [BlockOf(0)]);
 
@@ -358,11 +359,11 @@ public class ClientTests
         var many = NewDriver();
         for (var i = 0; i < 32; i++) many.Connect(Peer(i));
         var limits = Limits.Default with { SendDelayPerPeerMicros = 1_000 };
-        var crowded = new ClientDriver(new ClientConfig(limits, 7));
+        var crowded = TestNodes.Client(new ClientConfig(limits, 7));
         for (var i = 0; i < 32; i++) crowded.Connect(Peer(i));
-        Assert.Equal(20, many.State.DebounceMs);
-        Assert.Equal(32, crowded.State.DebounceMs);
-        Assert.Equal(2_000, (crowded.State with { Config = new ClientConfig(limits with { SendDelayPerPeerMicros = 1_000_000 }, 7) }).DebounceMs);
+        Assert.Equal(20, many.State.Client.DebounceMs);
+        Assert.Equal(32, crowded.State.Client.DebounceMs);
+        Assert.Equal(2_000, (crowded.State.Client with { Config = new ClientConfig(limits with { SendDelayPerPeerMicros = 1_000_000 }, 7) }).DebounceMs);
     }
 
     [Fact]
@@ -418,7 +419,7 @@ public class ClientTests
 
         var reject = Assert.Single(Of<RejectWants>(effects));
         Assert.Equal(Cids(3, 4), reject.Cids);
-        Assert.Equal(Cids(0, 1, 2).OrderBy(c => c), d.State.Wantlist);
+        Assert.Equal(Cids(0, 1, 2).OrderBy(c => c), d.State.Client.Wantlist);
     }
 
     [Fact]
@@ -529,7 +530,7 @@ public class ClientTests
         d.Advance(300);
 
         Assert.Contains(d.Effects.OfType<Explain>(), e => e.Subject == "dont-have-simulated" && e.Cid == CidOf(0) && e.Peer == A);
-        Assert.True(d.State.Presences.PeerLacks(A, CidOf(0)));
+        Assert.True(d.State.Client.Presences.PeerLacks(A, CidOf(0)));
     }
 
     [Fact]
@@ -669,7 +670,7 @@ public class ClientTests
     {
         string Run(ulong seed)
         {
-            var d = new ClientDriver(new ClientConfig(Limits.Default, seed, Explain: true));
+            var d = TestNodes.Client(new ClientConfig(Limits.Default, seed, Explain: true));
             for (var i = 0; i < 6; i++) d.Connect(Peer(i));
             d.Want(1, Cids(Enumerable.Range(100, 6).ToArray()));
             d.Advance(50);
@@ -813,12 +814,12 @@ public class ClientTests
         d.Connect(C);
         d.Want(1, Cids(0));
         d.Advance(50);
-        d.Apply(new ProvidersFound(d.Now, 1, CidOf(0), new[] { C }.ToSeq()));
+        d.Post(new ProvidersFound(d.Now, 1, CidOf(0), new[] { C }.ToSeq()));
         d.Advance(50);
 
         Assert.True(InSession(d, 1, C));
         Assert.Contains(d.EntriesTo(C), e => IsWant(e, CidOf(0), WantType.Block) && e.SendDontHave);
-        Assert.False(d.State.Presences.PeerHas(C, CidOf(0)));
+        Assert.False(d.State.Client.Presences.PeerHas(C, CidOf(0)));
     }
 
     [Fact]
@@ -845,7 +846,7 @@ public class ClientTests
         d.ReceivePresences(A, (CidOf(0), PresenceType.Have));
         d.Advance(500);
 
-        var wanted = d.State.SentTo(A).Select(e => e.Cid).ToHashSet();
+        var wanted = d.State.Client.SentTo(A).Select(e => e.Cid).ToHashSet();
         Assert.Equal(70, wanted.Count);
     }
 
@@ -893,12 +894,12 @@ public class ClientTests
         d.ReceiveBlocks(A, [BlockOf(1)]);
         d.ReceiveBlocks(B, [BlockOf(1)]);
 
-        Assert.Equal(3, d.State.BlocksReceived);
-        Assert.Equal(3, d.State.MessagesReceived);
-        Assert.Equal(2, d.State.DupBlocksReceived);
-        Assert.Equal(BlockOf(0).Size + BlockOf(1).Size, d.State.DupDataReceived);
-        Assert.Equal(BlockOf(0).Size + 2 * BlockOf(1).Size, d.State.DataReceived);
-        Assert.Equal(1, d.State.DuplicateBlocks(1));
+        Assert.Equal(3, d.State.Client.BlocksReceived);
+        Assert.Equal(3, d.State.Client.MessagesReceived);
+        Assert.Equal(2, d.State.Client.DupBlocksReceived);
+        Assert.Equal(BlockOf(0).Size + BlockOf(1).Size, d.State.Client.DupDataReceived);
+        Assert.Equal(BlockOf(0).Size + 2 * BlockOf(1).Size, d.State.Client.DataReceived);
+        Assert.Equal(1, d.State.Client.DuplicateBlocks(1));
         Assert.Single(d.Effects.OfType<DeliverBlock>());
     }
 
@@ -910,12 +911,12 @@ public class ClientTests
         d.Want(1, Cids(0));
         d.Want(2, Cids(0));
         d.Advance(50);
-        var effects = d.Apply(new BlocksAdded(d.Now, new[] { BlockOf(0) }.ToSeq()));
+        var effects = d.Post(new BlocksAdded(d.Now, new[] { BlockOf(0) }.ToSeq()));
         d.Advance(50);
 
         Assert.Equal([new DeliverBlock(1, BlockOf(0), null), new DeliverBlock(2, BlockOf(0), null)], Of<DeliverBlock>(effects));
         Assert.Contains(d.EntriesTo(A), e => IsCancel(e, CidOf(0)));
-        Assert.Empty(d.State.Wantlist);
+        Assert.Empty(d.State.Client.Wantlist);
     }
 
     [Fact]
@@ -924,8 +925,8 @@ public class ClientTests
         var d = NewDriver();
         d.Connect(A);
         var before = d.State;
-        var loaded = d.Apply(new BlocksLoaded(d.Now, new EnvelopeId(Side.Server, 1), A, Map<Cid, Block>.Empty));
-        var sent = d.Apply(new MessageSent(d.Now, A, new EnvelopeId(Side.Server, 1)));
+        var loaded = d.Post(new BlocksLoaded(d.Now, new EnvelopeId(Side.Server, 1), A, Map<Cid, Block>.Empty));
+        var sent = d.Post(new MessageSent(d.Now, A, new EnvelopeId(Side.Server, 1)));
 
         Assert.True(loaded.IsEmpty);
         Assert.True(sent.IsEmpty);

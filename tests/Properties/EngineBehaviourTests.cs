@@ -1,5 +1,6 @@
 using LanguageExt;
 using Bitswap.Domain;
+using Bitswap.Testing;
 using Bitswap.Domain.Multiformats;
 using Bitswap.Domain.Wire;
 using Xunit;
@@ -18,14 +19,18 @@ public class EngineBehaviourTests
     private static readonly Block Edge = ServerWorld.Blocks[3];
     private static readonly Block Large = ServerWorld.Blocks[7];
 
-    private static ServerHarness Server(Limits? limits = null, bool sendDontHaves = true, Func<PeerId, Cid, bool>? filter = null, params int[] store) =>
-        new(new EngineConfig(limits ?? Limits.Default, 42, filter, sendDontHaves, Explain: true), store);
+    private static NodeHarness Server(Limits? limits = null, bool sendDontHaves = true, Func<PeerId, Cid, bool>? filter = null, params int[] store) =>
+        TestNodes.Server(new EngineConfig(limits ?? Limits.Default, 42, filter, sendDontHaves, Explain: true), store);
 
     private static Message Wants(params WantlistEntry[] entries) => Message.Empty.WithEntries(entries);
 
-    /// <summary>Occupies the only worker with a load for Bob, so later work stays pending until <see cref="ServerHarness.Drain"/>.</summary>
-    private static void OccupyTheWorker(ServerHarness server) =>
+    /// <summary>Occupies the only worker with a load for Bob, so later work stays pending until <see cref="NodeHarness.Drain"/>.</summary>
+    private static void OccupyTheWorker(NodeHarness server) =>
         server.Receive(Bob, Wants(WantlistEntry.WantBlock(ServerWorld.Blocks[0].Cid, 1)));
+
+    /// <summary>An effect only the engine asks for: a send or load of one of its envelopes.</summary>
+    private static bool IsServerEffect(Effect effect) =>
+        effect is SendMessage { Envelope.Side: Side.Server } or LoadBlocks { Envelope.Side: Side.Server };
 
     private static List<SendMessage> To(PeerId peer, IEnumerable<SendMessage> sends) => sends.Where(s => s.Peer == peer).ToList();
 
@@ -38,12 +43,12 @@ public class EngineBehaviourTests
         server.Receive(Alice, Wants(WantlistEntry.WantBlock(Large.Cid, 1, sendDontHave: true)));
         var first = server.Drain().Single();
         Assert.Equal(PresenceType.DontHave, first.Message.Presences[Large.Cid]);
-        Assert.Single(server.State.WantlistOf(Alice));
+        Assert.Single(server.State.Server.WantlistOf(Alice));
 
         server.Add(Large);
         var second = server.Drain().Single();
         Assert.Equal(Large, second.Message.Blocks[Large.Cid]);
-        Assert.Empty(server.State.WantlistOf(Alice));
+        Assert.Empty(server.State.Server.WantlistOf(Alice));
     }
 
     [Fact]
@@ -67,13 +72,13 @@ public class EngineBehaviourTests
         seed.Receive(Alice, Wants(WantlistEntry.WantBlock(Large.Cid, 1)));
         var sent = seed.Drain().Single();
 
-        var leech = new ServerHarness(new EngineConfig(Limits.Default, 1, Explain: true), []);
-        leech.Receive(seed.State.Self, sent.Message);
+        var leech = TestNodes.Server(new EngineConfig(Limits.Default, 1, Explain: true), []);
+        leech.Receive(seed.State.Server.Self, sent.Message);
 
-        Assert.Equal(new Receipt(Alice, Large.Size, Large.Size, 0, 1), seed.State.ReceiptOf(Alice));
-        Assert.Equal(new Receipt(seed.State.Self, 0, 0, Large.Size, 1), leech.State.ReceiptOf(seed.State.Self));
-        Assert.Equal(1, seed.State.BlocksSent);
-        Assert.Equal(Large.Size, seed.State.DataSent);
+        Assert.Equal(new Receipt(Alice, Large.Size, Large.Size, 0, 1), seed.State.Server.ReceiptOf(Alice));
+        Assert.Equal(new Receipt(seed.State.Server.Self, 0, 0, Large.Size, 1), leech.State.Server.ReceiptOf(seed.State.Server.Self));
+        Assert.Equal(1, seed.State.Server.BlocksSent);
+        Assert.Equal(Large.Size, seed.State.Server.DataSent);
     }
 
     [Fact]
@@ -82,7 +87,7 @@ public class EngineBehaviourTests
         var server = Server(store: 7);
         server.Receive(Alice, Wants(WantlistEntry.WantBlock(Large.Cid, 1)).WithBlock(ServerWorld.Blocks[8]));
         server.Drain();
-        var receipt = server.State.ReceiptOf(Alice);
+        var receipt = server.State.Server.ReceiptOf(Alice);
         Assert.Equal(Large.Size, receipt.Sent);
         Assert.Equal(ServerWorld.Blocks[8].Size, receipt.Recv);
         Assert.Equal(2, receipt.Exchanged);
@@ -171,7 +176,7 @@ public class EngineBehaviourTests
         var server = Server(Limits.Default with { WantlistEntriesPerPeerMax = 32 });
         server.Receive(Alice, Wants(Enumerable.Range(0, 24).Select(i => WantlistEntry.WantBlock(ServerWorld.SyntheticCid(i), 1)).ToArray()));
         server.Receive(Alice, Wants(Enumerable.Range(24, 24).Select(i => WantlistEntry.WantBlock(ServerWorld.SyntheticCid(i), 1)).ToArray()));
-        Assert.Equal(32, server.State.WantlistOf(Alice).Count);
+        Assert.Equal(32, server.State.Server.WantlistOf(Alice).Count);
     }
 
     [Fact]
@@ -183,7 +188,7 @@ public class EngineBehaviourTests
             WantlistEntry.WantHave(ServerWorld.Blocks[2].Cid, 1),
             WantlistEntry.WantHave(ServerWorld.Blocks[9].Cid, 5)));
         var effects = server.Receive(Alice, Wants(WantlistEntry.WantHave(ServerWorld.Blocks[10].Cid, 0)));
-        var left = server.State.WantlistOf(Alice).Select(e => e.Cid).ToHashSet();
+        var left = server.State.Server.WantlistOf(Alice).Select(e => e.Cid).ToHashSet();
         Assert.DoesNotContain(ServerWorld.Blocks[9].Cid, left);
         Assert.Contains(ServerWorld.Blocks[10].Cid, left);
         Assert.Contains(effects, e => e is Explain { Subject: "want-evicted" } x && x.Cid == ServerWorld.Blocks[9].Cid);
@@ -195,7 +200,7 @@ public class EngineBehaviourTests
         var server = Server(Limits.Default with { WantlistEntriesPerPeerMax = 2 }, store: [1, 2, 5]);
         server.Receive(Alice, Wants(WantlistEntry.WantHave(ServerWorld.Blocks[1].Cid, 3), WantlistEntry.WantHave(ServerWorld.Blocks[2].Cid, 7)));
         server.Receive(Alice, Wants(WantlistEntry.WantHave(ServerWorld.Blocks[5].Cid, 3)));
-        var left = server.State.WantlistOf(Alice).Select(e => e.Cid).ToList();
+        var left = server.State.Server.WantlistOf(Alice).Select(e => e.Cid).ToList();
         Assert.Equal(new[] { ServerWorld.Blocks[2].Cid, ServerWorld.Blocks[5].Cid }.Order(), left.Order());
     }
 
@@ -205,8 +210,8 @@ public class EngineBehaviourTests
         var server = Server(Limits.Default with { WantlistEntriesPerPeerMax = 2 }, store: [1, 2, 5]);
         server.Receive(Alice, Wants(WantlistEntry.WantHave(ServerWorld.Blocks[1].Cid, 3), WantlistEntry.WantHave(ServerWorld.Blocks[2].Cid, 7)));
         var effects = server.Receive(Alice, Wants(WantlistEntry.WantHave(ServerWorld.Blocks[5].Cid, 2)));
-        Assert.DoesNotContain(ServerWorld.Blocks[5].Cid, server.State.WantlistOf(Alice).Select(e => e.Cid));
-        Assert.Equal(2, server.State.WantlistOf(Alice).Count);
+        Assert.DoesNotContain(ServerWorld.Blocks[5].Cid, server.State.Server.WantlistOf(Alice).Select(e => e.Cid));
+        Assert.Equal(2, server.State.Server.WantlistOf(Alice).Count);
         Assert.Contains(effects, e => e is Explain { Subject: "want-refused" });
     }
 
@@ -220,7 +225,7 @@ public class EngineBehaviourTests
             WantlistEntry.WantBlock(ServerWorld.IdentityCid, 1, true),
             WantlistEntry.WantBlock(ServerWorld.OversizedCid, 1, true),
             WantlistEntry.WantBlock(Small.Cid, 1)));
-        Assert.Equal(new[] { Small.Cid }, server.State.WantlistOf(Alice).Select(e => e.Cid));
+        Assert.Equal(new[] { Small.Cid }, server.State.Server.WantlistOf(Alice).Select(e => e.Cid));
         Assert.Equal(2, effects.Count(e => e is Explain { Subject: "cid-ignored" }));
         var sent = server.Drain().Single();
         Assert.True(sent.Message.Blocks.ContainsKey(Small.Cid));
@@ -233,10 +238,10 @@ public class EngineBehaviourTests
         var server = Server(Limits.Default with { TaskWorkerCount = 1 }, store: [0, 1]);
         OccupyTheWorker(server);
         server.Receive(Alice, Wants(WantlistEntry.WantBlock(Small.Cid, 1)));
-        var before = server.State;
+        var before = server.State.Server;
         server.Receive(Alice, Wants(WantlistEntry.CancelOf(ServerWorld.OversizedCid)));
-        Assert.Equal(before.WantlistOf(Alice), server.State.WantlistOf(Alice));
-        Assert.Equal(before.Queue, server.State.Queue);
+        Assert.Equal(before.WantlistOf(Alice), server.State.Server.WantlistOf(Alice));
+        Assert.Equal(before.Queue, server.State.Server.Queue);
     }
 
     // ---- §7.14 request filter ----
@@ -345,14 +350,14 @@ public class EngineBehaviourTests
             server.Receive(peer, Wants(Enumerable.Range(0, 50).Select(i => WantlistEntry.WantHave(ServerWorld.SyntheticCid(i), 1, sendDontHave: true)).ToArray()));
         server.Now = 100;
         var newcomer = ServerWorld.PeerAt(200);
-        var mark = server.State.LastEnvelope;
+        var mark = server.State.Server.LastEnvelope;
         server.Receive(newcomer, Wants(WantlistEntry.WantBlock(Small.Cid, 1)));
-        while (!server.Log.SelectMany(s => s.Effects).Any(e => e is LoadBlocks l && l.Peer == newcomer) && (server.Loads.Count > 0 || server.Sends.Count > 0))
+        while (!server.Trace.SelectMany(s => s.Effects).Any(e => e is LoadBlocks l && l.Peer == newcomer) && (server.Loads.Count > 0 || server.InFlight.Count > 0))
         {
             if (server.Loads.Count > 0) server.AnswerLoad();
-            else server.CompleteSend();
+            else server.Ack();
         }
-        var envelope = server.Log.SelectMany(s => s.Effects).OfType<LoadBlocks>().First(l => l.Peer == newcomer).Envelope;
+        var envelope = server.Trace.SelectMany(s => s.Effects).OfType<LoadBlocks>().First(l => l.Peer == newcomer).Envelope;
         Assert.InRange(envelope.Sequence - mark, 1, 12);
     }
 
@@ -364,9 +369,9 @@ public class EngineBehaviourTests
         var server = Server();
         server.Receive(Alice, Wants(WantlistEntry.CancelOf(Small.Cid)));
         server.Receive(Alice, Wants(WantlistEntry.WantBlock(Small.Cid, 1)));
-        Assert.Equal(new[] { Small.Cid }, server.State.WantlistOf(Alice).Select(e => e.Cid));
+        Assert.Equal(new[] { Small.Cid }, server.State.Server.WantlistOf(Alice).Select(e => e.Cid));
         server.Receive(Alice, Wants(WantlistEntry.CancelOf(Small.Cid)));
-        Assert.Empty(server.State.WantlistOf(Alice));
+        Assert.Empty(server.State.Server.WantlistOf(Alice));
     }
 
     [Fact]
@@ -375,10 +380,10 @@ public class EngineBehaviourTests
         var server = Server();
         server.Receive(Alice, Wants(WantlistEntry.WantBlock(Small.Cid, 1), WantlistEntry.WantBlock(Edge.Cid, 1)));
         server.Receive(Alice, Wants(WantlistEntry.WantHave(Large.Cid, 1)).WithFull(true));
-        Assert.Equal(new[] { Large.Cid }, server.State.WantlistOf(Alice).Select(e => e.Cid));
-        Assert.Equal(new[] { Large.Cid }, server.State.Wanters.Keys);
-        Assert.True(server.State.Wantlists[Alice].IndexesAgree);
-        Assert.True(server.State.Wantlists[Alice].Eviction.Count <= 1);
+        Assert.Equal(new[] { Large.Cid }, server.State.Server.WantlistOf(Alice).Select(e => e.Cid));
+        Assert.Equal(new[] { Large.Cid }, server.State.Server.Wanters.Keys);
+        Assert.True(server.State.Server.Wantlists[Alice].IndexesAgree);
+        Assert.True(server.State.Server.Wantlists[Alice].Eviction.Count <= 1);
     }
 
     [Fact]
@@ -387,7 +392,7 @@ public class EngineBehaviourTests
         var server = Server(store: 7);
         server.Receive(Alice, Wants(WantlistEntry.WantHave(Large.Cid, 1), WantlistEntry.WantHave(Small.Cid, 1, sendDontHave: true)));
         server.Drain();
-        Assert.Equal(new[] { Small.Cid }, server.State.WantlistOf(Alice).Select(e => e.Cid));
+        Assert.Equal(new[] { Small.Cid }, server.State.Server.WantlistOf(Alice).Select(e => e.Cid));
     }
 
     [Fact]
@@ -397,8 +402,8 @@ public class EngineBehaviourTests
         server.Receive(Alice, Wants(WantlistEntry.WantHave(Large.Cid, 1)));
         // The HAVE is in flight; the peer upgrades to a want-block before the send completes.
         server.Receive(Alice, Wants(WantlistEntry.WantBlock(Large.Cid, 1)));
-        server.CompleteSend();
-        Assert.Equal(WantType.Block, server.State.WantlistOf(Alice).Single().WantType);
+        server.Ack();
+        Assert.Equal(WantType.Block, server.State.Server.WantlistOf(Alice).Single().WantType);
         var rest = server.Drain();
         Assert.True(rest.Single().Message.Blocks.ContainsKey(Large.Cid));
     }
@@ -412,7 +417,7 @@ public class EngineBehaviourTests
         var effects = server.AnswerLoad();
         var sent = effects.OfType<SendMessage>().Single();
         Assert.Equal(PresenceType.DontHave, sent.Message.Presences[Large.Cid]);
-        Assert.False(server.State.Wantlists[Alice].Find(Large.Cid).Map(w => w.Held).IfNone(true));
+        Assert.False(server.State.Server.Wantlists[Alice].Find(Large.Cid).Map(w => w.Held).IfNone(true));
     }
 
     [Fact]
@@ -421,13 +426,13 @@ public class EngineBehaviourTests
         var server = Server(Limits.Default with { TaskWorkerCount = 1 }, store: [0, 1, 7]);
         OccupyTheWorker(server);
         server.Receive(Alice, Wants(WantlistEntry.WantBlock(Small.Cid, 1), WantlistEntry.WantBlock(Large.Cid, 1)).WithBlock(Edge));
-        Assert.Equal(2, server.State.PendingTasks(Alice));
+        Assert.Equal(2, server.State.Server.PendingTasks(Alice));
         server.Post(new PeerDisconnected(1, Alice));
-        Assert.Empty(server.State.WantlistOf(Alice));
-        Assert.Equal(0, server.State.PendingTasks(Alice));
-        Assert.Equal(new Receipt(Alice, 0, 0, 0, 0), server.State.ReceiptOf(Alice));
-        Assert.DoesNotContain(Alice, server.State.Peers);
-        Assert.True(server.State.Wanters.Keys.All(cid => cid == ServerWorld.Blocks[0].Cid));
+        Assert.Empty(server.State.Server.WantlistOf(Alice));
+        Assert.Equal(0, server.State.Server.PendingTasks(Alice));
+        Assert.Equal(new Receipt(Alice, 0, 0, 0, 0), server.State.Server.ReceiptOf(Alice));
+        Assert.DoesNotContain(Alice, server.State.Server.Peers);
+        Assert.True(server.State.Server.Wanters.Keys.All(cid => cid == ServerWorld.Blocks[0].Cid));
         Assert.Empty(To(Alice, server.Drain()));
     }
 
@@ -437,9 +442,9 @@ public class EngineBehaviourTests
         var server = Server();
         var effects = server.Receive(Alice, Message.Empty);
         Assert.True(effects.IsEmpty);
-        Assert.Empty(server.State.Peers);
+        Assert.Empty(server.State.Server.Peers);
         server.Receive(Alice, Wants(WantlistEntry.WantHave(Small.Cid, 1)));
-        Assert.Equal(new[] { Alice }, server.State.Peers);
+        Assert.Equal(new[] { Alice }, server.State.Server.Peers);
     }
 
     [Fact]
@@ -447,17 +452,17 @@ public class EngineBehaviourTests
     {
         var server = Server(Limits.Default with { TargetMessageBytes = 1, BacklogMessageBytes = 0 }, store: Enumerable.Range(0, 12).ToArray());
         server.Receive(Alice, Wants(Enumerable.Range(0, 12).Select(i => WantlistEntry.WantBlock(ServerWorld.Blocks[i].Cid, 1)).ToArray()));
-        Assert.Equal(8, server.State.EnvelopesInFlight);
+        Assert.Equal(8, server.State.Server.EnvelopesInFlight);
         Assert.Equal(8, server.Loads.Count);
         // Issue 13: a message waiting on a peer that does not read must not hold one of the shared workers.
         var effects = server.AnswerLoad();
         Assert.Single(effects.OfType<SendMessage>());
         Assert.Single(effects.OfType<LoadBlocks>());
-        Assert.Equal(1, server.State.Sending);
-        Assert.Equal(9, server.State.EnvelopesInFlight);
-        server.CompleteSend();
-        Assert.Equal(0, server.State.Sending);
-        Assert.Equal(8, server.State.EnvelopesInFlight);
+        Assert.Equal(1, server.State.Server.Sending);
+        Assert.Equal(9, server.State.Server.EnvelopesInFlight);
+        server.Ack();
+        Assert.Equal(0, server.State.Server.Sending);
+        Assert.Equal(8, server.State.Server.EnvelopesInFlight);
     }
 
     // boxo serves wants of equal priority in arrival order; Helia asks for a file's chunks at priority 1, in file order.
@@ -484,7 +489,7 @@ public class EngineBehaviourTests
         var sent = server.Drain();
         Assert.Equal(new[] { Large.Cid, ServerWorld.Blocks[8].Cid }, sent.SelectMany(s => s.Message.Blocks.Keys));
         Assert.All(sent, s => Assert.InRange(MessageCodec.EncodedSize(s.Message, ProtocolVersion.V120), 1, 9000));
-        Assert.Empty(server.State.WantlistOf(Alice));
+        Assert.Empty(server.State.Server.WantlistOf(Alice));
     }
 
     [Fact]
@@ -493,11 +498,11 @@ public class EngineBehaviourTests
         var server = Server(store: 7);
         server.Receive(Alice, Wants(WantlistEntry.WantBlock(Large.Cid, 1)));
         server.AnswerLoad();
-        var effects = server.CompleteSend(success: false);
+        var effects = server.Ack(failed: true);
         Assert.Contains(effects, e => e is Explain { Subject: "send-failed" });
-        Assert.Equal(0, server.State.EnvelopesInFlight);
-        Assert.Single(server.State.WantlistOf(Alice));
-        Assert.Equal(0, server.State.BlocksSent);
+        Assert.Equal(0, server.State.Server.EnvelopesInFlight);
+        Assert.Single(server.State.Server.WantlistOf(Alice));
+        Assert.Equal(0, server.State.Server.BlocksSent);
     }
 
     [Fact]
@@ -505,25 +510,27 @@ public class EngineBehaviourTests
     {
         var server = Server(store: 7);
         var armed = server.Post(new PeerConnected(0, Alice, ProtocolVersion.V120));
-        Assert.Equal(new ArmTimer(EngineState.ScoreTimer, Limits.Default.ScorePeriodMs), armed.Single());
+        // The node's client arms its rebroadcast check on the same input; everything else is the engine's.
+        Assert.Equal(new ArmTimer(EngineState.ScoreTimer, Limits.Default.ScorePeriodMs), armed.Single(e => e is not ArmTimer { Timer.Kind: TimerKind.Rebroadcast }));
         server.Receive(Alice, Wants(WantlistEntry.WantBlock(Large.Cid, 1)).WithBlock(Small));
         server.Drain();
         server.Post(new TimerFired(10_000, EngineState.ScoreTimer));
-        var active = server.State.ScoreOf(Alice);
+        var active = server.State.Server.ScoreOf(Alice);
         Assert.True(active > 0);
         server.Post(new TimerFired(20_000, EngineState.ScoreTimer));
-        Assert.True(server.State.ScoreOf(Alice) < active);
+        Assert.True(server.State.Server.ScoreOf(Alice) < active);
     }
 
     [Fact]
     public void Client_inputs_are_ignored()
     {
         var server = Server(store: 1);
-        var before = server.State;
-        Assert.True(server.Post(new WantBlocks(0, 1, Seq.create(Small.Cid))).IsEmpty);
-        Assert.True(server.Post(new CancelWants(0, 1, Seq.create(Small.Cid))).IsEmpty);
-        Assert.True(server.Post(new CloseSession(0, 1)).IsEmpty);
-        Assert.Same(before, server.State);
+        var before = server.State.Server;
+        // The node hands API commands to its client; the engine must neither change nor act on them.
+        Assert.DoesNotContain(server.Post(new WantBlocks(0, 1, Seq.create(Small.Cid))), IsServerEffect);
+        Assert.DoesNotContain(server.Post(new CancelWants(0, 1, Seq.create(Small.Cid))), IsServerEffect);
+        Assert.DoesNotContain(server.Post(new CloseSession(0, 1)), IsServerEffect);
+        Assert.Same(before, server.State.Server);
     }
 
     private static Seq<TaskRequest> Tasks(int from, int count) =>

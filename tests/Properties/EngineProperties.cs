@@ -1,5 +1,6 @@
 using LanguageExt;
 using Bitswap.Domain;
+using Bitswap.Testing;
 using Bitswap.Domain.Multiformats;
 using Bitswap.Domain.Wire;
 using FsCheck;
@@ -13,23 +14,24 @@ public class EngineProperties
 {
     private static bool Ignored(Cid cid) => cid.IsIdentity || cid.ByteLength > Limits.Default.CidBytesMax;
 
-    private static bool Explained(EngineStep step, string subject, Cid cid) =>
+    private static bool Explained(HarnessStep step, string subject, Cid cid) =>
         step.Effects.Exists(e => e is Explain x && x.Subject == subject && x.Cid == cid);
 
     [Property(MaxTest = 500)]
     public Property Once_a_cancel_is_processed_no_later_effect_sends_that_cid_unless_its_task_was_active() =>
         Prop.ForAll(Arbitraries.EngineScripts(), script =>
         {
-            var harness = ServerHarness.Play(script);
+            var harness = script.Play();
             // (peer, cid) → the last envelope created before the cancel: only envelopes up to it held active tasks.
             var cancelled = new Dictionary<(PeerId, Cid), long>();
-            foreach (var step in harness.Log)
+            foreach (var step in harness.Trace)
             {
                 if (step.Input is MessageReceived m)
                     foreach (var entry in m.Message.Wantlist.Values.Where(e => !Ignored(e.Cid)))
-                        if (entry.Cancel) cancelled[(m.Peer, entry.Cid)] = step.Before.LastEnvelope;
+                        if (entry.Cancel) cancelled[(m.Peer, entry.Cid)] = step.Before.Server.LastEnvelope;
                         else cancelled.Remove((m.Peer, entry.Cid));
-                foreach (var send in step.Effects.OfType<SendMessage>())
+                // Envelope numbers are per side; the node's client (which wants nothing here) numbers its own.
+                foreach (var send in step.Effects.OfType<SendMessage>().Where(s => s.Envelope.Side == Side.Server))
                     foreach (var cid in send.Message.Blocks.Keys.Concat(send.Message.Presences.Keys))
                         if (cancelled.TryGetValue((send.Peer, cid), out var last) && send.Envelope.Sequence > last)
                             return false.Label($"{send.Envelope} sends {cid} after its cancel (last active envelope s{last})");
@@ -41,12 +43,12 @@ public class EngineProperties
     public Property After_a_message_its_cancels_are_absent_and_its_wants_present_unless_refused() =>
         Prop.ForAll(Arbitraries.EngineScripts(), script =>
         {
-            var harness = ServerHarness.Play(script);
+            var harness = script.Play();
             var filter = script.Knobs.ToConfig().RequestFilter;
-            foreach (var step in harness.Log)
+            foreach (var step in harness.Trace)
             {
                 if (step.Input is not MessageReceived m || m.Message.IsEmpty) continue;
-                var after = step.After.WantlistOf(m.Peer).ToDictionary(e => e.Cid);
+                var after = step.After.Server.WantlistOf(m.Peer).ToDictionary(e => e.Cid);
                 foreach (var entry in m.Message.Wantlist.Values.Where(e => !Ignored(e.Cid)))
                 {
                     if (entry.Cancel)
@@ -70,12 +72,12 @@ public class EngineProperties
     public Property A_later_want_have_never_downgrades_a_want_block() =>
         Prop.ForAll(Arbitraries.EngineScripts(), script =>
         {
-            var harness = ServerHarness.Play(script);
-            foreach (var step in harness.Log)
+            var harness = script.Play();
+            foreach (var step in harness.Trace)
             {
                 if (step.Input is not MessageReceived m || m.Message.IsEmpty) continue;
-                var before = step.Before.WantlistOf(m.Peer).ToDictionary(e => e.Cid);
-                var after = step.After.WantlistOf(m.Peer).ToDictionary(e => e.Cid);
+                var before = step.Before.Server.WantlistOf(m.Peer).ToDictionary(e => e.Cid);
+                var after = step.After.Server.WantlistOf(m.Peer).ToDictionary(e => e.Cid);
                 foreach (var entry in m.Message.Wantlist.Values.Where(e => !e.Cancel && e.WantType == WantType.Have))
                 {
                     // An eviction earlier in the same message (overflow) legitimately forgets the old want-block.
@@ -94,11 +96,11 @@ public class EngineProperties
     public Property Bounds_hold_after_every_step_and_both_want_indexes_agree() =>
         Prop.ForAll(Arbitraries.EngineScripts(), script =>
         {
-            var harness = ServerHarness.Play(script);
+            var harness = script.Play();
             var limits = script.Knobs.ToConfig().Limits;
-            foreach (var step in harness.Log)
+            foreach (var step in harness.Trace)
             {
-                var s = step.After;
+                var s = step.After.Server;
                 if (s.EnvelopesInFlight - s.Sending > limits.TaskWorkerCount) return false.Label($"{s.EnvelopesInFlight - s.Sending} envelopes loading");
                 if (s.Sending != s.InFlight.Values.Count(e => e.Message.IsSome)) return false.Label($"{s.Sending} counted as sending");
                 foreach (var (peer, wantlist) in s.Wantlists)
@@ -134,8 +136,8 @@ public class EngineProperties
     public Property The_same_inputs_give_identical_effects() =>
         Prop.ForAll(Arbitraries.EngineScripts(), script =>
         {
-            var first = ServerHarness.Play(script).Effects.ToList();
-            var second = ServerHarness.Play(script).Effects.ToList();
+            var first = script.Play().Effects.ToList();
+            var second = script.Play().Effects.ToList();
             return first.SequenceEqual(second).Label($"{first.Count} vs {second.Count} effects");
         });
 
@@ -147,14 +149,14 @@ public class EngineProperties
             (script, entries) =>
             {
                 // With a pending bound that is never reached no request is dropped, so a repeat has nothing left to add.
-                var harness = ServerHarness.Play(script with { Knobs = script.Knobs with { PendingMax = 1024 } });
+                var harness = (script with { Knobs = script.Knobs with { PendingMax = 1024 } }).Play();
                 var peer = ServerWorld.Peers[0];
                 var full = Message.Empty.WithEntries(entries.Select(e => e.ToEntry())).WithFull(true);
                 harness.Receive(peer, full);
-                var before = harness.State;
+                var before = harness.State.Server;
                 var effects = harness.Receive(peer, full);
-                return (before.Queue == harness.State.Queue).Label("queue changed")
-                    .And(before.WantlistOf(peer) == harness.State.WantlistOf(peer)).Label("wantlist changed")
+                return (before.Queue == harness.State.Server.Queue).Label("queue changed")
+                    .And(before.WantlistOf(peer) == harness.State.Server.WantlistOf(peer)).Label("wantlist changed")
                     .And(!effects.Exists(e => e is LoadBlocks or SendMessage)).Label("new work was sent");
             });
 
@@ -164,7 +166,7 @@ public class EngineProperties
             Arbitraries.ArrayBetween(Arbitraries.ArrayBetween(Gen.Zip(Gen.Choose(0, 3000), Gen.Choose(0, 9)), 200, 900), 1, 2).ToArbitrary(),
             messages =>
             {
-                var state = EngineState.Create(ServerWorld.Peers[7], new EngineConfig(Limits.Default, 1));
+                var node = TestNodes.Server(new EngineConfig(Limits.Default, 1), []);
                 var peer = ServerWorld.Peers[0];
                 var distinct = new System.Collections.Generic.HashSet<int>();
                 foreach (var wants in messages)
@@ -173,10 +175,10 @@ public class EngineProperties
                     // Every third synthetic CID counts as held, so both eviction rules are exercised.
                     var sizes = wants.Where(w => w.Item1 % 3 == 0)
                         .Aggregate(Map<Cid, int>.Empty, (map, w) => map.AddOrUpdate(ServerWorld.SyntheticCid(w.Item1), 100));
-                    state = Engine.Handle(state, new MessageReceived(0, peer, message, sizes)).State;
+                    node.Receive(peer, message, sizes);
                     distinct.UnionWith(wants.Select(w => w.Item1));
                 }
-                var count = state.WantlistOf(peer).Count;
+                var count = node.State.Server.WantlistOf(peer).Count;
                 return (count <= 1024).Label($"{count} entries")
                     .And(count == Math.Min(1024, distinct.Count)).Label($"{count} entries for {distinct.Count} distinct wants");
             });
