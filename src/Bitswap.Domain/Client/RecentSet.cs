@@ -51,17 +51,15 @@ public sealed record RecentSet<TKey, TValue>(SortedMap<TKey, TValue> Entries, Qu
     public RecentSet<TKey, TValue> AddNew(TKey[] batch, Func<TKey, TValue> valueOf)
     {
         if (batch.Length == 0) return this;
-        // Through a builder local to the call: each node copied once, then changed in place.
+        // Through a builder local to the call, additions and evictions together: each node copied once, then changed in place.
         var draft = Entries.ToBuilder();
         foreach (var key in batch) draft[key] = valueOf(key);
-        var entries = SortedMap<TKey, TValue>.From(draft);
         var order = Order.Enqueue(batch);
         // Places in the order: every old key once, every key of the batch once more.
         var places = Entries.Count + batch.Length;
-        if (places <= Capacity) return this with { Entries = entries, Order = order };
+        if (places <= Capacity) return this with { Entries = SortedMap<TKey, TValue>.From(draft), Order = order };
         // Keys of the batch that were still held (pushed out, then met again): their first eviction is the old place.
-        System.Collections.Generic.HashSet<TKey>? again = entries.Count < places ? [.. batch.Where(Entries.ContainsKey)] : null;
-        var removed = new List<TKey>(places - Capacity);
+        System.Collections.Generic.HashSet<TKey>? again = draft.Count < places ? [.. batch.Where(Entries.ContainsKey)] : null;
         var skip = Evicted;
         for (var evicted = 0; places - evicted > Capacity; evicted++)
         {
@@ -72,9 +70,9 @@ public sealed record RecentSet<TKey, TValue>(SortedMap<TKey, TValue> Entries, Qu
                 order = order.Dequeue();
                 skip = 0;
             }
-            if (again?.Remove(key) != true) removed.Add(key);
+            if (again?.Remove(key) != true) draft.Remove(key);
         }
-        return this with { Entries = entries.RemoveRange(removed), Order = order, Evicted = skip };
+        return this with { Entries = SortedMap<TKey, TValue>.From(draft), Order = order, Evicted = skip };
     }
 
     /// <summary>
