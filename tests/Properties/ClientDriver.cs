@@ -82,15 +82,16 @@ public sealed class ClientDriver
     /// <summary>Applies one input at the current time, then auto-acks if enabled; returns this step's effects.</summary>
     public Seq<Effect> Apply(Input input)
     {
-        var step = Client.Handle(State, input);
+        var step = Client.Handle(State, (IClientInput)input);
+        var effects = Node.Lift(step.Effects);
         State = step.State;
-        Trace.Add((input, step.Effects));
-        Observe(input, step.Effects);
+        Trace.Add((input, effects));
+        Observe(input, effects);
         if (AutoAck)
         {
-            foreach (var send in step.Effects.OfType<SendMessage>()) Ack(send, failed: false);
+            foreach (var send in effects.OfType<SendMessage>()) Ack(send, failed: false);
         }
-        return step.Effects;
+        return effects;
     }
 
     /// <summary>Acknowledges (or fails) the oldest envelope in flight, if any.</summary>

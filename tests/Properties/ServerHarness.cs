@@ -62,15 +62,16 @@ public sealed class ServerHarness
     public Seq<Effect> Post(Input input)
     {
         var before = State;
-        var step = Engine.Handle(before, input);
+        var step = Engine.Handle(before, (IEngineInput)input);
+        var effects = Node.Lift(step.Effects);
         State = step.State;
-        foreach (var effect in step.Effects)
+        foreach (var effect in effects)
         {
             if (effect is LoadBlocks load) _loads.Add(load);
             if (effect is SendMessage send) _sends.Add(send);
         }
-        Log.Add(new EngineStep(input, before, step.State, step.Effects));
-        return step.Effects;
+        Log.Add(new EngineStep(input, before, step.State, effects));
+        return effects;
     }
 
     /// <summary>A message from a peer, with the local sizes the shell would look up.</summary>
