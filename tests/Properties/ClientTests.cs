@@ -917,18 +917,4 @@ public class ClientTests
         Assert.Contains(d.EntriesTo(A), e => IsCancel(e, CidOf(0)));
         Assert.Empty(d.State.Wantlist);
     }
-
-    [Fact]
-    public void Server_inputs_and_server_envelopes_are_ignored()
-    {
-        var d = NewDriver();
-        d.Connect(A);
-        var before = d.State;
-        var loaded = d.Apply(new BlocksLoaded(d.Now, new EnvelopeId(Side.Server, 1), A, Map<Cid, Block>.Empty));
-        var sent = d.Apply(new MessageSent(d.Now, A, new EnvelopeId(Side.Server, 1)));
-
-        Assert.True(loaded.IsEmpty);
-        Assert.True(sent.IsEmpty);
-        Assert.Equal(before, d.State);
-    }
 }

@@ -515,17 +515,6 @@ public class EngineBehaviourTests
         Assert.True(server.State.ScoreOf(Alice) < active);
     }
 
-    [Fact]
-    public void Client_inputs_are_ignored()
-    {
-        var server = Server(store: 1);
-        var before = server.State;
-        Assert.True(server.Post(new WantBlocks(0, 1, Seq.create(Small.Cid))).IsEmpty);
-        Assert.True(server.Post(new CancelWants(0, 1, Seq.create(Small.Cid))).IsEmpty);
-        Assert.True(server.Post(new CloseSession(0, 1)).IsEmpty);
-        Assert.Same(before, server.State);
-    }
-
     private static Seq<TaskRequest> Tasks(int from, int count) =>
         Enumerable.Range(from, count)
             .Select(i => new TaskRequest(ServerWorld.Blocks[i].Cid, 1, 100, new TaskData(true, false, 100, true)))

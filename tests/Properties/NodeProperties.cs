@@ -116,6 +116,31 @@ public sealed class NodeProperties
         return true;
     }
 
+    [Xunit.Fact]
+    public void Server_envelope_answers_never_reach_the_client()
+    {
+        var peer = SessionGenerator.PeerFor(78, 1);
+        var node = Node.Handle(NodeState.Create(Self, NodeConfig.Default(8)), new PeerConnected(0, peer, ProtocolVersion.V120)).State;
+        var loaded = Node.Handle(node, new BlocksLoaded(1, new EnvelopeId(Side.Server, 1), peer, Map<Cid, Block>.Empty));
+        var sent = Node.Handle(loaded.State, new MessageSent(1, peer, new EnvelopeId(Side.Server, 1)));
+
+        Xunit.Assert.True(loaded.Effects.IsEmpty);
+        Xunit.Assert.True(sent.Effects.IsEmpty);
+        Xunit.Assert.Same(node.Client, sent.State.Client);
+    }
+
+    [Xunit.Fact]
+    public void Session_commands_never_reach_the_server()
+    {
+        var cid = ServerWorld.Blocks[0].Cid;
+        var node = NodeState.Create(Self, NodeConfig.Default(9));
+        var after = node;
+        foreach (var input in new Input[] { new WantBlocks(0, 1, Seq.create(cid)), new CancelWants(0, 1, Seq.create(cid)), new CloseSession(0, 1) })
+            after = Node.Handle(after, input).State;
+
+        Xunit.Assert.Same(node.Server, after.Server);
+    }
+
     [Property(MaxTest = 500, Arbitrary = [typeof(Arbitraries)])]
     public bool The_same_inputs_give_the_same_trace(NodeScript script) => TraceOf(script) == TraceOf(script);
 

@@ -300,7 +300,7 @@ public static class Client
     {
         var s = turn.State;
         var queue = s.Peers.Find(connected.Peer).Match(
-            q => q with { Version = connected.Version, Traits = connected.Traits },
+            q => PeerWants.Handle(q, new PeerReconnected(connected.Version, connected.Traits)).State,
             () => PeerWants.Create(connected.Peer, connected.Version, turn.Explains) with { Traits = connected.Traits });
         // boxo peerWantManager.addPeer: a newly connected peer immediately gets every current broadcast want, broadcast
         // control or not (only later broadcasts are reduced).
@@ -523,7 +523,7 @@ public static class Client
         {
             case TimerKind.SendDebounce when timer.Peer is { } peer:
                 if (turn.State.Peers.Find(peer).Case is not PeerWants queue || !queue.DebounceDue(fired.Now)) return;
-                turn.SetPeer(peer, queue with { DebounceDeadline = null });
+                turn.SetPeer(peer, PeerWants.Handle(queue, DisarmDebounce.Instance).State);
                 SendNow(turn, peer, fired.Now);
                 return;
             case TimerKind.DontHave when timer.Peer is { } peer:
@@ -740,7 +740,7 @@ public static class Client
             if (at <= now)
             {
                 // A debounce armed earlier (for cancels) is dropped: its firing finds no deadline and is ignored.
-                if (queue.DebounceDeadline is not null) turn.State = turn.State with { Peers = turn.State.Peers.SetItem(peer, queue with { DebounceDeadline = null }) };
+                if (queue.DebounceDeadline is not null) turn.State = turn.State with { Peers = turn.State.Peers.SetItem(peer, PeerWants.Handle(queue, DisarmDebounce.Instance).State) };
                 SendNow(turn, peer, now);
                 continue;
             }

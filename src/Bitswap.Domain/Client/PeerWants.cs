@@ -63,6 +63,18 @@ public sealed record RebroadcastDue(long Now, Limits Limits) : PeerWantsInput;
 /// <summary>Arm the send-debounce timer for <paramref name="Deadline"/>.</summary>
 public sealed record ArmDebounceAt(long Deadline) : PeerWantsInput;
 
+/// <summary>Forget the armed send debounce: it fired, or the queue sends at once so its firing must find nothing to do.</summary>
+public sealed record DisarmDebounce : PeerWantsInput
+{
+    /// <summary>The one instance: the input carries no data.</summary>
+    public static readonly DisarmDebounce Instance = new();
+
+    private DisarmDebounce() { }
+}
+
+/// <summary>The peer connected again (the shell reports a connect for a peer already known): its version and traits are refreshed.</summary>
+public sealed record PeerReconnected(ProtocolVersion Version, PeerTraits Traits) : PeerWantsInput;
+
 /// <summary>The DONT_HAVE timer fired: want-blocks past the timeout are reported as <see cref="DontHavesSimulated"/>.</summary>
 public sealed record DontHaveTimerFired(long Now, Limits Limits) : PeerWantsInput;
 
@@ -181,6 +193,10 @@ public sealed record PeerWants(
                 var (queue, timer) = state.ArmDebounce(arm.Deadline);
                 return new(queue, Seq<IPeerWantsEffect>.Empty.Add(timer));
             }
+            case DisarmDebounce:
+                return Quiet(state with { DebounceDeadline = null });
+            case PeerReconnected reconnected:
+                return Quiet(state with { Version = reconnected.Version, Traits = reconnected.Traits });
             case DontHaveTimerFired fired:
             {
                 var (queue, expired, timer) = state.ExpireDontHaves(fired.Now, fired.Limits);
