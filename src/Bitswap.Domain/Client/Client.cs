@@ -280,7 +280,7 @@ public static class Client
         }
         interest = interest.RemoveRange(cids);
         turn.State = s with { Broadcasts = broadcasts, Presences = presences, Interest = interest };
-        // One input for every peer: inputs are data, so the peers' steps share it.
+        // Inputs are data, so one record serves every peer's step: no allocation per peer.
         var cancel = new QueueCancels(cids);
         foreach (var (peer, queue) in s.Peers)
         {
@@ -476,8 +476,8 @@ public static class Client
     private static void OnSent(Turn turn, MessageSent sent)
     {
         if (turn.State.Peers.Find(sent.Peer).Case is not PeerWants queue) return;
-        var (armed, timer) = PeerWants.Handle(queue, new EnvelopeConfirmed(sent.Envelope, sent.Now, turn.State.Config.SimulateDontHaves, turn.Limits));
-        turn.EmitAll(timer);
+        var (armed, timers) = PeerWants.Handle(queue, new EnvelopeConfirmed(sent.Envelope, sent.Now, turn.State.Config.SimulateDontHaves, turn.Limits));
+        turn.EmitAll(timers);
         turn.SetPeer(sent.Peer, armed);
         // boxo sendMessageCutoff: a large remainder goes out at once, a small one waits for the next debounce.
         if (armed.InFlight is null && armed.PendingCount >= turn.Limits.SendMessageCutoffEntries) SendNow(turn, sent.Peer, sent.Now);
@@ -645,7 +645,7 @@ public static class Client
         if (turn.Explains)
             foreach (var cid in cids) turn.Emit(new Explain("broadcast", cid, null, broadcast.Reason));
         var capacity = control.Enable && control.MaxPeers > 0 ? control.MaxPeers : int.MaxValue;
-        // One input for every peer: inputs are data, so the peers' steps share it.
+        // Inputs are data, so one record serves every peer's step: no allocation per peer.
         var wants = new QueueWants(Seq<Cid>.Empty, cids, Broadcast: true);
         var sent = 0;
         var others = new List<PeerWants>();
@@ -744,9 +744,9 @@ public static class Client
                 SendNow(turn, peer, now);
                 continue;
             }
-            var (armed, timer) = PeerWants.Handle(queue, new ArmDebounceAt(at));
+            var (armed, timers) = PeerWants.Handle(queue, new ArmDebounceAt(at));
             turn.State = turn.State with { Peers = turn.State.Peers.SetItem(peer, armed) };
-            turn.EmitAll(timer);
+            turn.EmitAll(timers);
         }
     }
 }
