@@ -93,9 +93,9 @@ public sealed class ReducerWorkloads
     }
 
     /// <summary>The server: one peer connects and sends 1024 want-blocks; every block is loaded, packed and sent.</summary>
-    public ReducerDriver<EngineState> EngineServe()
+    public ReducerDriver<EngineState, IEngineEffect> EngineServe()
     {
-        var driver = new ReducerDriver<EngineState>(EngineState.Create(Self, new EngineConfig(Limits.Default, 1)), Engine.Handle, _serverStore);
+        var driver = new ReducerDriver<EngineState, IEngineEffect>(EngineState.Create(Self, new EngineConfig(Limits.Default, 1)), (s, i) => Engine.Handle(s, (IEngineInput)i), _serverStore);
         driver.Post(new PeerConnected(driver.Now, _requester, ProtocolVersion.V120));
         driver.Post(new MessageReceived(driver.Now, _requester, _serverWants, _serverSizes));
         driver.Settle();
@@ -103,9 +103,9 @@ public sealed class ReducerWorkloads
     }
 
     /// <summary>The client: ten peers connect, one session wants 1000 CIDs; every want message is sent and acknowledged.</summary>
-    public ReducerDriver<ClientState> ClientWant()
+    public ReducerDriver<ClientState, IClientEffect> ClientWant()
     {
-        var driver = new ReducerDriver<ClientState>(ClientState.Create(Self, new ClientConfig(Limits.Default, 1)), Client.Handle, new Dictionary<Cid, Block>());
+        var driver = new ReducerDriver<ClientState, IClientEffect>(ClientState.Create(Self, new ClientConfig(Limits.Default, 1)), (s, i) => Client.Handle(s, (IClientInput)i), new Dictionary<Cid, Block>());
         foreach (var peer in _peers)
         {
             driver.Post(new PeerConnected(driver.Now, peer, ProtocolVersion.V120));
@@ -121,9 +121,9 @@ public sealed class ReducerWorkloads
     /// The client receiving: one peer connects, a session wants 1024 blocks, the peer joins by a HAVE for the first, then
     /// sends all of them in messages of 64; each wanted block is delivered and cancelled elsewhere.
     /// </summary>
-    public ReducerDriver<ClientState> ClientReceive()
+    public ReducerDriver<ClientState, IClientEffect> ClientReceive()
     {
-        var driver = new ReducerDriver<ClientState>(ClientState.Create(Self, new ClientConfig(Limits.Default, 1)), Client.Handle, new Dictionary<Cid, Block>());
+        var driver = new ReducerDriver<ClientState, IClientEffect>(ClientState.Create(Self, new ClientConfig(Limits.Default, 1)), (s, i) => Client.Handle(s, (IClientInput)i), new Dictionary<Cid, Block>());
         driver.Post(new PeerConnected(driver.Now, _peers[0], ProtocolVersion.V120));
         driver.Post(new WantBlocks(driver.Now, 1, _clientBlocks.Select(b => b.Cid).ToSeq()));
         driver.Settle();
@@ -145,9 +145,9 @@ public sealed class ReducerWorkloads
     /// slice of our blocks; peers answer HAVE then the blocks, 16 at a time, round robin; 32 blocks wanted by peers are
     /// added locally; 8 s pass (debounces, ticks and DONT_HAVE timers fire); every peer leaves.
     /// </summary>
-    public ReducerDriver<NodeState> NodeMixed()
+    public ReducerDriver<NodeState, Effect> NodeMixed()
     {
-        var driver = new ReducerDriver<NodeState>(NodeState.Create(Self, NodeConfig.Default(1)), Node.Handle, _nodeStore);
+        var driver = new ReducerDriver<NodeState, Effect>(NodeState.Create(Self, NodeConfig.Default(1)), Node.Handle, _nodeStore);
         foreach (var peer in _peers)
         {
             driver.Post(new PeerConnected(driver.Now, peer, ProtocolVersion.V120));

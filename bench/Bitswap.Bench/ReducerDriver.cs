@@ -12,7 +12,8 @@ namespace Bitswap.Bench;
 /// can be fired in deadline order. It counts the inputs handled so a benchmark can report a per-input cost.
 /// </summary>
 /// <typeparam name="TState">The reducer's state.</typeparam>
-public sealed class ReducerDriver<TState>(TState state, Func<TState, Input, Step<TState, Effect>> handle, IReadOnlyDictionary<Cid, Block> store)
+/// <typeparam name="TEffect">The reducer's effect type: the root <see cref="Effect"/>, or a child's, whose records are root effects.</typeparam>
+public sealed class ReducerDriver<TState, TEffect>(TState state, Func<TState, Input, Step<TState, TEffect>> handle, IReadOnlyDictionary<Cid, Block> store)
 {
     private readonly Queue<LoadBlocks> _loads = new();
     private readonly Queue<SendMessage> _sends = new();
@@ -56,7 +57,7 @@ public sealed class ReducerDriver<TState>(TState state, Func<TState, Input, Step
         Inputs++;
         foreach (var effect in step.Effects)
         {
-            switch (effect)
+            switch ((object?)effect)
             {
                 case LoadBlocks load:
                     _loads.Enqueue(load);

@@ -49,8 +49,9 @@ public sealed record NodeState(EngineState Server, ClientState Client, bool Serv
 }
 
 /// <summary>
-/// The root reducer: routes each input to the server (when enabled) and the client, and concatenates their effects,
-/// the server's first. Envelope answers go only to the side that built the envelope.
+/// The root reducer: routes each input to the server (when enabled), the client or both, lifts their effects into the
+/// root's and concatenates them, the server's first. Routing is decided here once: envelope answers go only to the side
+/// that built the envelope, a timer only to the side its kind belongs to, and each child sees only its own input type.
 /// </summary>
 public static class Node
 {
@@ -59,14 +60,24 @@ public static class Node
     {
         switch (Route(input))
         {
+            case Target.None:
+                return Step<NodeState, Effect>.Quiet(state);
             case Target.Server:
-                return HandleServer(state, input);
+            {
+                var (next, server) = HandleServer(state, (IEngineInput)input);
+                return new Step<NodeState, Effect>(next, Lift(server, null));
+            }
             case Target.Client:
-                return HandleClient(state, input);
+            {
+                var (next, client) = HandleClient(state, (IClientInput)input);
+                return new Step<NodeState, Effect>(next, Lift(Seq<IEngineEffect>.Empty, client));
+            }
             case Target.Both:
-                var server = HandleServer(state, input);
-                var client = HandleClient(server.State, input);
-                return new Step<NodeState, Effect>(client.State, server.Effects + client.Effects);
+            {
+                var (afterServer, server) = HandleServer(state, (IEngineInput)input);
+                var (next, client) = HandleClient(afterServer, (IClientInput)input);
+                return new Step<NodeState, Effect>(next, Lift(server, client));
+            }
             default:
                 throw new UnreachableException($"route of {input.GetType().Name}");
         }
@@ -77,6 +88,7 @@ public static class Node
 
     private enum Target
     {
+        None,
         Server,
         Client,
         Both,
@@ -86,10 +98,13 @@ public static class Node
     {
         MessageSent sent => SideRoute(sent.Envelope.Side),
         MessageFailed failed => SideRoute(failed.Envelope.Side),
-        BlocksLoaded loaded => SideRoute(loaded.Envelope.Side),
-        // API commands about local sessions concern only the client.
-        WantBlocks or CancelWants or CloseSession or ProvidersFound => Target.Client,
-        PeerConnected or PeerDisconnected or MessageReceived or BlocksAdded or TimerFired => Target.Both,
+        // Only the server loads blocks; an answer naming a client envelope has no reader.
+        BlocksLoaded loaded => loaded.Envelope.Side == Side.Server ? Target.Server : Target.None,
+        // The engine arms only the score timer; every other kind is the client's.
+        TimerFired fired => fired.Timer.Kind == TimerKind.EngineScore ? Target.Server : Target.Client,
+        IEngineInput and IClientInput => Target.Both,
+        IClientInput => Target.Client,
+        IEngineInput => Target.Server,
         _ => throw new UnreachableException($"input {input.GetType().Name}"),
     };
 
@@ -100,20 +115,41 @@ public static class Node
         _ => throw new UnreachableException($"side {side}"),
     };
 
-    private static Step<NodeState, Effect> HandleServer(NodeState state, Input input)
+    private static (NodeState State, Seq<IEngineEffect> Effects) HandleServer(NodeState state, IEngineInput input)
     {
         if (!state.ServerEnabled)
         {
-            return Step<NodeState, Effect>.Quiet(state);
+            return (state, Seq<IEngineEffect>.Empty);
         }
 
         var step = Engine.Handle(state.Server, input);
-        return new Step<NodeState, Effect>(state with { Server = step.State }, step.Effects);
+        return (state with { Server = step.State }, step.Effects);
     }
 
-    private static Step<NodeState, Effect> HandleClient(NodeState state, Input input)
+    private static (NodeState State, List<IClientEffect>? Effects) HandleClient(NodeState state, IClientInput input)
     {
-        var step = Client.Handle(state.Client, input);
-        return new Step<NodeState, Effect>(state with { Client = step.State }, step.Effects);
+        var (client, effects) = Client.Run(state.Client, input);
+        return (state with { Client = client }, effects);
+    }
+
+    /// <summary>The server's effects as root effects, for a driver that steps <see cref="Engine"/> alone.</summary>
+    public static Seq<Effect> Lift(Seq<IEngineEffect> effects) => Lift(effects, null);
+
+    /// <summary>The client's effects as root effects, for a driver that steps <see cref="Client"/> alone.</summary>
+    public static Seq<Effect> Lift(Seq<IClientEffect> effects) => Lift(Seq<IEngineEffect>.Empty, [.. effects]);
+
+    /// <summary>The children's effects as root effects, the server's first, in one sequence (one array for both).</summary>
+    private static Seq<Effect> Lift(Seq<IEngineEffect> server, List<IClientEffect>? client)
+    {
+        var count = server.Count + (client?.Count ?? 0);
+        if (count == 0) return Seq<Effect>.Empty;
+        var lifted = new Effect[count];
+        var i = 0;
+        // Only Effect records implement the children's effect interfaces, so the casts cannot fail.
+        if (!server.IsEmpty)
+            foreach (var effect in server) lifted[i++] = (Effect)effect;
+        if (client is not null)
+            foreach (var effect in client) lifted[i++] = (Effect)effect;
+        return Prelude.toSeq(lifted);
     }
 }

@@ -67,6 +67,11 @@ public sealed class NodeProperties
 {
     private static readonly PeerId Self = SessionGenerator.PeerFor(78, 0);
 
+    /// <summary>The routing the node promises (no envelope answers are generated): a timer goes to the side its kind belongs to.</summary>
+    private static bool ToServer(Input input) => input is IEngineInput && input is not TimerFired { Timer.Kind: not TimerKind.EngineScore };
+
+    private static bool ToClient(Input input) => input is IClientInput && input is not TimerFired { Timer.Kind: TimerKind.EngineScore };
+
     [Property(MaxTest = 500, Arbitrary = [typeof(Arbitraries)])]
     public bool Node_effects_are_the_servers_then_the_clients(NodeScript script)
     {
@@ -77,9 +82,9 @@ public sealed class NodeProperties
         foreach (var input in script.Inputs)
         {
             var step = Node.Handle(node, input);
-            var serverStep = input is WantBlocks or CancelWants or CloseSession ? Step<EngineState, Effect>.Quiet(server) : Engine.Handle(server, input);
-            var clientStep = Client.Handle(client, input);
-            if (!step.Effects.SequenceEqual(serverStep.Effects + clientStep.Effects))
+            var serverStep = ToServer(input) ? Engine.Handle(server, (IEngineInput)input) : Step<EngineState, IEngineEffect>.Quiet(server);
+            var clientStep = ToClient(input) ? Client.Handle(client, (IClientInput)input) : Step<ClientState, IClientEffect>.Quiet(client);
+            if (!step.Effects.SequenceEqual(Node.Lift(serverStep.Effects) + Node.Lift(clientStep.Effects)))
             {
                 return false;
             }
@@ -99,8 +104,8 @@ public sealed class NodeProperties
         foreach (var input in script.Inputs)
         {
             var step = Node.Handle(node, input);
-            var clientStep = Client.Handle(client, input);
-            if (!step.Effects.SequenceEqual(clientStep.Effects) || !ReferenceEquals(step.State.Server, initialServer))
+            var clientStep = ToClient(input) ? Client.Handle(client, (IClientInput)input) : Step<ClientState, IClientEffect>.Quiet(client);
+            if (!step.Effects.SequenceEqual(Node.Lift(clientStep.Effects)) || !ReferenceEquals(step.State.Server, initialServer))
             {
                 return false;
             }
@@ -109,6 +114,31 @@ public sealed class NodeProperties
         }
 
         return true;
+    }
+
+    [Xunit.Fact]
+    public void Server_envelope_answers_never_reach_the_client()
+    {
+        var peer = SessionGenerator.PeerFor(78, 1);
+        var node = Node.Handle(NodeState.Create(Self, NodeConfig.Default(8)), new PeerConnected(0, peer, ProtocolVersion.V120)).State;
+        var loaded = Node.Handle(node, new BlocksLoaded(1, new EnvelopeId(Side.Server, 1), peer, Map<Cid, Block>.Empty));
+        var sent = Node.Handle(loaded.State, new MessageSent(1, peer, new EnvelopeId(Side.Server, 1)));
+
+        Xunit.Assert.True(loaded.Effects.IsEmpty);
+        Xunit.Assert.True(sent.Effects.IsEmpty);
+        Xunit.Assert.Same(node.Client, sent.State.Client);
+    }
+
+    [Xunit.Fact]
+    public void Session_commands_never_reach_the_server()
+    {
+        var cid = ServerWorld.Blocks[0].Cid;
+        var node = NodeState.Create(Self, NodeConfig.Default(9));
+        var after = node;
+        foreach (var input in new Input[] { new WantBlocks(0, 1, Seq.create(cid)), new CancelWants(0, 1, Seq.create(cid)), new CloseSession(0, 1) })
+            after = Node.Handle(after, input).State;
+
+        Xunit.Assert.Same(node.Server, after.Server);
     }
 
     [Property(MaxTest = 500, Arbitrary = [typeof(Arbitraries)])]

@@ -32,10 +32,11 @@ public class ClientTraceSnapshotTests
         public void Apply(Func<long, Input> make)
         {
             var input = make(Now);
-            var step = Client.Handle(_state, input);
+            var step = Client.Handle(_state, (IClientInput)input);
+            var effects = Node.Lift(step.Effects);
             _state = step.State;
-            format.Add(input, step.Effects);
-            foreach (var effect in step.Effects)
+            format.Add(input, effects);
+            foreach (var effect in effects)
             {
                 if (effect is ArmTimer arm) _timers.Add((arm.Deadline, _sequence++, arm.Timer));
                 if (effect is SendMessage send) Apply(now => new MessageSent(now, send.Peer, send.Envelope));

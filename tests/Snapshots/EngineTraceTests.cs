@@ -39,9 +39,15 @@ public class EngineTraceTests
 
         void Post(Input input)
         {
-            var step = Engine.Handle(state, input);
+            // A client input has no engine type: it never reaches the engine, so its step has no effects.
+            if (input is not IEngineInput forEngine)
+            {
+                lines.AddRange(format.Step(input, Seq<Effect>.Empty));
+                return;
+            }
+            var step = Engine.Handle(state, forEngine);
             state = step.State;
-            lines.AddRange(format.Step(input, step.Effects));
+            lines.AddRange(format.Step(input, Node.Lift(step.Effects)));
         }
 
         Post(new PeerConnected(0, alice, ProtocolVersion.V120));
@@ -68,7 +74,7 @@ public class EngineTraceTests
         Post(new BlocksLoaded(21, new EnvelopeId(Side.Server, 4), bob, Map<Cid, Block>.Empty.Add(late.Cid, late)));
         Post(new MessageFailed(22, alice, new EnvelopeId(Side.Server, 3), "stream reset"));
         Post(new MessageSent(22, bob, new EnvelopeId(Side.Server, 4)));
-        // Bob cancels what he no longer wants; a client input is ignored.
+        // Bob cancels what he no longer wants; a client input never reaches the engine.
         Post(new MessageReceived(23, bob, Message.Empty.WithEntry(WantlistEntry.CancelOf(large.Cid)), Map<Cid, int>.Empty));
         Post(new WantBlocks(24, 1, Seq.create(small.Cid)));
         Post(new TimerFired(10_000, EngineState.ScoreTimer));

@@ -113,7 +113,7 @@ public sealed record ClientState
 
 /// <summary>
 /// The client reducer: turns API commands, network facts and timers into want messages, block deliveries and timers.
-/// Server-only inputs are ignored.
+/// Its children (each session, each peer's want queue) are stepped through their own Handle, and their effects lifted here.
 /// </summary>
 public static class Client
 {
@@ -121,7 +121,17 @@ public static class Client
     public static readonly TimerId RebroadcastTimer = new(TimerKind.Rebroadcast);
 
     /// <summary>Steps the client by one input.</summary>
-    public static Step<ClientState, Effect> Handle(ClientState state, Input input)
+    public static Step<ClientState, IClientEffect> Handle(ClientState state, IClientInput input)
+    {
+        var (next, effects) = Run(state, input);
+        return new Step<ClientState, IClientEffect>(next, Persistent.SeqOf(effects));
+    }
+
+    /// <summary>
+    /// <see cref="Handle"/> with the effects as the list they were collected in (null for none): <see cref="Node"/> lifts
+    /// them into root effects from the list, with the one copy a sequence of the client's type would have cost.
+    /// </summary>
+    internal static (ClientState State, List<IClientEffect>? Effects) Run(ClientState state, IClientInput input)
     {
         var turn = new Turn(state);
         switch (input)
@@ -137,30 +147,33 @@ public static class Client
             case BlocksAdded added: OnAdded(turn, added); break;
             case TimerFired fired: OnTimer(turn, fired); break;
             case ProvidersFound found: OnProviders(turn, found); break;
-            case BlocksLoaded: return Step<ClientState, Effect>.Quiet(state);
-            default: throw new UnreachableException($"input {input.GetType().Name}");
+            // The interface is open to the compiler; only the root inputs above implement it.
+            default: throw new UnreachableException($"client input {input.GetType().Name}");
         }
         ScheduleTouched(turn, input.Now);
-        return new Step<ClientState, Effect>(turn.State, Persistent.SeqOf(turn.Effects));
+        return (turn.State, turn.Effects);
     }
 
-    /// <summary>The state and effects of one step, built up by the handlers below; local to one call of <see cref="Handle"/>.</summary>
+    /// <summary>The state and effects of one step, built up by the handlers below; local to one call of <see cref="Run"/>.</summary>
     private sealed class Turn(ClientState state)
     {
         public ClientState State = state;
         /// <summary>The step's effects in order; a list (made at the first), since each Seq.Add allocates a sequence object.</summary>
-        public List<Effect>? Effects;
+        public List<IClientEffect>? Effects;
 
         /// <summary>Peers whose queue changed this step, in order; only these can need a send or a debounce.</summary>
         public readonly SortedSet<PeerId> Touched = [];
 
         public Limits Limits => State.Config.Limits;
         public bool Explains => State.Config.Explain;
-        public void Emit(Effect effect) => (Effects ??= []).Add(effect);
+        public void Emit(IClientEffect effect) => (Effects ??= []).Add(effect);
 
-        public void EmitAll(Seq<Effect> effects)
+        /// <summary>Lifts a queue's effects into the client's; for steps that cannot report <see cref="DontHavesSimulated"/>.</summary>
+        public void EmitAll(Seq<IPeerWantsEffect> effects)
         {
-            if (!effects.IsEmpty) (Effects ??= []).AddRange(effects);
+            if (effects.IsEmpty) return;
+            var list = Effects ??= [];
+            foreach (var effect in effects) list.Add((IClientEffect)effect);
         }
 
         /// <summary>Replaces a peer's queue and marks it for scheduling at the end of the step.</summary>
@@ -213,7 +226,7 @@ public static class Client
             Interest = accepted.IsEmpty ? turn.State.Interest : SortedMap<Cid, Set<long>>.From(interest),
             TotalWants = turn.State.TotalWants + accepted.Count,
         };
-        var step = session.Want(accepted, want.Now, limits);
+        var step = Session.Handle(session, new SessionWantsAdded(accepted, want.Now, limits));
         turn.State = turn.State with { Sessions = turn.State.Sessions.AddOrUpdate(want.Session, step.State) };
         ApplyOrders(turn, step.Effects);
     }
@@ -221,8 +234,9 @@ public static class Client
     private static void OnCancel(Turn turn, long sessionId, Seq<Cid> cids, WantEndReason reason)
     {
         if (turn.State.Sessions.Find(sessionId).Case is not Session session) return;
-        var (next, removed) = session.Unwant(cids.Distinct().ToSeq());
-        turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(sessionId, next) };
+        var step = Session.Handle(session, new SessionWantsRemoved(cids.Distinct().ToSeq()));
+        var removed = step.Effects.IsEmpty ? Seq<Cid>.Empty : ((WantsRemovedOrder)step.Effects.Head).Cids;
+        turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(sessionId, step.State) };
         if (!removed.IsEmpty) turn.Emit(new WantsEnded(sessionId, removed, reason));
         ReleaseInterest(turn, sessionId, removed, reason);
     }
@@ -266,14 +280,16 @@ public static class Client
         }
         interest = interest.RemoveRange(cids);
         turn.State = s with { Broadcasts = broadcasts, Presences = presences, Interest = interest };
+        // Inputs are data, so one record serves every peer's step: no allocation per peer.
+        var cancel = new QueueCancels(cids);
         foreach (var (peer, queue) in s.Peers)
         {
             if (peer == answered)
             {
-                turn.SetPeer(peer, queue.ForgetAll(cids));
+                turn.SetPeer(peer, PeerWants.Handle(queue, new ForgetWants(cids)).State);
                 continue;
             }
-            var (cancelled, explains) = queue.Cancel(cids);
+            var (cancelled, explains) = PeerWants.Handle(queue, cancel);
             if (ReferenceEquals(cancelled, queue)) continue;
             turn.SetPeer(peer, cancelled);
             turn.EmitAll(explains);
@@ -284,11 +300,11 @@ public static class Client
     {
         var s = turn.State;
         var queue = s.Peers.Find(connected.Peer).Match(
-            q => q with { Version = connected.Version, Traits = connected.Traits },
+            q => PeerWants.Handle(q, new PeerReconnected(connected.Version, connected.Traits)).State,
             () => PeerWants.Create(connected.Peer, connected.Version, turn.Explains) with { Traits = connected.Traits });
         // boxo peerWantManager.addPeer: a newly connected peer immediately gets every current broadcast want, broadcast
         // control or not (only later broadcasts are reduced).
-        var (withBroadcasts, explains) = queue.AddWants(Seq<Cid>.Empty, s.Broadcasts.ToSeq(), broadcast: true);
+        var (withBroadcasts, explains) = PeerWants.Handle(queue, new QueueWants(Seq<Cid>.Empty, s.Broadcasts.ToSeq(), Broadcast: true));
         turn.SetPeer(connected.Peer, withBroadcasts);
         turn.EmitAll(explains);
         if (!ReferenceEquals(withBroadcasts, queue)) turn.State = turn.State with { BroadcastsSent = turn.State.BroadcastsSent + 1 };
@@ -305,9 +321,10 @@ public static class Client
         var s = turn.State;
         if (!s.Peers.ContainsKey(disconnected.Peer)) return;
         turn.State = s with { Peers = s.Peers.Without(disconnected.Peer), Presences = s.Presences.RemovePeer(disconnected.Peer) };
+        var left = new SessionPeerLeft(disconnected.Peer, disconnected.Now);
         foreach (var (id, session) in s.Sessions)
         {
-            var step = session.PeerLeft(disconnected.Peer, disconnected.Now);
+            var step = Session.Handle(session, left);
             turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(id, step.State) };
             ApplyOrders(turn, step.Effects);
         }
@@ -318,24 +335,13 @@ public static class Client
         var message = received.Message;
         var peer = received.Peer;
         // A delivery per block is the bulk of this step's effects: the list is sized for them.
-        if (!message.Blocks.IsEmpty) turn.Effects ??= new List<Effect>(message.Blocks.Count + 4);
+        if (!message.Blocks.IsEmpty) turn.Effects ??= new List<IClientEffect>(message.Blocks.Count + 4);
         CountReceived(turn, received);
         var s = turn.State;
         if ((!message.Blocks.IsEmpty || !message.Presences.IsEmpty) && s.Peers.Find(peer).Case is PeerWants queue)
         {
-            // Wanted blocks are forgotten at this peer after routing (CancelAtPeers), so their sent record goes now.
-            var interest = s.Interest;
-            var blocks = message.Blocks;
-            bool Delivered(Cid cid) => blocks.ContainsKey(cid) && interest.ContainsKey(cid);
-            var presences = message.Presences;
-            bool HaveOnly(Cid cid) => presences.Find(cid).Case is PresenceType.Have;
-            // Listed with a count, so Responded sizes its local sets up front.
-            // Blocks alone or presences alone are distinct CIDs, passed as they are; both together are listed, counted.
-            IEnumerable<Cid> answeredCids = presences.IsEmpty ? blocks.Keys : blocks.IsEmpty ? presences.Keys : [.. blocks.Keys, .. presences.Keys];
-            var responded = queue.Responded(answeredCids, received.Now, turn.Limits, Delivered, HaveOnly, distinct: blocks.IsEmpty || presences.IsEmpty);
-            // boxo Client.receiveBlocksFrom: a peer that sent any block or a HAVE becomes a broadcast target.
-            if (!responded.Answered && (!blocks.IsEmpty || message.Presences.Values.Exists(t => t == PresenceType.Have)))
-                responded = responded with { Answered = true };
+            // Wanted blocks are forgotten at this peer after routing (CancelAtPeers); the queue is told which those are.
+            var responded = PeerWants.Handle(queue, new PeerAnswered(message.Blocks, message.Presences, s.Interest, received.Now, turn.Limits)).State;
             turn.State = s with { Peers = s.Peers.SetItem(peer, responded) };
         }
 
@@ -387,12 +393,11 @@ public static class Client
         turn.State = s with { Presences = presences };
         var wantedBlocks = Persistent.SeqOf(wanted);
 
-        bool IsConnected(PeerId p) => turn.State.Peers.ContainsKey(p);
         foreach (var id in sessionIds)
         {
             if (turn.State.Sessions.Find(id).Case is not Session session) continue;
             var mine = session.Wanted(wantedBlocks);
-            var step = session.Update(peer, mine, wantedHaves, wantedDontHaves, now, turn.Limits, IsConnected);
+            var step = Session.Handle(session, new SessionResponse(peer, mine, wantedHaves, wantedDontHaves, turn.State.Peers.ContainsKey(peer), now, turn.Limits));
             turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(id, step.State) };
             foreach (var cid in mine) turn.Emit(new DeliverBlock(id, blocks[cid], peer));
             ApplyOrders(turn, step.Effects);
@@ -448,7 +453,7 @@ public static class Client
             if (seen.Case is Set<long> deliveredTo)
             {
                 foreach (var id in deliveredTo)
-                    if (sessions.Find(id).Case is Session session) sessions = sessions.SetItem(id, session.CountDuplicate());
+                    if (sessions.Find(id).Case is Session session) sessions = sessions.SetItem(id, Session.Handle(session, SessionDuplicateBlock.Instance).State);
                 continue;
             }
             // Remembered with the sessions that want it now: routing delivers it to exactly those.
@@ -471,9 +476,8 @@ public static class Client
     private static void OnSent(Turn turn, MessageSent sent)
     {
         if (turn.State.Peers.Find(sent.Peer).Case is not PeerWants queue) return;
-        var confirmed = queue.Confirmed(sent.Envelope, sent.Now, turn.State.Config.SimulateDontHaves);
-        var (armed, timer) = confirmed.ArmDontHave(sent.Now, turn.Limits);
-        if (timer is not null) turn.Emit(timer);
+        var (armed, timers) = PeerWants.Handle(queue, new EnvelopeConfirmed(sent.Envelope, sent.Now, turn.State.Config.SimulateDontHaves, turn.Limits));
+        turn.EmitAll(timers);
         turn.SetPeer(sent.Peer, armed);
         // boxo sendMessageCutoff: a large remainder goes out at once, a small one waits for the next debounce.
         if (armed.InFlight is null && armed.PendingCount >= turn.Limits.SendMessageCutoffEntries) SendNow(turn, sent.Peer, sent.Now);
@@ -482,7 +486,7 @@ public static class Client
     private static void OnFailed(Turn turn, MessageFailed failed)
     {
         if (turn.State.Peers.Find(failed.Peer).Case is not PeerWants queue) return;
-        turn.SetPeer(failed.Peer, queue.Failed(failed.Envelope, failed.Now, turn.Limits));
+        turn.SetPeer(failed.Peer, PeerWants.Handle(queue, new EnvelopeFailed(failed.Envelope, failed.Now, turn.Limits)).State);
         if (turn.Explains)
             turn.Emit(new Explain("send-failed", null, failed.Peer, $"{failed.Envelope}: {failed.Reason}; retrying in {turn.Limits.ClientSendRetryMs} ms"));
     }
@@ -497,7 +501,7 @@ public static class Client
             foreach (var id in sessions)
             {
                 if (turn.State.Sessions.Find(id).Case is not Session session) continue;
-                var step = session.LocalBlock(block.Cid, added.Now, turn.Limits);
+                var step = Session.Handle(session, new SessionLocalBlock(block.Cid, added.Now, turn.Limits));
                 turn.State = turn.State with
                 {
                     Sessions = turn.State.Sessions.SetItem(id, step.State),
@@ -519,7 +523,7 @@ public static class Client
         {
             case TimerKind.SendDebounce when timer.Peer is { } peer:
                 if (turn.State.Peers.Find(peer).Case is not PeerWants queue || !queue.DebounceDue(fired.Now)) return;
-                turn.SetPeer(peer, queue with { DebounceDeadline = null });
+                turn.SetPeer(peer, PeerWants.Handle(queue, DisarmDebounce.Instance).State);
                 SendNow(turn, peer, fired.Now);
                 return;
             case TimerKind.DontHave when timer.Peer is { } peer:
@@ -530,11 +534,9 @@ public static class Client
                 return;
             case TimerKind.SessionTick:
                 if (turn.State.Sessions.Find(timer.Key).Case is not Session session) return;
-                var step = session.Tick(fired.Now, turn.Limits);
+                var step = Session.Handle(session, new SessionTick(fired.Now, turn.Limits));
                 turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(timer.Key, step.State) };
                 ApplyOrders(turn, step.Effects);
-                return;
-            default:
                 return;
         }
     }
@@ -542,9 +544,14 @@ public static class Client
     private static void OnDontHaveTimeout(Turn turn, PeerId peer, long now)
     {
         if (turn.State.Peers.Find(peer).Case is not PeerWants queue) return;
-        var (next, expired, timer) = queue.ExpireDontHaves(now, turn.Limits);
-        turn.State = turn.State with { Peers = turn.State.Peers.SetItem(peer, next) };
-        if (timer is not null) turn.Emit(timer);
+        var step = PeerWants.Handle(queue, new DontHaveTimerFired(now, turn.Limits));
+        turn.State = turn.State with { Peers = turn.State.Peers.SetItem(peer, step.State) };
+        var expired = Seq<Cid>.Empty;
+        foreach (var effect in step.Effects)
+        {
+            if (effect is DontHavesSimulated simulated) expired = simulated.Cids;
+            else turn.Emit((IClientEffect)effect);
+        }
         if (expired.IsEmpty) return;
         if (turn.Explains)
             foreach (var cid in expired)
@@ -555,9 +562,10 @@ public static class Client
     private static void OnRebroadcast(Turn turn, long now)
     {
         if (turn.State.RebroadcastDeadline is not { } deadline || now < deadline) return;
+        var due = new RebroadcastDue(now, turn.Limits);
         foreach (var (peer, queue) in turn.State.Peers)
         {
-            var (next, explains) = queue.QueueRebroadcast(now, turn.Limits);
+            var (next, explains) = PeerWants.Handle(queue, due);
             if (ReferenceEquals(next, queue)) continue;
             turn.SetPeer(peer, next);
             turn.EmitAll(explains);
@@ -572,18 +580,17 @@ public static class Client
     private static void OnProviders(Turn turn, ProvidersFound found)
     {
         if (turn.State.Sessions.Find(found.Session).Case is not Session session || !session.Wants.ContainsKey(found.Cid)) return;
-        bool IsConnected(PeerId p) => turn.State.Peers.ContainsKey(p);
         foreach (var provider in found.Providers.Distinct().Take(turn.Limits.ProvidersPerFindMax))
         {
             if (provider == turn.State.Self) continue;
             var current = turn.State.Sessions.Find(found.Session).IfNone(() => throw new UnreachableException("found above"));
-            if (!IsConnected(provider))
+            if (!turn.State.Peers.ContainsKey(provider))
             {
                 if (turn.Explains) turn.Emit(new Explain("provider-skipped", found.Cid, provider, $"session {found.Session}: provider not connected"));
                 continue;
             }
             // boxo session: a provider found counts as that peer saying HAVE, for this session only.
-            var step = current.Update(provider, Seq<Cid>.Empty, Seq<Cid>.Empty.Add(found.Cid), Seq<Cid>.Empty, found.Now, turn.Limits, IsConnected);
+            var step = Session.Handle(current, new SessionResponse(provider, Seq<Cid>.Empty, Seq<Cid>.Empty.Add(found.Cid), Seq<Cid>.Empty, FromConnected: true, found.Now, turn.Limits));
             turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(found.Session, step.State) };
             ApplyOrders(turn, step.Effects);
         }
@@ -608,7 +615,7 @@ public static class Client
                     }
                     var blocks = send.WantBlocks.Filter(turn.State.Interest.ContainsKey);
                     var haves = send.WantHaves.Filter(turn.State.Interest.ContainsKey);
-                    var (next, explains) = queue.AddWants(blocks, haves, broadcast: false);
+                    var (next, explains) = PeerWants.Handle(queue, new QueueWants(blocks, haves, Broadcast: false));
                     turn.SetPeer(send.Peer, next);
                     turn.EmitAll(explains);
                     break;
@@ -638,6 +645,8 @@ public static class Client
         if (turn.Explains)
             foreach (var cid in cids) turn.Emit(new Explain("broadcast", cid, null, broadcast.Reason));
         var capacity = control.Enable && control.MaxPeers > 0 ? control.MaxPeers : int.MaxValue;
+        // Inputs are data, so one record serves every peer's step: no allocation per peer.
+        var wants = new QueueWants(Seq<Cid>.Empty, cids, Broadcast: true);
         var sent = 0;
         var others = new List<PeerWants>();
         foreach (var (peer, queue) in turn.State.Peers)
@@ -648,7 +657,7 @@ public static class Client
                 others.Add(queue);
                 continue;
             }
-            if (BroadcastTo(turn, queue, cids)) sent++;
+            if (BroadcastTo(turn, queue, wants)) sent++;
         }
         var skips = 0;
         if (control.MaxRandomPeers > 0 && others.Count > 0 && sent < capacity)
@@ -668,7 +677,7 @@ public static class Client
                 var j = i + (int)(draw % (ulong)(others.Count - i));
                 (others[i], others[j]) = (others[j], others[i]);
                 // A peer already told every CID is no random pick (boxo: randosToSend falls only when something is sent).
-                if (!BroadcastTo(turn, others[i], cids)) continue;
+                if (!BroadcastTo(turn, others[i], wants)) continue;
                 picked++;
                 sent++;
             }
@@ -695,9 +704,9 @@ public static class Client
         queue.Answered || control.AlwaysTargets(queue.Traits) || (control.SendToPendingPeers && queue.PendingCount > 0);
 
     /// <summary>Queues the broadcast want-haves a peer was not yet told; true when it got any.</summary>
-    private static bool BroadcastTo(Turn turn, PeerWants queue, Seq<Cid> cids)
+    private static bool BroadcastTo(Turn turn, PeerWants queue, QueueWants wants)
     {
-        var (next, explains) = queue.AddWants(Seq<Cid>.Empty, cids, broadcast: true);
+        var (next, explains) = PeerWants.Handle(queue, wants);
         turn.SetPeer(queue.Peer, next);
         turn.EmitAll(explains);
         if (ReferenceEquals(next, queue)) return false;
@@ -710,10 +719,10 @@ public static class Client
     {
         if (turn.State.Peers.Find(peer).Case is not PeerWants queue) return;
         var envelope = new EnvelopeId(Side.Client, turn.State.NextEnvelope);
-        var (next, message) = queue.TakeMessage(envelope, now, turn.Limits);
-        if (message is null) return;
+        var (next, send) = PeerWants.Handle(queue, new TakeNextMessage(envelope, now, turn.Limits));
+        if (send.IsEmpty) return;
         turn.State = turn.State with { Peers = turn.State.Peers.SetItem(peer, next), NextEnvelope = turn.State.NextEnvelope + 1 };
-        turn.Emit(new SendMessage(peer, envelope, message));
+        turn.EmitAll(send);
     }
 
     /// <summary>
@@ -731,13 +740,13 @@ public static class Client
             if (at <= now)
             {
                 // A debounce armed earlier (for cancels) is dropped: its firing finds no deadline and is ignored.
-                if (queue.DebounceDeadline is not null) turn.State = turn.State with { Peers = turn.State.Peers.SetItem(peer, queue with { DebounceDeadline = null }) };
+                if (queue.DebounceDeadline is not null) turn.State = turn.State with { Peers = turn.State.Peers.SetItem(peer, PeerWants.Handle(queue, DisarmDebounce.Instance).State) };
                 SendNow(turn, peer, now);
                 continue;
             }
-            var (armed, timer) = queue.ArmDebounce(at);
+            var (armed, timers) = PeerWants.Handle(queue, new ArmDebounceAt(at));
             turn.State = turn.State with { Peers = turn.State.Peers.SetItem(peer, armed) };
-            turn.Emit(timer);
+            turn.EmitAll(timers);
         }
     }
 }

@@ -26,10 +26,68 @@ public sealed record SentWant(WantlistEntry Entry, bool Broadcast, long? SentAt)
 /// <param name="Message">What it carried, to re-queue on failure.</param>
 public sealed record InFlightEnvelope(EnvelopeId Envelope, Message Message);
 
+/// <summary>What the client asks of one peer's <see cref="PeerWants"/>, as a closed hierarchy; stepped by <see cref="PeerWants.Handle"/>.</summary>
+public abstract record PeerWantsInput
+{
+    // Only this assembly's records derive from it, so Handle's switch covers every input.
+    private protected PeerWantsInput() { }
+}
+
+/// <summary>Queue want-blocks and want-haves, for a session (<paramref name="Broadcast"/> false) or a broadcast.</summary>
+public sealed record QueueWants(Seq<Cid> WantBlocks, Seq<Cid> WantHaves, bool Broadcast) : PeerWantsInput;
+
+/// <summary>Withdraw wants: unsent ones are deleted, sent ones become pending CANCELs.</summary>
+public sealed record QueueCancels(Seq<Cid> Cids) : PeerWantsInput;
+
+/// <summary>The peer sent these blocks: its server dropped the wants, so they are forgotten without a CANCEL.</summary>
+public sealed record ForgetWants(Seq<Cid> Cids) : PeerWantsInput;
+
+/// <summary>
+/// The peer answered with a message's <paramref name="Blocks"/> and <paramref name="Presences"/>. <paramref name="Wanted"/>
+/// is the client's interest: a block it wants is forgotten right after (<see cref="ForgetWants"/>), so it is not re-stamped.
+/// </summary>
+public sealed record PeerAnswered(Map<Cid, Block> Blocks, Map<Cid, PresenceType> Presences, SortedMap<Cid, Set<long>> Wanted, long Now, Limits Limits) : PeerWantsInput;
+
+/// <summary>Take the next message into <paramref name="Envelope"/>, answered by <see cref="SendMessage"/> when there is one to send.</summary>
+public sealed record TakeNextMessage(EnvelopeId Envelope, long Now, Limits Limits) : PeerWantsInput;
+
+/// <summary>The shell sent the envelope: the queue may send again and want-blocks start their DONT_HAVE clocks unless <paramref name="StartClocks"/> is false.</summary>
+public sealed record EnvelopeConfirmed(EnvelopeId Envelope, long Now, bool StartClocks, Limits Limits) : PeerWantsInput;
+
+/// <summary>The shell could not send the envelope: its wants go back to the queue.</summary>
+public sealed record EnvelopeFailed(EnvelopeId Envelope, long Now, Limits Limits) : PeerWantsInput;
+
+/// <summary>The rebroadcast check is due: sent wants unanswered too long are queued again.</summary>
+public sealed record RebroadcastDue(long Now, Limits Limits) : PeerWantsInput;
+
+/// <summary>Arm the send-debounce timer for <paramref name="Deadline"/>.</summary>
+public sealed record ArmDebounceAt(long Deadline) : PeerWantsInput;
+
+/// <summary>Forget the armed send debounce: it fired, or the queue sends at once so its firing must find nothing to do.</summary>
+public sealed record DisarmDebounce : PeerWantsInput
+{
+    /// <summary>The one instance: the input carries no data.</summary>
+    public static readonly DisarmDebounce Instance = new();
+
+    private DisarmDebounce() { }
+}
+
+/// <summary>The peer connected again (the shell reports a connect for a peer already known): its version and traits are refreshed.</summary>
+public sealed record PeerReconnected(ProtocolVersion Version, PeerTraits Traits) : PeerWantsInput;
+
+/// <summary>The DONT_HAVE timer fired: want-blocks past the timeout are reported as <see cref="DontHavesSimulated"/>.</summary>
+public sealed record DontHaveTimerFired(long Now, Limits Limits) : PeerWantsInput;
+
+/// <summary>What a <see cref="PeerWants"/> step asks of the client: a root effect (a message, a timer, an explanation) or <see cref="DontHavesSimulated"/>.</summary>
+public interface IPeerWantsEffect;
+
+/// <summary>Want-blocks unanswered past the DONT_HAVE timeout, sorted: the client hands them to sessions as DONT_HAVEs.</summary>
+public sealed record DontHavesSimulated(Seq<Cid> Cids) : IPeerWantsEffect;
+
 /// <summary>
 /// One peer's outgoing want queue (boxo peerWantManager entry plus MessageQueue): what we want from the peer, what it was
 /// told, and the cancels still to send. At most one envelope is in flight; wants and cancels arriving meanwhile coalesce
-/// into the next message. Pure: every operation returns a new value plus any <see cref="Explain"/> effects.
+/// into the next message. Pure: <see cref="Handle"/> returns a new value plus its effects.
 /// </summary>
 /// <param name="Peer">The peer.</param>
 /// <param name="Version">Its Bitswap version; below 1.2.0 it gets no want-haves.</param>
@@ -94,6 +152,85 @@ public sealed record PeerWants(
     /// <summary>What the peer was told we want, by CID.</summary>
     public Seq<WantlistEntry> SentEntries => Sent.Values.Select(s => s.Entry).ToSeq();
 
+    /// <summary>Steps the queue by one input.</summary>
+    public static Step<PeerWants, IPeerWantsEffect> Handle(PeerWants state, PeerWantsInput input)
+    {
+        switch (input)
+        {
+            case QueueWants wants:
+            {
+                var (queue, explains) = state.AddWants(wants.WantBlocks, wants.WantHaves, wants.Broadcast);
+                return new(queue, explains);
+            }
+            case QueueCancels cancels:
+            {
+                var (queue, explains) = state.Cancel(cancels.Cids);
+                return new(queue, explains);
+            }
+            case ForgetWants forget:
+                return Quiet(state.ForgetAll(forget.Cids));
+            case PeerAnswered answered:
+                return Quiet(state.Answer(answered));
+            case TakeNextMessage take:
+            {
+                var (queue, message) = state.TakeMessage(take.Envelope, take.Now, take.Limits);
+                return message is null ? Quiet(queue) : new(queue, Seq<IPeerWantsEffect>.Empty.Add(new SendMessage(state.Peer, take.Envelope, message)));
+            }
+            case EnvelopeConfirmed confirmed:
+            {
+                var (queue, timer) = state.Confirmed(confirmed.Envelope, confirmed.Now, confirmed.StartClocks).ArmDontHave(confirmed.Now, confirmed.Limits);
+                return timer is null ? Quiet(queue) : new(queue, Seq<IPeerWantsEffect>.Empty.Add(timer));
+            }
+            case EnvelopeFailed failed:
+                return Quiet(state.Failed(failed.Envelope, failed.Now, failed.Limits));
+            case RebroadcastDue due:
+            {
+                var (queue, explains) = state.QueueRebroadcast(due.Now, due.Limits);
+                return new(queue, explains);
+            }
+            case ArmDebounceAt arm:
+            {
+                var (queue, timer) = state.ArmDebounce(arm.Deadline);
+                return new(queue, Seq<IPeerWantsEffect>.Empty.Add(timer));
+            }
+            case DisarmDebounce:
+                return Quiet(state with { DebounceDeadline = null });
+            case PeerReconnected reconnected:
+                return Quiet(state with { Version = reconnected.Version, Traits = reconnected.Traits });
+            case DontHaveTimerFired fired:
+            {
+                var (queue, expired, timer) = state.ExpireDontHaves(fired.Now, fired.Limits);
+                var effects = timer is null ? Seq<IPeerWantsEffect>.Empty : Seq<IPeerWantsEffect>.Empty.Add(timer);
+                return new(queue, expired.IsEmpty ? effects : effects.Add(new DontHavesSimulated(expired)));
+            }
+            default:
+                throw new System.Diagnostics.UnreachableException($"peer wants input {input.GetType().Name}");
+        }
+    }
+
+    private static Step<PeerWants, IPeerWantsEffect> Quiet(PeerWants state) => Step<PeerWants, IPeerWantsEffect>.Quiet(state);
+
+    /// <summary>
+    /// A message's answers: latency sampled and clocks stopped (<see cref="Responded"/>), and a peer that sent a block or a
+    /// HAVE becomes a broadcast target (boxo Client.receiveBlocksFrom).
+    /// </summary>
+    private PeerWants Answer(PeerAnswered answered)
+    {
+        // Wanted blocks are forgotten at this peer after routing (the client's ForgetWants), so their sent record goes now.
+        var interest = answered.Wanted;
+        var blocks = answered.Blocks;
+        bool Delivered(Cid cid) => blocks.ContainsKey(cid) && interest.ContainsKey(cid);
+        var presences = answered.Presences;
+        bool HaveOnly(Cid cid) => presences.Find(cid).Case is PresenceType.Have;
+        // Listed with a count, so Responded sizes its local sets up front.
+        // Blocks alone or presences alone are distinct CIDs, passed as they are; both together are listed, counted.
+        IEnumerable<Cid> answeredCids = presences.IsEmpty ? blocks.Keys : blocks.IsEmpty ? presences.Keys : [.. blocks.Keys, .. presences.Keys];
+        var responded = Responded(answeredCids, answered.Now, answered.Limits, Delivered, HaveOnly, distinct: blocks.IsEmpty || presences.IsEmpty);
+        if (!responded.Answered && (!blocks.IsEmpty || presences.Values.Exists(t => t == PresenceType.Have)))
+            responded = responded with { Answered = true };
+        return responded;
+    }
+
     /// <summary>
     /// The DONT_HAVE timeout (boxo bitswap/client/internal/messagequeue/donthavetimeoutmgr.go): dontHaveTimeout (5 s) until
     /// a latency is known, then maxExpectedWantProcessTime (2 s) plus pingLatencyMultiplier (3) times the latency average,
@@ -116,10 +253,10 @@ public sealed record PeerWants(
     /// A want already sent as strongly (or stronger) is skipped, so a want-have never downgrades a want-block; a re-want drops
     /// a pending cancel. Peers below 1.2.0 get no peer want-haves, and broadcast want-haves become want-blocks for them.
     /// </summary>
-    public (PeerWants Queue, Seq<Effect> Explains) AddWants(Seq<Cid> wantBlocks, Seq<Cid> wantHaves, bool broadcast)
+    private (PeerWants Queue, Seq<IPeerWantsEffect> Explains) AddWants(Seq<Cid> wantBlocks, Seq<Cid> wantHaves, bool broadcast)
     {
         var draft = new Draft(this);
-        var explains = Seq<Effect>.Empty;
+        var explains = Seq<IPeerWantsEffect>.Empty;
         var supportsHave = Version.SupportsHave();
         foreach (var cid in wantHaves)
         {
@@ -169,7 +306,7 @@ public sealed record PeerWants(
             };
     }
 
-    private Seq<Effect> AddOne(Draft draft, Cid cid, WantType type, bool broadcast, Seq<Effect> explains)
+    private Seq<IPeerWantsEffect> AddOne(Draft draft, Cid cid, WantType type, bool broadcast, Seq<IPeerWantsEffect> explains)
     {
         // A re-want drops the pending cancel. The peer still holds the earlier want, so it is sent again (boxo: the want goes
         // out, the cancel does not) as at least as strong as before, and stays recorded so a later cancel still reaches the peer.
@@ -219,12 +356,12 @@ public sealed record PeerWants(
     /// Withdraws wants. An unsent want is just deleted; a sent one becomes a pending CANCEL (boxo AddCancels), so CANCEL goes
     /// only to peers that were sent the want.
     /// </summary>
-    public (PeerWants Queue, Seq<Effect> Explains) Cancel(Seq<Cid> cids)
+    private (PeerWants Queue, Seq<IPeerWantsEffect> Explains) Cancel(Seq<Cid> cids)
     {
         var pending = Pending;
         var cancels = PendingCancels;
         var sent = Sent;
-        var explains = Seq<Effect>.Empty;
+        var explains = Seq<IPeerWantsEffect>.Empty;
         var changed = false;
         foreach (var cid in cids)
         {
@@ -248,12 +385,8 @@ public sealed record PeerWants(
         return (this with { Pending = pending, PendingCancels = cancels, Sent = sent }, explains);
     }
 
-    /// <summary>The peer sent the block itself: its server dropped the want, so we forget it without a CANCEL.</summary>
-    public PeerWants Forget(Cid cid) =>
-        this with { Pending = Pending.Without(cid), Sent = Sent.Without(cid) };
-
-    /// <summary><see cref="Forget(Cid)"/> for several CIDs, with one copy of the queue.</summary>
-    public PeerWants ForgetAll(Seq<Cid> cids)
+    /// <summary>The peer sent these blocks itself: its server dropped the wants, so we forget them without a CANCEL.</summary>
+    private PeerWants ForgetAll(Seq<Cid> cids)
     {
         return this with
         {
@@ -272,7 +405,7 @@ public sealed record PeerWants(
     /// <param name="forgotten">CIDs whose block arrived and that the caller then forgets (<see cref="ForgetAll"/>): sampled, but not re-stamped first.</param>
     /// <param name="haveOnly">CIDs the peer answered with HAVE alone: a want-block's DONT_HAVE clock keeps running for them.</param>
     /// <param name="distinct">True when <paramref name="cids"/> holds no repeat (a message's blocks alone, or its presences alone): no set is needed to skip repeats.</param>
-    public PeerWants Responded(IEnumerable<Cid> cids, long now, Limits limits, Func<Cid, bool>? forgotten = null, Func<Cid, bool>? haveOnly = null, bool distinct = false)
+    private PeerWants Responded(IEnumerable<Cid> cids, long now, Limits limits, Func<Cid, bool>? forgotten = null, Func<Cid, bool>? haveOnly = null, bool distinct = false)
     {
         var ewma = LatencyEwmaMs;
         var samples = LatencySamples;
@@ -317,7 +450,7 @@ public sealed record PeerWants(
     /// <see cref="EstimatedEntryBytes"/> and always at least one entry. Taken wants move to <see cref="Sent"/> stamped <paramref name="now"/>.
     /// Returns no message when nothing is pending or one is already in flight.
     /// </summary>
-    public (PeerWants Queue, Message? Message) TakeMessage(EnvelopeId envelope, long now, Limits limits)
+    private (PeerWants Queue, Message? Message) TakeMessage(EnvelopeId envelope, long now, Limits limits)
     {
         if (InFlight is not null || PendingCount == 0) return (this, null);
         var budget = limits.ClientMessageBytesMax - MessageOverheadBytes;
@@ -409,7 +542,7 @@ public sealed record PeerWants(
     /// <param name="envelope">The envelope confirmed.</param>
     /// <param name="now">The time of the confirmation.</param>
     /// <param name="startClocks">False when the client does not simulate DONT_HAVE: no clock starts.</param>
-    public PeerWants Confirmed(EnvelopeId envelope, long now, bool startClocks = true)
+    private PeerWants Confirmed(EnvelopeId envelope, long now, bool startClocks = true)
     {
         if (InFlight is not { } inFlight || inFlight.Envelope != envelope) return this;
         // Made at the first change (broadcast want-haves change nothing, want-blocks all do): a builder over the sent map.
@@ -430,7 +563,7 @@ public sealed record PeerWants(
     /// The shell could not send the envelope: its wants still current and cancels not overtaken go back to the queue, and the
     /// next attempt waits <see cref="Limits.ClientSendRetryMs"/>.
     /// </summary>
-    public PeerWants Failed(EnvelopeId envelope, long now, Limits limits)
+    private PeerWants Failed(EnvelopeId envelope, long now, Limits limits)
     {
         if (InFlight is not { } inFlight || inFlight.Envelope != envelope) return this;
         var pending = Pending;
@@ -452,10 +585,10 @@ public sealed record PeerWants(
     }
 
     /// <summary>Re-queues sent wants unanswered for <see cref="Limits.RebroadcastIntervalMs"/> (boxo rebroadcastWantlist); they stay in <see cref="Sent"/>.</summary>
-    public (PeerWants Queue, Seq<Effect> Explains) QueueRebroadcast(long now, Limits limits)
+    private (PeerWants Queue, Seq<IPeerWantsEffect> Explains) QueueRebroadcast(long now, Limits limits)
     {
         var pending = Pending;
-        var explains = Seq<Effect>.Empty;
+        var explains = Seq<IPeerWantsEffect>.Empty;
         foreach (var (cid, want) in Sent)
         {
             if (want.SentAt is not { } at || now - at < limits.RebroadcastIntervalMs || pending.ContainsKey(cid)) continue;
@@ -483,7 +616,7 @@ public sealed record PeerWants(
     }
 
     /// <summary>Arms the send-debounce timer for <paramref name="deadline"/>.</summary>
-    public (PeerWants Queue, ArmTimer Timer) ArmDebounce(long deadline) =>
+    private (PeerWants Queue, ArmTimer Timer) ArmDebounce(long deadline) =>
         (this with { DebounceDeadline = deadline }, new ArmTimer(new TimerId(TimerKind.SendDebounce, 0, Peer), deadline));
 
     /// <summary>True when a send-debounce firing at <paramref name="now"/> is the one this queue armed.</summary>
@@ -493,7 +626,7 @@ public sealed record PeerWants(
     /// Expires want-blocks unanswered past the DONT_HAVE timeout (they count as a DONT_HAVE) and re-arms the timer for the
     /// next one. A firing before the armed deadline is stale and ignored.
     /// </summary>
-    public (PeerWants Queue, Seq<Cid> Expired, ArmTimer? Timer) ExpireDontHaves(long now, Limits limits)
+    private (PeerWants Queue, Seq<Cid> Expired, ArmTimer? Timer) ExpireDontHaves(long now, Limits limits)
     {
         if (DontHaveDeadline is not { } d || now < d) return (this, Seq<Cid>.Empty, null);
         var timeout = DontHaveTimeoutMs(limits);
@@ -510,7 +643,7 @@ public sealed record PeerWants(
     /// Arms the DONT_HAVE timer for the earliest awaiting want-block unless one is armed at or before that time. A want that is
     /// already overdue (the timeout shrank when a latency sample arrived) is due now, never in the past.
     /// </summary>
-    public (PeerWants Queue, ArmTimer? Timer) ArmDontHave(long now, Limits limits)
+    private (PeerWants Queue, ArmTimer? Timer) ArmDontHave(long now, Limits limits)
     {
         if (EarliestAwaiting() is not { } earliest) return (this, null);
         var deadline = Math.Max(now, earliest + DontHaveTimeoutMs(limits));

@@ -13,7 +13,47 @@ public sealed record SendWantsOrder(PeerId Peer, Seq<Cid> WantBlocks, Seq<Cid> W
 public sealed record BroadcastOrder(Seq<Cid> Cids, string Reason) : SessionOrder;
 
 /// <summary>Emit an effect as is (timers, provider searches, explanations).</summary>
-public sealed record EmitOrder(Effect Effect) : SessionOrder;
+public sealed record EmitOrder(IClientEffect Effect) : SessionOrder;
+
+/// <summary>Answers <see cref="SessionWantsRemoved"/>: the CIDs the session wanted and dropped, in the order given; absent when none was.</summary>
+public sealed record WantsRemovedOrder(Seq<Cid> Cids) : SessionOrder;
+
+/// <summary>What the client tells one <see cref="Session"/>, as a closed hierarchy; stepped by <see cref="Session.Handle"/>.</summary>
+public abstract record SessionInput
+{
+    // Only this assembly's records derive from it, so Handle's switch covers every input.
+    private protected SessionInput() { }
+}
+
+/// <summary>New wants (the client filtered out CIDs already wanted): sent to session peers, or broadcast if none is known yet.</summary>
+public sealed record SessionWantsAdded(Seq<Cid> Cids, long Now, Limits Limits) : SessionInput;
+
+/// <summary>
+/// Blocks and presences from a peer for the session's wants (real, simulated by a DONT_HAVE timeout, or a provider found,
+/// which counts as HAVE). <paramref name="FromConnected"/> says whether the peer is connected, so it may join the session.
+/// </summary>
+public sealed record SessionResponse(PeerId From, Seq<Cid> Blocks, Seq<Cid> Haves, Seq<Cid> DontHaves, bool FromConnected, long Now, Limits Limits) : SessionInput;
+
+/// <summary>A peer disconnected.</summary>
+public sealed record SessionPeerLeft(PeerId Peer, long Now) : SessionInput;
+
+/// <summary>The session's idle-tick timer fired.</summary>
+public sealed record SessionTick(long Now, Limits Limits) : SessionInput;
+
+/// <summary>A block the session may want arrived locally (BlocksAdded).</summary>
+public sealed record SessionLocalBlock(Cid Cid, long Now, Limits Limits) : SessionInput;
+
+/// <summary>Drop wants (cancelled or the session closed); answered by <see cref="WantsRemovedOrder"/>. The CIDs must be distinct.</summary>
+public sealed record SessionWantsRemoved(Seq<Cid> Cids) : SessionInput;
+
+/// <summary>A block arrived for a CID this session already got.</summary>
+public sealed record SessionDuplicateBlock : SessionInput
+{
+    /// <summary>The one instance: the input carries no data, so counting a duplicate allocates nothing.</summary>
+    public static readonly SessionDuplicateBlock Instance = new();
+
+    private SessionDuplicateBlock() { }
+}
 
 /// <summary>One wanted CID in a session.</summary>
 /// <param name="Order">Position in the session's want order (earlier wants first).</param>
@@ -117,8 +157,37 @@ public sealed record Session
         }
     }
 
+    /// <summary>Steps the session by one input.</summary>
+    public static Step<Session, SessionOrder> Handle(Session state, SessionInput input)
+    {
+        switch (input)
+        {
+            case SessionWantsAdded added:
+                return state.Want(added.Cids, added.Now, added.Limits);
+            case SessionResponse response:
+                return state.Update(response.From, response.Blocks, response.Haves, response.DontHaves, response.Now, response.Limits, response.FromConnected);
+            case SessionPeerLeft left:
+                return state.PeerLeft(left.Peer, left.Now);
+            case SessionTick tick:
+                return state.Tick(tick.Now, tick.Limits);
+            case SessionLocalBlock local:
+                return state.LocalBlock(local.Cid, local.Now, local.Limits);
+            case SessionWantsRemoved removed:
+            {
+                var (session, cids) = state.Unwant(removed.Cids);
+                return cids.IsEmpty
+                    ? Step<Session, SessionOrder>.Quiet(session)
+                    : new(session, Seq<SessionOrder>.Empty.Add(new WantsRemovedOrder(cids)));
+            }
+            case SessionDuplicateBlock:
+                return Step<Session, SessionOrder>.Quiet(state.CountDuplicate());
+            default:
+                throw new System.Diagnostics.UnreachableException($"session input {input.GetType().Name}");
+        }
+    }
+
     /// <summary>Adds new wants (the caller filtered out CIDs already wanted): sends them to session peers, or broadcasts if none is known yet.</summary>
-    public Step<Session, SessionOrder> Want(Seq<Cid> cids, long now, Limits limits)
+    private Step<Session, SessionOrder> Want(Seq<Cid> cids, long now, Limits limits)
     {
         var wants = Wants;
         var toFetch = ToFetch;
@@ -158,7 +227,7 @@ public sealed record Session
 
     /// <summary>Drops wants (cancelled, or satisfied elsewhere); returns the CIDs that were wanted.</summary>
     /// <param name="cids">Distinct CIDs (every caller passes a message's blocks, a distinct list or one CID), so no set is needed to skip repeats.</param>
-    public (Session Session, Seq<Cid> Removed) Unwant(Seq<Cid> cids)
+    private (Session Session, Seq<Cid> Removed) Unwant(Seq<Cid> cids)
     {
         var removed = new List<Cid>(cids.Count);
         return (Drop(cids, removed), Persistent.SeqOf(removed));
@@ -201,8 +270,8 @@ public sealed record Session
     /// Blocks and presences from a peer for this session's wants (real, simulated by a DONT_HAVE timeout, or a provider
     /// found, which counts as HAVE). <paramref name="blocks"/> are wanted blocks now delivered to the session.
     /// </summary>
-    public Step<Session, SessionOrder> Update(
-        PeerId from, Seq<Cid> blocks, Seq<Cid> haves, Seq<Cid> dontHaves, long now, Limits limits, Func<PeerId, bool> isConnected)
+    private Step<Session, SessionOrder> Update(
+        PeerId from, Seq<Cid> blocks, Seq<Cid> haves, Seq<Cid> dontHaves, long now, Limits limits, bool fromConnected)
     {
         var session = this;
         var orders = Seq<SessionOrder>.Empty;
@@ -215,7 +284,7 @@ public sealed record Session
 
         if (!wantedBlocks.IsEmpty || !wantedHaves.IsEmpty)
         {
-            if (!session.Peers.Contains(from) && isConnected(from))
+            if (!session.Peers.Contains(from) && fromConnected)
             {
                 session = session with { Peers = session.Peers.Add(from), PeersDiscovered = true, Exhausted = Set<Cid>.Empty };
                 newPeers = newPeers.Add(from);
@@ -300,7 +369,7 @@ public sealed record Session
     }
 
     /// <summary>A peer disconnected: it leaves the session, its want-blocks move to the next best peer, and if it was the last peer the wants are broadcast.</summary>
-    public Step<Session, SessionOrder> PeerLeft(PeerId peer, long now)
+    private Step<Session, SessionOrder> PeerLeft(PeerId peer, long now)
     {
         var session = this with { Presences = Presences.RemovePeer(peer), FirstDeliveries = FirstDeliveries.Without(peer) };
         if (!Peers.Contains(peer)) return Step<Session, SessionOrder>.Quiet(session);
@@ -317,7 +386,7 @@ public sealed record Session
     /// The idle tick: re-broadcast want-have for up to <see cref="Limits.BroadcastLiveWantsMax"/> live wants, search providers
     /// for the first one only on the first consecutive tick, and re-arm with a growing delay (boxo session idle tick).
     /// </summary>
-    public Step<Session, SessionOrder> Tick(long now, Limits limits)
+    private Step<Session, SessionOrder> Tick(long now, Limits limits)
     {
         // A firing before the armed deadline is stale (a shell that does not move re-armed timers): ignore it.
         if (TickArmedFor is { } armed && now < armed) return Step<Session, SessionOrder>.Quiet(this);
@@ -347,7 +416,7 @@ public sealed record Session
     }
 
     /// <summary>A block this session wanted arrived locally (BlocksAdded): counts as a wanted block for the idle tick, then refills the broadcast.</summary>
-    public Step<Session, SessionOrder> LocalBlock(Cid cid, long now, Limits limits)
+    private Step<Session, SessionOrder> LocalBlock(Cid cid, long now, Limits limits)
     {
         if (!Wants.ContainsKey(cid)) return Step<Session, SessionOrder>.Quiet(this);
         var session = Drop(Seq1(cid), new List<Cid>(1));
@@ -359,13 +428,11 @@ public sealed record Session
     }
 
     /// <summary>Counts a block that arrived for a CID this session already got.</summary>
-    public Session CountDuplicate() => this with { DuplicateBlocks = DuplicateBlocks + 1 };
-
-    /// <summary>The peer that should get the want-block for <paramref name="cid"/>: HAVE beats unknown, a DONT_HAVE peer never gets it; ties by weighted chance.</summary>
-    public (Session Session, PeerId? Peer) BestPeer(Cid cid) => BestPeer(cid, [.. Peers]);
+    private Session CountDuplicate() => this with { DuplicateBlocks = DuplicateBlocks + 1 };
 
     /// <summary>
-    /// <see cref="BestPeer(Cid)"/> over the session's peers as an array taken once by the caller: a want-block choice per
+    /// The peer that should get the want-block for <paramref name="cid"/>: HAVE beats unknown, a DONT_HAVE peer never gets
+    /// it; ties by weighted chance. The session's peers come as an array taken once by the caller: a want-block choice per
     /// candidate walked the peer set twice (a boxed enumerator each) and gathered the tied peers in a new sequence.
     /// </summary>
     private (Session Session, PeerId? Peer) BestPeer(Cid cid, PeerId[] peers)

@@ -82,42 +82,56 @@ public readonly record struct EnvelopeId(Side Side, long Sequence)
 /// <param name="Now">Milliseconds on the shell's clock when the input was taken.</param>
 public abstract record Input(long Now);
 
+/// <summary>An input the server (<see cref="Engine"/>) handles; <see cref="Node"/> routes only these to it.</summary>
+public interface IEngineInput
+{
+    /// <summary>Milliseconds on the shell's clock when the input was taken.</summary>
+    long Now { get; }
+}
+
+/// <summary>An input the client (<see cref="Client"/>) handles; <see cref="Node"/> routes only these to it.</summary>
+public interface IClientInput
+{
+    /// <summary>Milliseconds on the shell's clock when the input was taken.</summary>
+    long Now { get; }
+}
+
 /// <summary>A peer connected and speaks this Bitswap version; <paramref name="Traits"/> say whether it is local or peered (broadcast control).</summary>
-public sealed record PeerConnected(long Now, PeerId Peer, ProtocolVersion Version, PeerTraits Traits = PeerTraits.None) : Input(Now);
+public sealed record PeerConnected(long Now, PeerId Peer, ProtocolVersion Version, PeerTraits Traits = PeerTraits.None) : Input(Now), IEngineInput, IClientInput;
 
 /// <summary>A peer disconnected; its ledger, queue and wants are dropped.</summary>
-public sealed record PeerDisconnected(long Now, PeerId Peer) : Input(Now);
+public sealed record PeerDisconnected(long Now, PeerId Peer) : Input(Now), IEngineInput, IClientInput;
 
 /// <summary>
 /// A decoded message arrived. <paramref name="LocalSizes"/> holds, for every CID in the message's wantlist and blocks
 /// that the local blockstore holds, its size; a CID absent from it is not held (a size of 0 counts as absent, as in boxo).
 /// The shell looks these up before posting, so the domain never does I/O.
 /// </summary>
-public sealed record MessageReceived(long Now, PeerId Peer, Message Message, Map<Cid, int> LocalSizes) : Input(Now);
+public sealed record MessageReceived(long Now, PeerId Peer, Message Message, Map<Cid, int> LocalSizes) : Input(Now), IEngineInput, IClientInput;
 
 /// <summary>The shell handed the envelope to the network successfully.</summary>
-public sealed record MessageSent(long Now, PeerId Peer, EnvelopeId Envelope) : Input(Now);
+public sealed record MessageSent(long Now, PeerId Peer, EnvelopeId Envelope) : Input(Now), IEngineInput, IClientInput;
 
 /// <summary>The shell could not send the envelope.</summary>
-public sealed record MessageFailed(long Now, PeerId Peer, EnvelopeId Envelope, string Reason) : Input(Now);
+public sealed record MessageFailed(long Now, PeerId Peer, EnvelopeId Envelope, string Reason) : Input(Now), IEngineInput, IClientInput;
 
 /// <summary>Answers <see cref="LoadBlocks"/>: the blocks that were still in the blockstore (a missing CID vanished meanwhile).</summary>
-public sealed record BlocksLoaded(long Now, EnvelopeId Envelope, PeerId Peer, Map<Cid, Block> Blocks) : Input(Now);
+public sealed record BlocksLoaded(long Now, EnvelopeId Envelope, PeerId Peer, Map<Cid, Block> Blocks) : Input(Now), IEngineInput;
 
 /// <summary>New blocks are in the local blockstore (boxo's NotifyNewBlocks): serve peers that want them, wake local waiters.</summary>
-public sealed record BlocksAdded(long Now, Seq<Block> Blocks) : Input(Now);
+public sealed record BlocksAdded(long Now, Seq<Block> Blocks) : Input(Now), IEngineInput, IClientInput;
 
 /// <summary>A timer armed with <see cref="ArmTimer"/> is due.</summary>
-public sealed record TimerFired(long Now, TimerId Timer) : Input(Now);
+public sealed record TimerFired(long Now, TimerId Timer) : Input(Now), IEngineInput, IClientInput;
 
 /// <summary>Command: a session wants these blocks. Session 0 is never used; the shell numbers sessions from 1.</summary>
-public sealed record WantBlocks(long Now, long Session, Seq<Cid> Cids) : Input(Now);
+public sealed record WantBlocks(long Now, long Session, Seq<Cid> Cids) : Input(Now), IClientInput;
 
 /// <summary>Command: a session no longer wants these blocks.</summary>
-public sealed record CancelWants(long Now, long Session, Seq<Cid> Cids) : Input(Now);
+public sealed record CancelWants(long Now, long Session, Seq<Cid> Cids) : Input(Now), IClientInput;
 
 /// <summary>Command: a session ended; all its wants are cancelled.</summary>
-public sealed record CloseSession(long Now, long Session) : Input(Now);
+public sealed record CloseSession(long Now, long Session) : Input(Now), IClientInput;
 
 /// <summary>The routing port found providers for a CID a session asked about (<see cref="FindProviders"/>); they are connected.</summary>
-public sealed record ProvidersFound(long Now, long Session, Cid Cid, Seq<PeerId> Providers) : Input(Now);
+public sealed record ProvidersFound(long Now, long Session, Cid Cid, Seq<PeerId> Providers) : Input(Now), IClientInput;

@@ -129,8 +129,8 @@ public static class Engine
         + message.Blocks.Values.Sum(b => (long)b.Size + b.Cid.ByteLength + BlockOverheadBytes)
         + message.Presences.Keys.Sum(c => (long)PresenceWork(c));
 
-    /// <summary>Advances the engine by one input; client inputs are ignored.</summary>
-    public static Step<EngineState, Effect> Handle(EngineState state, Input input) => input switch
+    /// <summary>Advances the engine by one input.</summary>
+    public static Step<EngineState, IEngineEffect> Handle(EngineState state, IEngineInput input) => input switch
     {
         MessageReceived m => OnMessageReceived(state, m),
         BlocksAdded b => OnBlocksAdded(state, b),
@@ -140,18 +140,18 @@ public static class Engine
         MessageFailed f => OnMessageFailed(state, f),
         BlocksLoaded l => OnBlocksLoaded(state, l),
         TimerFired t => OnTimerFired(state, t),
-        WantBlocks or CancelWants or CloseSession or ProvidersFound => Step<EngineState, Effect>.Quiet(state),
-        _ => throw new UnreachableException($"unknown input {input.GetType().Name}"),
+        // The interface is open to the compiler; only the root inputs above implement it.
+        _ => throw new UnreachableException($"engine input {input.GetType().Name}"),
     };
 
-    private static Step<EngineState, Effect> OnPeerConnected(EngineState state, PeerConnected input)
+    private static Step<EngineState, IEngineEffect> OnPeerConnected(EngineState state, PeerConnected input)
     {
         var known = state with { Ledgers = state.Ledgers.AddOrUpdate(input.Peer, l => l, PeerLedger.Empty) };
         var (armed, effects) = ArmScoreTimer(known, input.Now);
         return new(armed, effects);
     }
 
-    private static Step<EngineState, Effect> OnPeerDisconnected(EngineState state, PeerDisconnected input)
+    private static Step<EngineState, IEngineEffect> OnPeerDisconnected(EngineState state, PeerDisconnected input)
     {
         var wanters = state.Wanters;
         if (state.Wantlists.Find(input.Peer).Case is PeerWantlist wantlist)
@@ -161,18 +161,18 @@ public static class Engine
             Ledgers = state.Ledgers.Without(input.Peer),
             Wantlists = state.Wantlists.Without(input.Peer),
             Wanters = wanters,
-            Queue = state.Queue.RemovePeer(input.Peer),
+            Queue = PeerTaskQueue.Handle(state.Queue, new PeerTasksDropped(input.Peer)).State,
         };
-        return Dispatch(next, input.Now, Seq<Effect>.Empty);
+        return Dispatch(next, input.Now, Seq<IEngineEffect>.Empty);
     }
 
-    private static Step<EngineState, Effect> OnMessageReceived(EngineState state, MessageReceived input)
+    private static Step<EngineState, IEngineEffect> OnMessageReceived(EngineState state, MessageReceived input)
     {
         var message = input.Message;
-        if (message.IsEmpty) return Step<EngineState, Effect>.Quiet(state);
+        if (message.IsEmpty) return Step<EngineState, IEngineEffect>.Quiet(state);
         var limits = state.Config.Limits;
         var peer = input.Peer;
-        var effects = Seq<Effect>.Empty;
+        var effects = Seq<IEngineEffect>.Empty;
 
         var ledger = state.Ledgers.Find(peer).IfNone(PeerLedger.Empty);
         foreach (var block in message.Blocks.Values) ledger = ledger.BlockReceived(block.Size, input.Now);
@@ -183,6 +183,8 @@ public static class Engine
         var wantlist = next.Wantlists.Find(peer).IfNone(PeerWantlist.Empty);
         var wanters = next.Wanters;
         var queue = next.Queue;
+        // Pending tasks the message withdraws, taken out of the queue in one step before the new tasks are pushed.
+        List<Cid>? withdrawn = null;
         if (message.Full)
         {
             // A full wantlist replaces the old one: forget every old want in both indexes, and drop the pending work for
@@ -191,7 +193,7 @@ public static class Engine
             {
                 wanters = RemoveWanter(wanters, cid, peer);
                 var restated = message.Wantlist.Find(cid).Case is WantlistEntry e && !e.Cancel;
-                if (!restated) (queue, _) = queue.Remove(peer, cid);
+                if (!restated) (withdrawn ??= []).Add(cid);
             }
             wantlist = wantlist.Clear();
         }
@@ -221,7 +223,7 @@ public static class Engine
             {
                 wantlist = wantlist.Cancel(cid);
                 wanters = RemoveWanter(wanters, cid, peer);
-                (queue, _) = queue.Remove(peer, cid);
+                (withdrawn ??= []).Add(cid);
                 continue;
             }
             if (state.Config.RequestFilter is { } filter && !filter(peer, cid))
@@ -252,7 +254,7 @@ public static class Engine
                 // IfNone reads the want unboxed (Option.Case would box it).
                 var victim = result.Evicted.IfNone(default(PeerWant));
                 wanters = RemoveWanter(wanters, victim.Cid, peer);
-                (queue, _) = queue.Remove(peer, victim.Cid);
+                (withdrawn ??= []).Add(victim.Cid);
                 if (requested.Remove(victim.Cid, out var at))
                 {
                     requests[at] = null;
@@ -279,19 +281,20 @@ public static class Engine
             wantlist = PeerWantlist.Of(fresh);
             wanters = AddWanters(wanters, freshCids, peer, justThisPeer);
         }
+        if (withdrawn is not null) queue = PeerTaskQueue.Handle(queue, new TasksCancelled(peer, withdrawn)).State;
         // Without holes the requests keep a count, so the queue can size its local sets up front.
         queue = PushTasks(state.Config, queue, peer, holes == 0 ? requests.Select(r => r!) : requests.OfType<TaskRequest>(), ref effects);
         next = next with { Wantlists = next.Wantlists.AddOrUpdate(peer, wantlist), Wanters = wanters, Queue = queue };
         return Dispatch(next, input.Now, effects);
     }
 
-    private static Step<EngineState, Effect> OnBlocksAdded(EngineState state, BlocksAdded input)
+    private static Step<EngineState, IEngineEffect> OnBlocksAdded(EngineState state, BlocksAdded input)
     {
         var limits = state.Config.Limits;
         var blocks = input.Blocks.Fold(Map<Cid, Block>.Empty, (map, b) => map.AddOrUpdate(b.Cid, b));
         var wantlists = state.Wantlists;
         var queue = state.Queue;
-        var effects = Seq<Effect>.Empty;
+        var effects = Seq<IEngineEffect>.Empty;
         foreach (var block in blocks.Values)
         {
             if (block.Size == 0 || block.Size > Math.Min(limits.BlockBytesMax, StoredWant.MaxBlockSize)) continue;
@@ -308,35 +311,35 @@ public static class Engine
         return Dispatch(state with { Wantlists = wantlists, Queue = queue }, input.Now, effects);
     }
 
-    private static Step<EngineState, Effect> OnBlocksLoaded(EngineState state, BlocksLoaded input)
+    private static Step<EngineState, IEngineEffect> OnBlocksLoaded(EngineState state, BlocksLoaded input)
     {
         if (state.InFlight.Find(input.Envelope.Sequence).Case is not ServerEnvelope envelope
             || envelope.Message.IsSome)
-            return Step<EngineState, Effect>.Quiet(state);
+            return Step<EngineState, IEngineEffect>.Quiet(state);
 
         if (!state.Ledgers.ContainsKey(envelope.Peer))
         {
             // The peer left while its blocks loaded: nothing to send, the worker is free again.
             var freed = state with { InFlight = state.InFlight.Remove(envelope.Id.Sequence) };
-            return Dispatch(freed, input.Now, Seq<Effect>.Empty);
+            return Dispatch(freed, input.Now, Seq<IEngineEffect>.Empty);
         }
 
         var (next, message, effects) = Build(state, envelope, input.Blocks);
         return Finish(next, envelope, message, input.Now, effects);
     }
 
-    private static Step<EngineState, Effect> OnMessageSent(EngineState state, MessageSent input)
+    private static Step<EngineState, IEngineEffect> OnMessageSent(EngineState state, MessageSent input)
     {
         if (state.InFlight.Find(input.Envelope.Sequence).Case is not ServerEnvelope envelope
             || envelope.Message.Case is not Message message)
-            return Step<EngineState, Effect>.Quiet(state);
+            return Step<EngineState, IEngineEffect>.Quiet(state);
 
         var peer = envelope.Peer;
         var next = state with
         {
             InFlight = state.InFlight.Remove(envelope.Id.Sequence),
             Sending = state.Sending - 1,
-            Queue = state.Queue.TasksDone(peer, envelope.Tasks),
+            Queue = PeerTaskQueue.Handle(state.Queue, new TasksCompleted(peer, envelope.Tasks)).State,
             BlocksSent = state.BlocksSent + message.Blocks.Count,
             DataSent = state.DataSent + message.Blocks.Values.Sum(b => (long)b.Size),
         };
@@ -356,9 +359,10 @@ public static class Engine
             var done = new System.Collections.Generic.HashSet<Cid>(message.Blocks.Count + message.Presences.Count);
             foreach (var cid in answered)
             {
-                if (!wantlist.Contains(cid) || !done.Add(cid)) continue;
-                (queue, _) = queue.Remove(peer, cid);
+                if (!wantlist.Contains(cid)) continue;
+                done.Add(cid);
             }
+            if (done.Count > 0) queue = PeerTaskQueue.Handle(queue, new TasksCancelled(peer, done)).State;
             wantlist = wantlist.CancelAll(done);
             wanters = RemoveWanters(wanters, done, peer);
             next = next with
@@ -369,28 +373,29 @@ public static class Engine
                 Queue = queue,
             };
         }
-        return Dispatch(next, input.Now, Seq<Effect>.Empty);
+        return Dispatch(next, input.Now, Seq<IEngineEffect>.Empty);
     }
 
-    private static Step<EngineState, Effect> OnMessageFailed(EngineState state, MessageFailed input)
+    private static Step<EngineState, IEngineEffect> OnMessageFailed(EngineState state, MessageFailed input)
     {
         if (state.InFlight.Find(input.Envelope.Sequence).Case is not ServerEnvelope envelope)
-            return Step<EngineState, Effect>.Quiet(state);
+            return Step<EngineState, IEngineEffect>.Quiet(state);
         var next = state with
         {
             InFlight = state.InFlight.Remove(envelope.Id.Sequence),
             Sending = envelope.Message.IsSome ? state.Sending - 1 : state.Sending,
-            Queue = state.Queue.TasksDone(envelope.Peer, envelope.Tasks),
+            Queue = PeerTaskQueue.Handle(state.Queue, new TasksCompleted(envelope.Peer, envelope.Tasks)).State,
         };
         var effects = state.Config.Explain
-            ? Seq.create<Effect>(new Explain("send-failed", null, envelope.Peer, $"envelope {envelope.Id}: {input.Reason}; wants kept"))
-            : Seq<Effect>.Empty;
+            ? Seq.create<IEngineEffect>(new Explain("send-failed", null, envelope.Peer, $"envelope {envelope.Id}: {input.Reason}; wants kept"))
+            : Seq<IEngineEffect>.Empty;
         return Dispatch(next, input.Now, effects);
     }
 
-    private static Step<EngineState, Effect> OnTimerFired(EngineState state, TimerFired input)
+    private static Step<EngineState, IEngineEffect> OnTimerFired(EngineState state, TimerFired input)
     {
-        if (input.Timer.Kind != TimerKind.EngineScore || !state.ScoreTimerArmed) return Step<EngineState, Effect>.Quiet(state);
+        // Node routes only the score timer here; a firing after the timer was disarmed is stale.
+        if (!state.ScoreTimerArmed) return Step<EngineState, IEngineEffect>.Quiet(state);
         var ticks = state.ScoreTicks + 1;
         var longStep = ticks % PeerLedger.LongTermRatio == 0;
         var ledgers = state.Ledgers.Map(l => l.ScoreTick(longStep));
@@ -399,19 +404,20 @@ public static class Engine
         return new(armed, effects);
     }
 
-    private static (EngineState State, Seq<Effect> Effects) ArmScoreTimer(EngineState state, long now) =>
+    private static (EngineState State, Seq<IEngineEffect> Effects) ArmScoreTimer(EngineState state, long now) =>
         state.ScoreTimerArmed || state.Ledgers.IsEmpty
-            ? (state, Seq<Effect>.Empty)
-            : (state with { ScoreTimerArmed = true }, Seq.create<Effect>(new ArmTimer(EngineState.ScoreTimer, now + state.Config.Limits.ScorePeriodMs)));
+            ? (state, Seq<IEngineEffect>.Empty)
+            : (state with { ScoreTimerArmed = true }, Seq.create<IEngineEffect>(new ArmTimer(EngineState.ScoreTimer, now + state.Config.Limits.ScorePeriodMs)));
 
     /// <summary>Pops work into new envelopes while fewer than TaskWorkerCount are in flight.</summary>
-    private static Step<EngineState, Effect> Dispatch(EngineState state, long now, Seq<Effect> effects)
+    private static Step<EngineState, IEngineEffect> Dispatch(EngineState state, long now, Seq<IEngineEffect> effects)
     {
         var limits = state.Config.Limits;
         while (state.InFlight.Count - state.Sending < limits.TaskWorkerCount)
         {
-            var (queue, popped) = state.Queue.PopTasks(limits.TargetMessageBytes, now, limits.BacklogMessageBytes);
-            if (popped.Case is not PoppedTasks work) break;
+            var (queue, popped) = PeerTaskQueue.Handle(state.Queue, new PopRequested(limits.TargetMessageBytes, now, limits.BacklogMessageBytes));
+            if (popped.IsEmpty) break;
+            var work = (PoppedTasks)popped.Head;
             var id = new EnvelopeId(Side.Server, state.LastEnvelope + 1);
             var envelope = new ServerEnvelope(id, work.Peer, work.Tasks, work.PendingWork, Option<Message>.None);
             state = state with { Queue = queue, LastEnvelope = id.Sequence };
@@ -427,7 +433,7 @@ public static class Engine
             state = built;
             if (message.IsEmpty)
             {
-                state = state with { Queue = state.Queue.TasksDone(work.Peer, work.Tasks) };
+                state = state with { Queue = PeerTaskQueue.Handle(state.Queue, new TasksCompleted(work.Peer, work.Tasks)).State };
                 continue;
             }
             state = state with { InFlight = state.InFlight.AddOrUpdate(id.Sequence, envelope with { Message = message }), Sending = state.Sending + 1 };
@@ -437,14 +443,14 @@ public static class Engine
     }
 
     /// <summary>Sends a built message, or completes the envelope at once when there is nothing to send.</summary>
-    private static Step<EngineState, Effect> Finish(EngineState state, ServerEnvelope envelope, Message message, long now, Seq<Effect> effects)
+    private static Step<EngineState, IEngineEffect> Finish(EngineState state, ServerEnvelope envelope, Message message, long now, Seq<IEngineEffect> effects)
     {
         if (message.IsEmpty)
         {
             var done = state with
             {
                 InFlight = state.InFlight.Remove(envelope.Id.Sequence),
-                Queue = state.Queue.TasksDone(envelope.Peer, envelope.Tasks),
+                Queue = PeerTaskQueue.Handle(state.Queue, new TasksCompleted(envelope.Peer, envelope.Tasks)).State,
             };
             return Dispatch(done, now, effects);
         }
@@ -457,7 +463,7 @@ public static class Engine
     /// asked for them, and the peer's want remembers we no longer hold it. The message never exceeds MessageBytesMax:
     /// work that does not fit is re-queued for a later envelope.
     /// </summary>
-    private static (EngineState State, Message Message, Seq<Effect> Effects) Build(EngineState state, ServerEnvelope envelope, Map<Cid, Block> loaded)
+    private static (EngineState State, Message Message, Seq<IEngineEffect> Effects) Build(EngineState state, ServerEnvelope envelope, Map<Cid, Block> loaded)
     {
         var limits = state.Config.Limits;
         var explain = state.Config.Explain;
@@ -466,7 +472,7 @@ public static class Engine
         var blocks = new List<Block>();
         var presences = new List<(Cid, PresenceType)>();
         var withBlock = new System.Collections.Generic.HashSet<Cid>(envelope.Tasks.Count);
-        var effects = Seq<Effect>.Empty;
+        var effects = Seq<IEngineEffect>.Empty;
         var wantlists = state.Wantlists;
         var wanters = state.Wanters;
         var deferred = Seq<PeerTask>.Empty;
@@ -525,8 +531,8 @@ public static class Engine
             // The deferred tasks leave this envelope and go back to the queue as new pending work, unless the peer
             // cancelled the want meanwhile (a cancel only lets already-active work complete).
             var stillWanted = wantlists.Find(peer).IfNone(PeerWantlist.Empty);
-            queue = queue.TasksDone(peer, deferred);
-            queue = queue.PushAll(peer, deferred.Filter(t => stillWanted.Contains(t.Cid)).Map(t => new TaskRequest(t.Cid, t.Priority, t.Work, t.Data)), null);
+            queue = PeerTaskQueue.Handle(queue, new TasksCompleted(peer, deferred)).State;
+            queue = PeerTaskQueue.Handle(queue, new TasksPushed(peer, deferred.Filter(t => stillWanted.Contains(t.Cid)).Map(t => new TaskRequest(t.Cid, t.Priority, t.Work, t.Data)))).State;
         }
         return (state with { Wantlists = wantlists, Wanters = wanters, Queue = queue }, message, effects);
     }
@@ -552,15 +558,13 @@ public static class Engine
         sizes.Find(cid).IfNone(0) is var size && size > 0 && size <= Math.Min(limits.BlockBytesMax, StoredWant.MaxBlockSize) ? size : 0;
 
     /// <summary>Pushes tasks for a peer; only when explaining are the outcomes collected, to explain the dropped ones.</summary>
-    private static PeerTaskQueue PushTasks(EngineConfig config, PeerTaskQueue queue, PeerId peer, IEnumerable<TaskRequest> requests, ref Seq<Effect> effects)
+    private static PeerTaskQueue PushTasks(EngineConfig config, PeerTaskQueue queue, PeerId peer, IEnumerable<TaskRequest> requests, ref Seq<IEngineEffect> effects)
     {
-        if (!config.Explain) return queue.PushAll(peer, requests, null);
-        var outcomes = new List<(TaskRequest Request, PushOutcome Outcome)>();
-        queue = queue.PushAll(peer, requests, outcomes);
-        foreach (var (request, outcome) in outcomes)
-            if (outcome == PushOutcome.Dropped)
-                effects = effects.Add(new Explain("task-dropped", request.Cid, peer, "pending tasks at PendingTasksPerPeerMax"));
-        return queue;
+        var step = PeerTaskQueue.Handle(queue, new TasksPushed(peer, requests, ReportOutcomes: config.Explain));
+        foreach (var result in step.Effects)
+            if (result is PushResult { Outcome: PushOutcome.Dropped } dropped)
+                effects = effects.Add(new Explain("task-dropped", dropped.Request.Cid, peer, "pending tasks at PendingTasksPerPeerMax"));
+        return step.State;
     }
 
     /// <summary>Records that <paramref name="peer"/> wants <paramref name="cid"/>; a CID only it wants shares <paramref name="justThisPeer"/>.</summary>

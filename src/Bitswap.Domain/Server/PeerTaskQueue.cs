@@ -262,11 +262,11 @@ public sealed record PeerTracker(
     internal PeerTracker RemoveActive(PeerTask task) => RemoveActive(Prelude.Seq1(task));
 }
 
-/// <summary>Tasks taken by one <see cref="PeerTaskQueue.PopTasks"/>.</summary>
+/// <summary>Tasks taken by one <see cref="PopRequested"/>.</summary>
 /// <param name="Peer">The peer served.</param>
 /// <param name="Tasks">The tasks, in pop order; never empty.</param>
 /// <param name="PendingWork">Bytes still pending for the peer after the pop.</param>
-public sealed record PoppedTasks(PeerId Peer, Seq<PeerTask> Tasks, long PendingWork);
+public sealed record PoppedTasks(PeerId Peer, Seq<PeerTask> Tasks, long PendingWork) : IPeerTaskQueueEffect;
 
 /// <summary>An eligible peer's place among eligible peers: rules 3-5 of the order at the top of the file.</summary>
 /// <param name="ActiveCount">Active tasks (fewer first).</param>
@@ -297,6 +297,36 @@ public readonly record struct ServedMark(long LastServed, PeerId Peer) : ICompar
         return Peer.CompareTo(other.Peer);
     }
 }
+
+/// <summary>What the engine asks of its <see cref="PeerTaskQueue"/>, as a closed hierarchy; stepped by <see cref="PeerTaskQueue.Handle"/>.</summary>
+public abstract record PeerTaskQueueInput
+{
+    // Only this assembly's records derive from it, so Handle's switch covers every input.
+    private protected PeerTaskQueueInput() { }
+}
+
+/// <summary>Queue work for a peer; with <paramref name="ReportOutcomes"/> every request's <see cref="PushResult"/> comes back (the engine asks only when it explains).</summary>
+public sealed record TasksPushed(PeerId Peer, IEnumerable<TaskRequest> Requests, bool ReportOutcomes = false) : PeerTaskQueueInput;
+
+/// <summary>Serve the best eligible peer with up to <paramref name="TargetBytes"/> of work (grown toward <paramref name="BacklogBytes"/>); answered by <see cref="PoppedTasks"/> unless no peer is eligible.</summary>
+public sealed record PopRequested(long TargetBytes, long Now, long BacklogBytes = 0) : PeerTaskQueueInput;
+
+/// <summary>Active tasks of a peer are done (sent, failed or deferred), freeing its active work.</summary>
+public sealed record TasksCompleted(PeerId Peer, Seq<PeerTask> Tasks) : PeerTaskQueueInput;
+
+/// <summary>A peer no longer wants these CIDs: their pending tasks go; active ones still complete.</summary>
+public sealed record TasksCancelled(PeerId Peer, IEnumerable<Cid> Cids) : PeerTaskQueueInput;
+
+/// <summary>A peer left: its pending and active tasks and when it was last served are forgotten.</summary>
+public sealed record PeerTasksDropped(PeerId Peer) : PeerTaskQueueInput;
+
+/// <summary>What a <see cref="PeerTaskQueue"/> step reports back to the engine: <see cref="PoppedTasks"/> or <see cref="PushResult"/>.</summary>
+public interface IPeerTaskQueueEffect;
+
+/// <summary>What happened to one request of a <see cref="TasksPushed"/> that asked for outcomes.</summary>
+/// <param name="Request">The request.</param>
+/// <param name="Outcome">Queued, merged, redundant or dropped.</param>
+public sealed record PushResult(TaskRequest Request, PushOutcome Outcome) : IPeerTaskQueueEffect;
 
 /// <summary>
 /// The server's work queue across peers (go-peertaskqueue with boxo's fair scheduler; see the comment at the top of the
@@ -339,24 +369,51 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
     /// <summary>True when some peer could be served now.</summary>
     public bool HasEligibleWork => !Fresh.IsEmpty || !Starving.IsEmpty;
 
+    /// <summary>Steps the queue by one input.</summary>
+    public static Step<PeerTaskQueue, IPeerTaskQueueEffect> Handle(PeerTaskQueue state, PeerTaskQueueInput input)
+    {
+        switch (input)
+        {
+            case TasksPushed pushed when pushed.ReportOutcomes:
+            {
+                var outcomes = new List<(TaskRequest Request, PushOutcome Outcome)>();
+                var queue = state.PushAll(pushed.Peer, pushed.Requests, outcomes);
+                var results = new List<IPeerTaskQueueEffect>(outcomes.Count);
+                foreach (var (request, outcome) in outcomes) results.Add(new PushResult(request, outcome));
+                return new(queue, Persistent.SeqOf(results));
+            }
+            case TasksPushed pushed:
+                return Step<PeerTaskQueue, IPeerTaskQueueEffect>.Quiet(state.PushAll(pushed.Peer, pushed.Requests, null));
+            case PopRequested pop:
+            {
+                var (queue, popped) = state.PopTasks(pop.TargetBytes, pop.Now, pop.BacklogBytes);
+                return popped.Case is PoppedTasks work
+                    ? new(queue, Seq<IPeerTaskQueueEffect>.Empty.Add(work))
+                    : Step<PeerTaskQueue, IPeerTaskQueueEffect>.Quiet(queue);
+            }
+            case TasksCompleted completed:
+                return Step<PeerTaskQueue, IPeerTaskQueueEffect>.Quiet(state.TasksDone(completed.Peer, completed.Tasks));
+            case TasksCancelled cancelled:
+            {
+                var queue = state;
+                foreach (var cid in cancelled.Cids) (queue, _) = queue.Remove(cancelled.Peer, cid);
+                return Step<PeerTaskQueue, IPeerTaskQueueEffect>.Quiet(queue);
+            }
+            case PeerTasksDropped dropped:
+                return Step<PeerTaskQueue, IPeerTaskQueueEffect>.Quiet(state.RemovePeer(dropped.Peer));
+            default:
+                throw new System.Diagnostics.UnreachableException($"queue input {input.GetType().Name}");
+        }
+    }
+
     /// <summary>
     /// Queues tasks for a peer. A request for a CID with a pending task merges into it: a block beats a HAVE, a known size
     /// beats a DONT_HAVE, the higher priority is kept. A request for a CID with only active tasks is queued only if it adds
     /// information (a block where only presences are active, or a size where only DONT_HAVEs are active). Beyond
     /// <see cref="Limits.PendingTasksPerPeerMax"/> pending tasks new ones are dropped, so the older ones keep their place.
+    /// The outcomes are added to <paramref name="outcomes"/> only when it is given.
     /// </summary>
-    public (PeerTaskQueue Queue, Seq<(TaskRequest Request, PushOutcome Outcome)> Outcomes) Push(PeerId peer, Seq<TaskRequest> requests)
-    {
-        var outcomes = new List<(TaskRequest, PushOutcome)>();
-        var queue = PushAll(peer, requests, outcomes);
-        return (queue, outcomes.ToSeq());
-    }
-
-    /// <summary>
-    /// <see cref="Push"/> without the outcome list: the outcomes are added to <paramref name="outcomes"/> only when it is
-    /// given (the engine asks only when it explains).
-    /// </summary>
-    internal PeerTaskQueue PushAll(PeerId peer, IEnumerable<TaskRequest> requests, List<(TaskRequest, PushOutcome)>? outcomes)
+    private PeerTaskQueue PushAll(PeerId peer, IEnumerable<TaskRequest> requests, List<(TaskRequest, PushOutcome)>? outcomes)
     {
         var before = Peers.Find(peer).Case as PeerTracker;
         var tracker = before ?? PeerTracker.Empty with { Hash = PeerHash(peer) };
@@ -402,7 +459,7 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
     /// <paramref name="targetBytes"/> (boxo TargetMessageSize), grown toward <paramref name="backlogBytes"/> as far as the
     /// peer's pending work goes, so a backlog of small blocks travels in fewer, larger messages. None when no peer is eligible.
     /// </summary>
-    public (PeerTaskQueue Queue, Option<PoppedTasks> Popped) PopTasks(long targetBytes, long now, long backlogBytes = 0)
+    private (PeerTaskQueue Queue, Option<PoppedTasks> Popped) PopTasks(long targetBytes, long now, long backlogBytes = 0)
     {
         var queue = MarkStarved(now);
         PeerRank best;
@@ -448,22 +505,15 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
     }
 
     /// <summary>Marks active tasks as done, freeing the peer's active work; tasks that are not active are ignored.</summary>
-    public PeerTaskQueue TasksDone(PeerId peer, Seq<PeerTask> tasks)
+    private PeerTaskQueue TasksDone(PeerId peer, Seq<PeerTask> tasks)
     {
         if (Peers.Find(peer).Case is not PeerTracker before) return this;
         var tracker = before.RemoveActive(tasks);
         return ReferenceEquals(tracker, before) ? this : Put(peer, before, tracker);
     }
 
-    /// <summary>Marks active tasks as done by id (walks the peer's active tasks: for tests; the engine passes the tasks).</summary>
-    public PeerTaskQueue TasksDone(PeerId peer, Seq<long> taskIds)
-    {
-        var ids = taskIds.ToHashSet();
-        return TasksDone(peer, TrackerOf(peer).ActiveTasks.Filter(t => ids.Contains(t.Id)));
-    }
-
     /// <summary>Removes the pending task for a CID (a cancel); an active task for it still completes.</summary>
-    public (PeerTaskQueue Queue, Option<PeerTask> Removed) Remove(PeerId peer, Cid cid)
+    private (PeerTaskQueue Queue, Option<PeerTask> Removed) Remove(PeerId peer, Cid cid)
     {
         if (Peers.Find(peer).Case is not PeerTracker tracker || !tracker.TryGetPending(cid, out var task))
             return (this, Option<PeerTask>.None);
@@ -471,7 +521,7 @@ public sealed record PeerTaskQueue(Map<PeerId, PeerTracker> Peers, ulong Salt, l
     }
 
     /// <summary>Forgets a peer entirely (a disconnect): its pending and active tasks and when it was last served.</summary>
-    public PeerTaskQueue RemovePeer(PeerId peer) =>
+    private PeerTaskQueue RemovePeer(PeerId peer) =>
         Peers.Find(peer).Case is PeerTracker tracker ? Put(peer, tracker, null) : this;
 
     /// <summary>True when peer <paramref name="a"/> should be served before <paramref name="b"/>; both must be eligible.</summary>
