@@ -45,7 +45,7 @@ public sealed record Explained(long Now, string Subject, Cid? Cid, PeerId? Peer,
 /// <summary>Something failed in the shell: an interpreter, a blockstore call, a decode error from a peer.</summary>
 public sealed record ErrorEvent(long Now, string Where, PeerId? Peer, Exception Error) : BitswapEvent(Now);
 
-/// <summary>The seed's Stat: counters of both sides (boxo bitswap Stat).</summary>
+/// <summary>boxo's Stat: counters of both sides (boxo bitswap Stat).</summary>
 /// <param name="Wantlist">CIDs the client wants now.</param>
 /// <param name="Peers">Peers the server holds a ledger for, sorted.</param>
 /// <param name="BlocksReceived">Blocks received, wanted or not.</param>
@@ -68,7 +68,7 @@ public sealed record BitswapStat(
     long DataSent,
     long BroadcastSkips = 0);
 
-/// <summary>A fetch cannot complete: the CID is undefined (the seed's ErrNotFound for an empty key).</summary>
+/// <summary>A fetch cannot complete: the CID is undefined (boxo's ErrNotFound for an empty key).</summary>
 public sealed class BlockNotFoundException(string message) : Exception(message);
 
 /// <summary>The node refused a want (a bound was reached); the reason says which.</summary>

@@ -21,7 +21,7 @@ namespace Bitswap.Runtime;
 /// A Bitswap node (boxo bitswap.Bitswap): the pure reducers behind one event loop. Inputs go through a bounded mailbox,
 /// then <c>ObserveOn</c> the node's single loop scheduler, then <c>Scan(Node.Handle)</c>; the resulting effects are
 /// interpreted here (network sends, blockstore reads, timers, deliveries to local waiters). Queries read the latest
-/// immutable state snapshot. Build with <c>BitswapNode.Create</c>; <see cref="DisposeAsync"/> is the seed's Close.
+/// immutable state snapshot. Build with <c>BitswapNode.Create</c>; <see cref="DisposeAsync"/> is boxo's Close (Bitswap.Close).
 /// </summary>
 public sealed partial class BitswapNode : IAsyncDisposable
 {
@@ -133,7 +133,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
     /// <summary>The node's clock: milliseconds since the node was created, on the injected scheduler.</summary>
     public long NowMs => (_clock.Now - _origin).Ticks / TimeSpan.TicksPerMillisecond;
 
-    /// <summary>The seed's New: builds a node and starts its loop; it reacts to the network at once.</summary>
+    /// <summary>boxo's New: builds a node and starts its loop; it reacts to the network at once.</summary>
     public static BitswapNode Create(PeerId self, IBitswapNetwork network, IBlockstore blockstore, BitswapOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(self);
@@ -148,12 +148,12 @@ public sealed partial class BitswapNode : IAsyncDisposable
 
     // ---------------------------------------------------------------- fetching
 
-    /// <summary>Fetches one block in a session of its own (the seed's GetBlock). Cancelling withdraws the want.</summary>
+    /// <summary>Fetches one block in a session of its own (boxo's GetBlock). Cancelling withdraws the want.</summary>
     public Task<Block> GetBlockAsync(Cid cid, CancellationToken cancellationToken = default) =>
         FetchOneAsync(NextSession(), cid, temporary: true, cancellationToken);
 
     /// <summary>
-    /// Fetches blocks in a session of their own (the seed's GetBlocks): each block once, in arrival order; completes when
+    /// Fetches blocks in a session of their own (boxo's GetBlocks): each block once, in arrival order; completes when
     /// every block arrived. Disposing the subscription cancels the remaining wants.
     /// </summary>
     public IObservable<Block> GetBlocks(IEnumerable<Cid> cids) => Fetch(() => NextSession(), cids, temporary: true);
@@ -162,7 +162,7 @@ public sealed partial class BitswapNode : IAsyncDisposable
     public IAsyncEnumerable<Block> GetBlocksAsync(IEnumerable<Cid> cids, CancellationToken cancellationToken = default) =>
         AsAsyncEnumerable(GetBlocks(cids), cancellationToken);
 
-    /// <summary>A long-lived session (the seed's NewSession): its wants share peers and end with <see cref="BitswapSession.Dispose"/>.</summary>
+    /// <summary>A long-lived session (boxo's NewSession): its wants share peers and end with <see cref="BitswapSession.Dispose"/>.</summary>
     public BitswapSession NewSession()
     {
         ThrowIfClosed();
@@ -178,15 +178,15 @@ public sealed partial class BitswapNode : IAsyncDisposable
 
     // ---------------------------------------------------------------- adding blocks
 
-    /// <summary>Adds one block: stores it, wakes local waiters and serves peers that want it (the seed's HasBlock).</summary>
+    /// <summary>Adds one block: stores it, wakes local waiters and serves peers that want it (boxo's HasBlock).</summary>
     public Task HasBlockAsync(Block block, CancellationToken cancellationToken = default) => NotifyNewBlocksAsync([block], cancellationToken);
 
-    /// <summary>Adds blocks (the seed's NotifyNewBlocks).</summary>
+    /// <summary>Adds blocks (boxo's NotifyNewBlocks).</summary>
     public Task NotifyNewBlocksAsync(params Block[] blocks) => NotifyNewBlocksAsync(blocks, CancellationToken.None);
 
     /// <summary>
     /// Adds blocks: stores each one, then tells the loop, which wakes local waiters and serves peers that want them.
-    /// A block already held is not an error (boxo NotifyNewBlocks does not check; the seed's ErrAlreadyHaveBlock was
+    /// A block already held is not an error (boxo NotifyNewBlocks does not check; go-bitswap's old ErrAlreadyHaveBlock was
     /// only raised on the receive path, where this node counts the block as a duplicate instead).
     /// </summary>
     public async Task NotifyNewBlocksAsync(IReadOnlyList<Block> blocks, CancellationToken cancellationToken)
@@ -210,19 +210,19 @@ public sealed partial class BitswapNode : IAsyncDisposable
         }
     }
 
-    // ---------------------------------------------------------------- network delegate (the seed's Receiver)
+    // ---------------------------------------------------------------- network delegate (boxo's Receiver)
 
-    /// <summary>Tells the node a peer connected (the seed's PeerConnected); the version is the network's, else 1.2.0.</summary>
+    /// <summary>Tells the node a peer connected (boxo's PeerConnected); the version is the network's, else 1.2.0.</summary>
     public void PeerConnected(PeerId peer) => OnNetworkEvent(new PeerUp(peer, _network.VersionOf(peer) ?? ProtocolVersion.V120));
 
-    /// <summary>Tells the node a peer disconnected (the seed's PeerDisconnected).</summary>
+    /// <summary>Tells the node a peer disconnected (boxo's PeerDisconnected).</summary>
     public void PeerDisconnected(PeerId peer) => OnNetworkEvent(new PeerDown(peer));
 
-    /// <summary>Hands the node a message from a peer (the seed's ReceiveMessage).</summary>
+    /// <summary>Hands the node a message from a peer (boxo's ReceiveMessage).</summary>
     public void ReceiveMessage(PeerId peer, Message message) =>
         OnNetworkEvent(new MessageArrived(peer, _network.VersionOf(peer) ?? ProtocolVersion.V120, message, 0));
 
-    /// <summary>Reports a receive error (the seed's ReceiveError): logged and put on <see cref="Events"/>.</summary>
+    /// <summary>Reports a receive error (boxo's ReceiveError): logged and put on <see cref="Events"/>.</summary>
     public void ReceiveError(Exception error) => ReportError("receive", null, error);
 
     // ---------------------------------------------------------------- queries
@@ -234,13 +234,13 @@ public sealed partial class BitswapNode : IAsyncDisposable
     public IReadOnlyList<Cid> WantlistForPeer(PeerId peer) =>
         peer == Self ? GetWantlist() : [.. _state.Server.WantlistOf(peer).Where(e => !e.Cancel).Select(e => e.Cid)];
 
-    /// <summary>The server's ledger receipt for a peer (the seed's LedgerForPeer).</summary>
+    /// <summary>The server's ledger receipt for a peer (boxo's LedgerForPeer).</summary>
     public Receipt LedgerForPeer(PeerId peer) => _state.Server.ReceiptOf(peer);
 
     /// <summary>The sessions that want a CID now.</summary>
     public IReadOnlyList<long> SessionsForBlock(Cid cid) => [.. _state.Client.SessionsWanting(cid)];
 
-    /// <summary>Counters of both sides (the seed's Stat).</summary>
+    /// <summary>Counters of both sides (boxo's Stat).</summary>
     public BitswapStat Stat()
     {
         var state = _state;
@@ -259,13 +259,13 @@ public sealed partial class BitswapNode : IAsyncDisposable
             client.BroadcastSkips);
     }
 
-    /// <summary>The seed's WantManager, as a thin view over this node.</summary>
+    /// <summary>go-bitswap's WantManager, as a thin view over this node.</summary>
     public WantManager WantManager => new(this);
 
     // ---------------------------------------------------------------- lifetime
 
     /// <summary>
-    /// The seed's Close: stops the loop, cancels timers and blockstore work, and fails every pending fetch with
+    /// boxo's Close: stops the loop, cancels timers and blockstore work, and fails every pending fetch with
     /// <see cref="ObjectDisposedException"/>. Fetches after this fail at once. The network stays open (its owner closes it).
     /// </summary>
     public async ValueTask DisposeAsync()

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging;
 namespace Bitswap.Runtime;
 
 /// <summary>
-/// How a <see cref="BitswapNode"/> is built (the seed's functional options, as one record). Defaults are boxo's.
+/// How a <see cref="BitswapNode"/> is built (boxo's functional options, as one record). Defaults are boxo's.
 /// </summary>
 public sealed record BitswapOptions
 {

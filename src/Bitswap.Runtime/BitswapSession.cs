@@ -4,7 +4,7 @@ using Bitswap.Domain.Multiformats;
 namespace Bitswap.Runtime;
 
 /// <summary>
-/// A long-lived fetch session (the seed's NewSession Fetcher): its wants share the peers that answered earlier ones.
+/// A long-lived fetch session (boxo's NewSession Fetcher): its wants share the peers that answered earlier ones.
 /// Disposing it cancels every remaining want.
 /// </summary>
 public sealed class BitswapSession : IDisposable

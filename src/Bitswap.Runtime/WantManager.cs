@@ -6,7 +6,7 @@ using Bitswap.Domain.Wire;
 namespace Bitswap.Runtime;
 
 /// <summary>
-/// The seed's WantManager surface, as a thin view: every call becomes an input of the node (or, for
+/// go-bitswap's WantManager surface, as a thin view: every call becomes an input of the node (or, for
 /// <see cref="SendBlockAsync"/>, a direct network send) and every query reads the node's state snapshot.
 /// </summary>
 public sealed class WantManager
@@ -34,7 +34,7 @@ public sealed class WantManager
     public IReadOnlyList<Cid> Wantlist => _node.GetWantlist();
 
     /// <summary>
-    /// Sends a block to a peer outside the decision engine (the seed's SendBlocks). The server's ledger does not see it;
+    /// Sends a block to a peer outside the decision engine (go-bitswap's SendBlocks). The server's ledger does not see it;
     /// use <see cref="BitswapNode.NotifyNewBlocksAsync(Block[])"/> to serve peers that asked.
     /// </summary>
     public ValueTask SendBlockAsync(PeerId peer, Block block, CancellationToken cancellationToken = default) =>

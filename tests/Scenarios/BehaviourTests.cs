@@ -451,7 +451,7 @@ public sealed class BehaviourTests(ITestOutputHelper output)
         public IAsyncEnumerable<Domain.Multiformats.Cid> AllKeysAsync(CancellationToken cancellationToken = default) => _inner.AllKeysAsync(cancellationToken);
     }
 
-    // The seed's ReceiveError: logged and reported, nothing else changes.
+    // boxo's network ReceiveError: logged and reported, nothing else changes.
     [Fact]
     public async Task A_receive_error_is_reported_on_the_event_stream()
     {

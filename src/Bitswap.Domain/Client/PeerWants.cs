@@ -488,7 +488,13 @@ public sealed record PeerWants(
             }
             return true;
         }
-        if (!full && TakeGroup(broadcast: false)) TakeGroup(broadcast: true);
+        // Entries from here on are broadcast wants (the groups are taken in order), so no entry looks its flag up again.
+        var broadcastFrom = int.MaxValue;
+        if (!full && TakeGroup(broadcast: false))
+        {
+            broadcastFrom = taken.Count;
+            TakeGroup(broadcast: true);
+        }
         var pending = Pending;
         var cancels = PendingCancels;
         var sent = Sent;
@@ -499,18 +505,19 @@ public sealed record PeerWants(
         // Cancels and wants are for different CIDs (a re-want drops the cancel); checked, since only then can the
         // message's wantlist be built straight from the entries, without a dictionary merging repeats.
         var distinct = true;
-        foreach (var entry in taken)
+        for (var i = 0; i < taken.Count; i++)
         {
+            var entry = taken[i];
             if (entry.Cancel)
             {
                 if (Pending.ContainsKey(entry.Cid)) distinct = false;
                 if (!drained) cancels = cancels.Without(entry.Cid);
                 continue;
             }
-            var broadcast = Pending.Find(entry.Cid).Exists(p => p.Broadcast);
+            var broadcast = i >= broadcastFrom;
             if (!drained) pending = pending.Without(entry.Cid);
             // A want sent again keeps its DONT_HAVE clock until the confirmation restarts it.
-            var clock = Sent.Find(entry.Cid).Case is SentWant before ? before.AwaitingSince : null;
+            var clock = !Sent.IsEmpty && Sent.TryGetValue(entry.Cid, out var before) ? before.AwaitingSince : null;
             sentDraft[entry.Cid] = new SentWant(entry, broadcast, now) { AwaitingSince = clock };
             sentChanged = true;
         }

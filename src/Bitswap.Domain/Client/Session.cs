@@ -276,6 +276,7 @@ public sealed record Session
         var session = this;
         var orders = Seq<SessionOrder>.Empty;
         var candidates = Seq<Cid>.Empty;
+        Seq<Cid>? inOrder = null;
         var toCheck = Seq<Cid>.Empty;
         var newPeers = Seq<PeerId>.Empty;
         var wantedBlocks = Wanted(blocks);
@@ -290,6 +291,7 @@ public sealed record Session
                 newPeers = newPeers.Add(from);
                 // A new peer can take the want-block of every want without one (its presence is at least unknown).
                 candidates = session.WantsInOrder;
+                inOrder = candidates;
                 if (Explains) orders = orders.Add(new EmitOrder(new Explain("session-peer-added", null, from, $"session {Id}: sent a block or HAVE")));
             }
             session = session with { DontHaveStreaks = session.DontHaveStreaks.Without(from) };
@@ -352,7 +354,7 @@ public sealed record Session
             toCheck = session.Peers.IsEmpty ? session.WantsInOrder : toCheck.Concat(released);
         }
 
-        (session, orders) = session.SendNext(candidates, newPeers, now, orders);
+        (session, orders) = session.SendNext(candidates, newPeers, now, orders, inOrder);
         (session, orders) = session.BroadcastExhausted(toCheck, orders);
         return new Step<Session, SessionOrder>(session, orders);
     }
@@ -491,7 +493,12 @@ public sealed record Session
     /// The sessionWantSender step: each candidate want without an outstanding want-block goes as want-block to the best peer
     /// and as want-have to every other session peer; newly added peers get want-have for every want.
     /// </summary>
-    private (Session, Seq<SessionOrder>) SendNext(Seq<Cid> candidates, Seq<PeerId> newPeers, long now, Seq<SessionOrder> orders)
+    /// <param name="candidates">Wants that may need a want-block now.</param>
+    /// <param name="newPeers">Peers that just joined: they get want-have for every want.</param>
+    /// <param name="now">The time of the step.</param>
+    /// <param name="orders">Orders so far, to append to.</param>
+    /// <param name="inOrder">The session's wants in order if the caller already sorted them (a new peer's step sorts once, not twice).</param>
+    private (Session, Seq<SessionOrder>) SendNext(Seq<Cid> candidates, Seq<PeerId> newPeers, long now, Seq<SessionOrder> orders, Seq<Cid>? inOrder = null)
     {
         var session = this;
         // Local to this call: the per-peer lists, and the want records changed in a builder over the wants (each node
@@ -538,9 +545,10 @@ public sealed record Session
         foreach (var peer in newPeers)
         {
             if (!session.Peers.Contains(peer)) continue;
-            foreach (var cid in session.WantsInOrder)
+            // An order sorted earlier in the step may name wants delivered since: they are skipped.
+            foreach (var cid in inOrder ?? session.WantsInOrder)
             {
-                var want = WantOf(cid) ?? throw new System.Diagnostics.UnreachableException("queued");
+                if (WantOf(cid) is not SessionWant want) continue;
                 if (want.WantBlockTo == peer) continue;
                 Append(haves, peer, cid);
                 if (want.LiveSince is null) Set(cid, want, want with { LiveSince = now });

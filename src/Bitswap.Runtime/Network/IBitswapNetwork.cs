@@ -30,7 +30,7 @@ public sealed record PeerDown(PeerId Peer) : NetworkEvent(Peer);
 /// <param name="Lease">Ownership of the pooled memory behind the blocks' Data, or null when there is none.</param>
 public sealed record MessageArrived(PeerId Peer, ProtocolVersion Version, Message Message, int WireBytes, IDisposable? Lease = null) : NetworkEvent(Peer);
 
-/// <summary>A peer sent something we could not decode; its stream was reset, other peers are unaffected (the seed's ReceiveError).</summary>
+/// <summary>A peer sent something we could not decode; its stream was reset, other peers are unaffected (boxo's network ReceiveError).</summary>
 public sealed record ReceiveFailed(PeerId Peer, DecodeError Error) : NetworkEvent(Peer);
 
 /// <summary>Counters a network keeps (boxo BitSwapNetwork Stats).</summary>
