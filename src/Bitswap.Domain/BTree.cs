@@ -209,6 +209,17 @@ internal static class BTree<TKey, TValue>
         return level[0];
     }
 
+    /// <summary>A root over the two halves of a root that split.</summary>
+    public static BNode<TKey, TValue> NewRoot(BNode<TKey, TValue> left, BNode<TKey, TValue> right, TKey splitKey, object? owner) =>
+        new() { Children = [left, right], Separators = [splitKey], Length = 2, Count = left.Count + right.Count, Owner = owner };
+
+    /// <summary>A root left with one child gives way to it.</summary>
+    public static BNode<TKey, TValue>? Collapse(BNode<TKey, TValue>? root)
+    {
+        while (root is { Children: { } children, Length: 1 }) root = children[0];
+        return root;
+    }
+
     /// <summary>
     /// Clears <paramref name="owner"/> from the nodes it made below <paramref name="node"/>, trimming arrays with more than a
     /// quarter to spare (a node that only lost a few entries keeps its array rather than being copied once more).

@@ -83,7 +83,7 @@ public readonly struct SortedMap<TKey, TValue> : IEquatable<SortedMap<TKey, TVal
         var result = new BTree<TKey, TValue>.SetResult();
         var root = BTree<TKey, TValue>.Set(_root, key, value, Order, null, ref result);
         if (!result.Changed) return this;
-        return new(result.Right is null ? root : NewRoot(root, result.Right, result.SplitKey, null));
+        return new(result.Right is null ? root : BTree<TKey, TValue>.NewRoot(root, result.Right, result.SplitKey, null));
     }
 
     /// <summary>The map with every item set (added or replaced), in one batch.</summary>
@@ -100,7 +100,7 @@ public readonly struct SortedMap<TKey, TValue> : IEquatable<SortedMap<TKey, TVal
         if (_root is null) return this;
         var removed = false;
         var root = BTree<TKey, TValue>.Remove(_root, key, Order, null, ref removed);
-        return removed ? new(Collapse(root)) : this;
+        return removed ? new(BTree<TKey, TValue>.Collapse(root)) : this;
     }
 
     /// <summary>The map without the keys (absent ones are ignored), in one batch.</summary>
@@ -164,24 +164,6 @@ public readonly struct SortedMap<TKey, TValue> : IEquatable<SortedMap<TKey, TVal
         return new(BTree<TKey, TValue>.Build(array, array.Length));
     }
 
-    /// <summary>A root over two halves of a split root.</summary>
-    private static BNode<TKey, TValue> NewRoot(BNode<TKey, TValue> left, BNode<TKey, TValue> right, TKey splitKey, object? owner)
-    {
-        var children = new BNode<TKey, TValue>[2];
-        var separators = new TKey[1];
-        children[0] = left;
-        children[1] = right;
-        separators[0] = splitKey;
-        return new BNode<TKey, TValue> { Children = children, Separators = separators, Length = 2, Count = left.Count + right.Count, Owner = owner };
-    }
-
-    /// <summary>A root left with one child gives way to it.</summary>
-    private static BNode<TKey, TValue>? Collapse(BNode<TKey, TValue>? root)
-    {
-        while (root is { Children: { } children, Length: 1 }) root = children[0];
-        return root;
-    }
-
     /// <summary>
     /// Changes to a map within one step: nodes it copies are its own and change in place, so a batch copies each node it
     /// touches once. Mutable: it must not escape the step (<see cref="ToImmutable"/> publishes what it built).
@@ -224,7 +206,7 @@ public readonly struct SortedMap<TKey, TValue> : IEquatable<SortedMap<TKey, TVal
             if (_root is null) return false;
             var removed = false;
             var root = BTree<TKey, TValue>.Remove(_root, key, Order, _owner, ref removed);
-            if (removed) _root = Collapse(root);
+            if (removed) _root = BTree<TKey, TValue>.Collapse(root);
             return removed;
         }
 
@@ -240,7 +222,7 @@ public readonly struct SortedMap<TKey, TValue> : IEquatable<SortedMap<TKey, TVal
         {
             var result = new BTree<TKey, TValue>.SetResult { OnlyAdd = onlyAdd };
             var root = BTree<TKey, TValue>.Set(_root, key, value, Order, _owner, ref result);
-            _root = result.Right is null ? root : NewRoot(root, result.Right, result.SplitKey, _owner);
+            _root = result.Right is null ? root : BTree<TKey, TValue>.NewRoot(root, result.Right, result.SplitKey, _owner);
             return !onlyAdd || result.Added;
         }
     }
