@@ -209,6 +209,28 @@ internal static class BTree<TKey, TValue>
         return level[0];
     }
 
+    /// <summary>
+    /// The root after setting a key with path copying (no owner); <paramref name="changed"/> is false, and the root the
+    /// same, when nothing changed (the same value, or a present key with <paramref name="onlyAdd"/>).
+    /// </summary>
+    public static BNode<TKey, TValue>? With(BNode<TKey, TValue>? root, TKey key, TValue value, IComparer<TKey> comparer, bool onlyAdd, out bool changed)
+    {
+        var result = new SetResult { OnlyAdd = onlyAdd };
+        var next = Set(root, key, value, comparer, null, ref result);
+        changed = result.Changed;
+        if (!changed) return root;
+        return result.Right is null ? next : NewRoot(next, result.Right, result.SplitKey, null);
+    }
+
+    /// <summary>The root after removing a key with path copying; the same root when the key is absent.</summary>
+    public static BNode<TKey, TValue>? Without(BNode<TKey, TValue>? root, TKey key, IComparer<TKey> comparer)
+    {
+        if (root is null) return null;
+        var removed = false;
+        var next = Remove(root, key, comparer, null, ref removed);
+        return removed ? Collapse(next) : root;
+    }
+
     /// <summary>A root over the two halves of a root that split.</summary>
     public static BNode<TKey, TValue> NewRoot(BNode<TKey, TValue> left, BNode<TKey, TValue> right, TKey splitKey, object? owner) =>
         new() { Children = [left, right], Separators = [splitKey], Length = 2, Count = left.Count + right.Count, Owner = owner };
@@ -474,6 +496,51 @@ internal static class BTree<TKey, TValue>
             return node;
         }
         return new BNode<TKey, TValue> { Children = childCopy, Separators = separatorCopy, Length = node.Length, Count = node.Count, Owner = owner };
+    }
+}
+
+/// <summary>
+/// The mutable side of a builder (<see cref="SortedMap{TKey, TValue}.Builder"/>, <see cref="OrderedSet{T}.Builder"/>): a
+/// root and the owner token that lets it change the nodes it copied in place, until it publishes.
+/// </summary>
+/// <param name="root">The tree to start from (shared, so copied on first change).</param>
+/// <param name="comparer">The key order.</param>
+internal sealed class BTreeDraft<TKey, TValue>(BNode<TKey, TValue>? root, IComparer<TKey> comparer)
+{
+    private BNode<TKey, TValue>? _root = root;
+    private object _owner = new();
+
+    /// <summary>Number of entries.</summary>
+    public int Count => _root?.Count ?? 0;
+
+    /// <summary>The value of a key, if present.</summary>
+    public bool TryGet(TKey key, out TValue value) => BTree<TKey, TValue>.TryGet(_root, key, comparer, out value);
+
+    /// <summary>Sets a key (or only adds it, with <paramref name="onlyAdd"/>); true when it was added.</summary>
+    public bool Set(TKey key, TValue value, bool onlyAdd)
+    {
+        var result = new BTree<TKey, TValue>.SetResult { OnlyAdd = onlyAdd };
+        var next = BTree<TKey, TValue>.Set(_root, key, value, comparer, _owner, ref result);
+        _root = result.Right is null ? next : BTree<TKey, TValue>.NewRoot(next, result.Right, result.SplitKey, _owner);
+        return result.Added;
+    }
+
+    /// <summary>Removes a key; false when it was absent.</summary>
+    public bool Remove(TKey key)
+    {
+        if (_root is null) return false;
+        var removed = false;
+        var next = BTree<TKey, TValue>.Remove(_root, key, comparer, _owner, ref removed);
+        if (removed) _root = BTree<TKey, TValue>.Collapse(next);
+        return removed;
+    }
+
+    /// <summary>The tree built so far, published: later changes copy again, so it stays as it is.</summary>
+    public BNode<TKey, TValue>? Publish()
+    {
+        BTree<TKey, TValue>.Publish(_root, _owner);
+        _owner = new object();
+        return _root;
     }
 }
 

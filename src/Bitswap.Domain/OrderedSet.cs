@@ -39,19 +39,15 @@ public readonly struct OrderedSet<T> : IReadOnlyCollection<T>
     /// <summary>The set with <paramref name="item"/>; the same set when an equal element is already present.</summary>
     public OrderedSet<T> Add(T item)
     {
-        var result = new BTree<T, T>.SetResult { OnlyAdd = true };
-        var root = BTree<T, T>.Set(_root, item, item, _comparer, null, ref result);
-        if (!result.Changed) return this;
-        return new(result.Right is null ? root : BTree<T, T>.NewRoot(root, result.Right, result.SplitKey, null), _comparer);
+        var root = BTree<T, T>.With(_root, item, item, _comparer, onlyAdd: true, out var changed);
+        return changed ? new(root, _comparer) : this;
     }
 
     /// <summary>The set without the element equal to <paramref name="item"/>; the same set when there is none.</summary>
     public OrderedSet<T> Remove(T item)
     {
-        if (_root is null) return this;
-        var removed = false;
-        var root = BTree<T, T>.Remove(_root, item, _comparer, null, ref removed);
-        return removed ? new(BTree<T, T>.Collapse(root), _comparer) : this;
+        var root = BTree<T, T>.Without(_root, item, _comparer);
+        return ReferenceEquals(root, _root) ? this : new(root, _comparer);
     }
 
     /// <summary>The set without <paramref name="items"/> (absent ones are ignored), in one batch.</summary>
@@ -103,44 +99,25 @@ public readonly struct OrderedSet<T> : IReadOnlyCollection<T>
     /// <summary>Changes to a set within one step: nodes it copies are its own and change in place (see <see cref="SortedMap{TKey, TValue}.Builder"/>).</summary>
     public sealed class Builder
     {
+        private readonly BTreeDraft<T, T> _draft;
         private readonly IComparer<T> _comparer;
-        private BNode<T, T>? _root;
-        private object _owner = new();
 
         internal Builder(BNode<T, T>? root, IComparer<T> comparer)
         {
-            _root = root;
+            _draft = new(root, comparer);
             _comparer = comparer;
         }
 
         /// <summary>Number of elements.</summary>
-        public int Count => _root?.Count ?? 0;
+        public int Count => _draft.Count;
 
         /// <summary>Adds an element unless an equal one is present (one descent); false when it was present.</summary>
-        public bool Add(T item)
-        {
-            var result = new BTree<T, T>.SetResult { OnlyAdd = true };
-            var root = BTree<T, T>.Set(_root, item, item, _comparer, _owner, ref result);
-            _root = result.Right is null ? root : BTree<T, T>.NewRoot(root, result.Right, result.SplitKey, _owner);
-            return result.Added;
-        }
+        public bool Add(T item) => _draft.Set(item, item, onlyAdd: true);
 
         /// <summary>Removes the element equal to <paramref name="item"/>; false when there was none.</summary>
-        public bool Remove(T item)
-        {
-            if (_root is null) return false;
-            var removed = false;
-            var root = BTree<T, T>.Remove(_root, item, _comparer, _owner, ref removed);
-            if (removed) _root = BTree<T, T>.Collapse(root);
-            return removed;
-        }
+        public bool Remove(T item) => _draft.Remove(item);
 
         /// <summary>The set built so far; later changes through this builder copy again, so the set stays as it is.</summary>
-        public OrderedSet<T> ToImmutable()
-        {
-            BTree<T, T>.Publish(_root, _owner);
-            _owner = new object();
-            return new(_root, _comparer);
-        }
+        public OrderedSet<T> ToImmutable() => new(_draft.Publish(), _comparer);
     }
 }

@@ -80,10 +80,8 @@ public readonly struct SortedMap<TKey, TValue> : IEquatable<SortedMap<TKey, TVal
     /// <summary>The map with the key set to the value (added or replaced); the same map when it already holds that value.</summary>
     public SortedMap<TKey, TValue> SetItem(TKey key, TValue value)
     {
-        var result = new BTree<TKey, TValue>.SetResult();
-        var root = BTree<TKey, TValue>.Set(_root, key, value, Order, null, ref result);
-        if (!result.Changed) return this;
-        return new(result.Right is null ? root : BTree<TKey, TValue>.NewRoot(root, result.Right, result.SplitKey, null));
+        var root = BTree<TKey, TValue>.With(_root, key, value, Order, onlyAdd: false, out var changed);
+        return changed ? new(root) : this;
     }
 
     /// <summary>The map with every item set (added or replaced), in one batch.</summary>
@@ -97,10 +95,8 @@ public readonly struct SortedMap<TKey, TValue> : IEquatable<SortedMap<TKey, TVal
     /// <summary>The map without the key; the same map when it is absent.</summary>
     public SortedMap<TKey, TValue> Remove(TKey key)
     {
-        if (_root is null) return this;
-        var removed = false;
-        var root = BTree<TKey, TValue>.Remove(_root, key, Order, null, ref removed);
-        return removed ? new(BTree<TKey, TValue>.Collapse(root)) : this;
+        var root = BTree<TKey, TValue>.Without(_root, key, Order);
+        return ReferenceEquals(root, _root) ? this : new(root);
     }
 
     /// <summary>The map without the keys (absent ones are ignored), in one batch.</summary>
@@ -170,26 +166,25 @@ public readonly struct SortedMap<TKey, TValue> : IEquatable<SortedMap<TKey, TVal
     /// </summary>
     public sealed class Builder
     {
-        private BNode<TKey, TValue>? _root;
-        private object _owner = new();
+        private readonly BTreeDraft<TKey, TValue> _draft;
 
-        internal Builder(BNode<TKey, TValue>? root) => _root = root;
+        internal Builder(BNode<TKey, TValue>? root) => _draft = new(root, Order);
 
         /// <summary>Number of entries.</summary>
-        public int Count => _root?.Count ?? 0;
+        public int Count => _draft.Count;
 
         /// <summary>The value of a key (which must be present), or sets it.</summary>
         public TValue this[TKey key]
         {
             get => TryGetValue(key, out var value) ? value : throw new KeyNotFoundException($"key {key} is not in the map");
-            set => Set(key, value);
+            set => _draft.Set(key, value, onlyAdd: false);
         }
 
         /// <summary>True when the key is present.</summary>
-        public bool ContainsKey(TKey key) => BTree<TKey, TValue>.TryGet(_root, key, Order, out _);
+        public bool ContainsKey(TKey key) => _draft.TryGet(key, out _);
 
         /// <summary>The value of a key, if present.</summary>
-        public bool TryGetValue(TKey key, out TValue value) => BTree<TKey, TValue>.TryGet(_root, key, Order, out value);
+        public bool TryGetValue(TKey key, out TValue value) => _draft.TryGet(key, out value);
 
         /// <summary>Adds a key that must be absent.</summary>
         public void Add(TKey key, TValue value)
@@ -198,32 +193,12 @@ public readonly struct SortedMap<TKey, TValue> : IEquatable<SortedMap<TKey, TVal
         }
 
         /// <summary>Adds a key unless it is present (one descent); false when it was present, and nothing changed.</summary>
-        public bool TryAdd(TKey key, TValue value) => Set(key, value, onlyAdd: true);
+        public bool TryAdd(TKey key, TValue value) => _draft.Set(key, value, onlyAdd: true);
 
         /// <summary>Removes a key; false when it was absent.</summary>
-        public bool Remove(TKey key)
-        {
-            if (_root is null) return false;
-            var removed = false;
-            var root = BTree<TKey, TValue>.Remove(_root, key, Order, _owner, ref removed);
-            if (removed) _root = BTree<TKey, TValue>.Collapse(root);
-            return removed;
-        }
+        public bool Remove(TKey key) => _draft.Remove(key);
 
         /// <summary>The map built so far; later changes through this builder copy again, so the map stays as it is.</summary>
-        public SortedMap<TKey, TValue> ToImmutable()
-        {
-            BTree<TKey, TValue>.Publish(_root, _owner);
-            _owner = new object();
-            return new(_root);
-        }
-
-        private bool Set(TKey key, TValue value, bool onlyAdd = false)
-        {
-            var result = new BTree<TKey, TValue>.SetResult { OnlyAdd = onlyAdd };
-            var root = BTree<TKey, TValue>.Set(_root, key, value, Order, _owner, ref result);
-            _root = result.Right is null ? root : BTree<TKey, TValue>.NewRoot(root, result.Right, result.SplitKey, _owner);
-            return !onlyAdd || result.Added;
-        }
+        public SortedMap<TKey, TValue> ToImmutable() => new(_draft.Publish());
     }
 }
