@@ -21,6 +21,9 @@ public static class BitswapHome
     /// <summary>The default flatfs repo.</summary>
     public static string Repo => Path.Combine(Root, "blocks");
 
+    /// <summary>Where commands keep their multicore JIT profiles: <c>jit/</c> in the home folder.</summary>
+    public static string JitProfiles => Path.Combine(Root, "jit");
+
     /// <summary>Where commands keep scratch stores: <c>tmp/</c> in the home folder.</summary>
     public static string Scratch => Path.Combine(Root, "tmp");
 
