@@ -501,26 +501,34 @@ internal static class BTree<TKey, TValue>
 
 /// <summary>
 /// The mutable side of a builder (<see cref="SortedMap{TKey, TValue}.Builder"/>, <see cref="OrderedSet{T}.Builder"/>): a
-/// root and the owner token that lets it change the nodes it copied in place, until it publishes.
+/// root and the owner token that lets it change the nodes it copied in place, until it publishes. A struct held in the
+/// builder, and the token is made at the first change: a step's builders are many and most change a few nodes.
 /// </summary>
-/// <param name="root">The tree to start from (shared, so copied on first change).</param>
-/// <param name="comparer">The key order.</param>
-internal sealed class BTreeDraft<TKey, TValue>(BNode<TKey, TValue>? root, IComparer<TKey> comparer)
+internal struct BTreeDraft<TKey, TValue>
 {
-    private BNode<TKey, TValue>? _root = root;
-    private object _owner = new();
+    private readonly IComparer<TKey> _comparer;
+    private BNode<TKey, TValue>? _root;
+    private object? _owner;
+
+    /// <summary>A draft starting from <paramref name="root"/> (shared, so copied on first change).</summary>
+    public BTreeDraft(BNode<TKey, TValue>? root, IComparer<TKey> comparer)
+    {
+        _root = root;
+        _comparer = comparer;
+    }
 
     /// <summary>Number of entries.</summary>
-    public int Count => _root?.Count ?? 0;
+    public readonly int Count => _root?.Count ?? 0;
 
     /// <summary>The value of a key, if present.</summary>
-    public bool TryGet(TKey key, out TValue value) => BTree<TKey, TValue>.TryGet(_root, key, comparer, out value);
+    public readonly bool TryGet(TKey key, out TValue value) => BTree<TKey, TValue>.TryGet(_root, key, _comparer, out value);
 
     /// <summary>Sets a key (or only adds it, with <paramref name="onlyAdd"/>); true when it was added.</summary>
     public bool Set(TKey key, TValue value, bool onlyAdd)
     {
+        _owner ??= new object();
         var result = new BTree<TKey, TValue>.SetResult { OnlyAdd = onlyAdd };
-        var next = BTree<TKey, TValue>.Set(_root, key, value, comparer, _owner, ref result);
+        var next = BTree<TKey, TValue>.Set(_root, key, value, _comparer, _owner, ref result);
         _root = result.Right is null ? next : BTree<TKey, TValue>.NewRoot(next, result.Right, result.SplitKey, _owner);
         return result.Added;
     }
@@ -529,17 +537,18 @@ internal sealed class BTreeDraft<TKey, TValue>(BNode<TKey, TValue>? root, ICompa
     public bool Remove(TKey key)
     {
         if (_root is null) return false;
+        _owner ??= new object();
         var removed = false;
-        var next = BTree<TKey, TValue>.Remove(_root, key, comparer, _owner, ref removed);
+        var next = BTree<TKey, TValue>.Remove(_root, key, _comparer, _owner, ref removed);
         if (removed) _root = BTree<TKey, TValue>.Collapse(next);
         return removed;
     }
 
-    /// <summary>The tree built so far, published: later changes copy again, so it stays as it is.</summary>
+    /// <summary>The tree built so far, published: later changes take a new token and copy again, so it stays as it is.</summary>
     public BNode<TKey, TValue>? Publish()
     {
-        BTree<TKey, TValue>.Publish(_root, _owner);
-        _owner = new object();
+        if (_owner is not null) BTree<TKey, TValue>.Publish(_root, _owner);
+        _owner = null;
         return _root;
     }
 }

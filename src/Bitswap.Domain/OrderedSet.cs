@@ -99,7 +99,7 @@ public readonly struct OrderedSet<T> : IReadOnlyCollection<T>
     /// <summary>Changes to a set within one step: nodes it copies are its own and change in place (see <see cref="SortedMap{TKey, TValue}.Builder"/>).</summary>
     public sealed class Builder
     {
-        private readonly BTreeDraft<T, T> _draft;
+        private BTreeDraft<T, T> _draft;
         private readonly IComparer<T> _comparer;
 
         internal Builder(BNode<T, T>? root, IComparer<T> comparer)

@@ -166,7 +166,7 @@ public readonly struct SortedMap<TKey, TValue> : IEquatable<SortedMap<TKey, TVal
     /// </summary>
     public sealed class Builder
     {
-        private readonly BTreeDraft<TKey, TValue> _draft;
+        private BTreeDraft<TKey, TValue> _draft;
 
         internal Builder(BNode<TKey, TValue>? root) => _draft = new(root, Order);
 

@@ -233,25 +233,29 @@ public sealed record Session
         return (Drop(cids, removed), Persistent.SeqOf(removed));
     }
 
-    /// <summary><see cref="Unwant"/> for callers that do not need the removed CIDs as a sequence: they are only listed in <paramref name="removed"/>.</summary>
-    private Session Drop(Seq<Cid> cids, List<Cid> removed)
+    /// <summary><see cref="Unwant"/> for callers that do not need the removed CIDs as a sequence: they are listed in <paramref name="removed"/> when it is given.</summary>
+    private Session Drop(Seq<Cid> cids, List<Cid>? removed)
     {
         var presences = Presences;
         var exhausted = Exhausted;
-        // Collected first, then taken out of each map in one batch.
+        // The wants leave through a builder as they are found; the unsent ones' places are collected for one batch.
+        var wants = Wants.ToBuilder();
+        var dropped = 0;
         List<long>? unsent = null;
         foreach (var cid in cids)
         {
-            if (!Wants.TryGetValue(cid, out var want)) continue;
+            if (!wants.TryGetValue(cid, out var want)) continue;
             if (want.LiveSince is null) (unsent ??= []).Add(want.Order);
+            wants.Remove(cid);
             presences = presences.RemoveCid(cid);
             exhausted = exhausted.Without(cid);
-            removed.Add(cid);
+            removed?.Add(cid);
+            dropped++;
         }
-        if (removed.Count == 0) return this;
+        if (dropped == 0) return this;
         var session = this with
         {
-            Wants = removed.Count == Wants.Count ? SortedMap<Cid, SessionWant>.Empty : Wants.RemoveRange(removed),
+            Wants = SortedMap<Cid, SessionWant>.From(wants),
             ToFetch = unsent is null ? ToFetch : unsent.Count == ToFetch.Count ? SortedMap<long, Cid>.Empty : ToFetch.WithoutAll(unsent),
             Presences = presences,
             Exhausted = exhausted,
@@ -308,7 +312,7 @@ public sealed record Session
                 latency += Math.Max(0, now - since);
                 samples++;
             }
-            session = session.Drop(wantedBlocks, new List<Cid>(wantedBlocks.Count));
+            session = session.Drop(wantedBlocks, null);
             session = session with
             {
                 LatencyTotalMs = session.LatencyTotalMs + latency,
@@ -421,7 +425,7 @@ public sealed record Session
     private Step<Session, SessionOrder> LocalBlock(Cid cid, long now, Limits limits)
     {
         if (!Wants.ContainsKey(cid)) return Step<Session, SessionOrder>.Quiet(this);
-        var session = Drop(Seq1(cid), new List<Cid>(1));
+        var session = Drop(Seq1(cid), null);
         session = session with { ConsecutiveTicks = 0, TickDeadline = null };
         var orders = Seq<SessionOrder>.Empty;
         if (!session.Wants.IsEmpty) (session, orders) = session.ArmTick(now, limits, orders);
