@@ -34,6 +34,26 @@ public class ClientProperties
         return (stale.Count == 0).Label(string.Join("; ", stale)).Classify(cancels > 0, "sent some CANCEL");
     }
 
+    /// <summary>
+    /// After every step (not only once settled), no connected peer's queue holds a pending or sent want that no session
+    /// has any more: when a want ends, every peer holding it is found, though only the asking sessions' peers are visited
+    /// (every peer only for a broadcast want).
+    /// </summary>
+    [Property(MaxTest = 500, Arbitrary = [typeof(Arbitraries)])]
+    public Property No_peer_queue_keeps_a_want_that_ended(ClientScript script)
+    {
+        var node = script.RunAndSettle();
+        var bad = new List<string>();
+        foreach (var step in node.Trace)
+        {
+            var client = step.After.Client;
+            foreach (var (peer, queue) in client.Peers)
+                foreach (var cid in queue.Pending.Keys.Concat(queue.Sent.Keys))
+                    if (!client.Interest.ContainsKey(cid)) bad.Add($"after {step.Input.GetType().Name}: {peer.Short} keeps {cid}");
+        }
+        return (bad.Count == 0).Label(string.Join("; ", bad.Take(5))).Classify(node.Trace.Any(t => t.Input is CancelWants or CloseSession), "cancels or closes");
+    }
+
     [Property(MaxTest = 500, Arbitrary = [typeof(Arbitraries)])]
     public Property A_later_want_have_never_downgrades_a_want_block(ClientScript script)
     {

@@ -903,6 +903,40 @@ public class ClientTests
         Assert.Single(d.Effects.OfType<DeliverBlock>());
     }
 
+    /// <summary>
+    /// A want two sessions share, each asking its own peer: when the first session closes, the second counts the peers the
+    /// first asked, so the block's arrival from the second's peer cancels the want at the first's peer too.
+    /// </summary>
+    [Fact]
+    public void A_shared_want_is_cancelled_at_the_peer_a_closed_session_asked()
+    {
+        var d = NewDriver();
+        d.Connect(A);
+        d.Connect(B);
+        // Each session first finds its own peer by a block, so the shared want goes to that peer alone, not as a broadcast.
+        d.Want(1, Cids(1));
+        d.Advance(50);
+        d.ReceiveBlocks(A, [BlockOf(1)]);
+        d.Want(2, Cids(2));
+        d.Advance(50);
+        d.ReceiveBlocks(B, [BlockOf(2)]);
+        d.Advance(50);
+        d.Want(1, Cids(0));
+        d.Want(2, Cids(0));
+        d.Advance(50);
+        Assert.Contains(d.EntriesTo(A), e => IsWant(e, CidOf(0), WantType.Block));
+        Assert.Contains(d.EntriesTo(B), e => IsWant(e, CidOf(0), WantType.Block));
+
+        d.Post(new CloseSession(d.Now, 1));
+        d.Advance(50);
+        Assert.DoesNotContain(d.EntriesTo(A), e => IsCancel(e, CidOf(0)));
+        d.ReceiveBlocks(B, [BlockOf(0)]);
+        d.Advance(50);
+
+        Assert.Contains(d.EntriesTo(A), e => IsCancel(e, CidOf(0)));
+        Assert.False(d.State.Client.Peers[A].Sent.ContainsKey(CidOf(0)));
+    }
+
     [Fact]
     public void A_locally_added_block_is_delivered_and_cancelled_at_peers()
     {

@@ -248,52 +248,107 @@ public static class Client
         turn.State = turn.State with { Sessions = turn.State.Sessions.Without(close.Session) };
     }
 
-    /// <summary>A session dropped these wants: CIDs no session wants any more are cancelled at peers.</summary>
+    /// <summary>
+    /// A session dropped these wants: CIDs no session wants any more are cancelled at peers. Sessions that still want one
+    /// of the others inherit the peers the dropping session asked, which may hold it.
+    /// </summary>
     private static void ReleaseInterest(Turn turn, long sessionId, Seq<Cid> removed, WantEndReason reason)
     {
         var interest = turn.State.Interest;
         var orphans = Seq<Cid>.Empty;
+        SortedSet<long>? heirs = null;
         foreach (var cid in removed)
         {
             var rest = interest.Find(cid).IfNone(Set<long>.Empty).Without(sessionId);
             interest = rest.IsEmpty ? interest.Without(cid) : interest.SetItem(cid, rest);
             if (rest.IsEmpty) orphans = orphans.Add(cid);
+            else AddSessions(heirs ??= [], rest);
             if (turn.Explains)
                 turn.Emit(new Explain("want-dropped", cid, null, $"session {sessionId}: {(reason == WantEndReason.Cancelled ? "cancelled by the session" : "session closed")}"));
         }
         turn.State = turn.State with { Interest = interest, TotalWants = turn.State.TotalWants - removed.Count };
-        CancelAtPeers(turn, orphans, null);
+        if (heirs is not null && turn.State.Sessions.Find(sessionId).Case is Session { Asked.IsEmpty: false } giver)
+        {
+            var inherited = new SessionAskedPeersInherited(giver.Asked);
+            foreach (var heir in heirs)
+            {
+                if (turn.State.Sessions.Find(heir).Case is not Session session) continue;
+                turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(heir, Session.Handle(session, inherited).State) };
+            }
+        }
+        CancelAtPeers(turn, orphans, null, [sessionId]);
     }
 
-    /// <summary>Nobody wants these CIDs: forget them and cancel at every peer sent them, except <paramref name="answered"/>, whose block already settled it.</summary>
-    private static void CancelAtPeers(Turn turn, Seq<Cid> cids, PeerId? answered)
+    /// <summary>
+    /// Nobody wants these CIDs: forget them and cancel at every peer sent them, except <paramref name="answered"/>, whose
+    /// block already settled it. A broadcast CID went to every peer, so every queue is checked (and each gets its cancel);
+    /// otherwise only the peers <paramref name="sessions"/> (the sessions that wanted them) asked can hold them, so only
+    /// those are, in the same peer order.
+    /// </summary>
+    private static void CancelAtPeers(Turn turn, Seq<Cid> cids, PeerId? answered, IEnumerable<long> sessions)
     {
         if (cids.IsEmpty) return;
         var s = turn.State;
         var broadcasts = s.Broadcasts;
         var presences = s.Presences;
         var interest = s.Interest;
+        var broadcast = false;
         foreach (var cid in cids)
         {
-            broadcasts = broadcasts.Without(cid);
+            if (!broadcasts.IsEmpty && broadcasts.Contains(cid))
+            {
+                broadcast = true;
+                broadcasts = broadcasts.Remove(cid);
+            }
             presences = presences.RemoveCid(cid);
         }
         interest = interest.RemoveRange(cids);
         turn.State = s with { Broadcasts = broadcasts, Presences = presences, Interest = interest };
         // Inputs are data, so one record serves every peer's step: no allocation per peer.
         var cancel = new QueueCancels(cids);
-        foreach (var (peer, queue) in s.Peers)
+        void CancelAt(PeerId peer, PeerWants queue)
         {
             if (peer == answered)
             {
                 turn.SetPeer(peer, PeerWants.Handle(queue, new ForgetWants(cids)).State);
-                continue;
+                return;
             }
             var (cancelled, explains) = PeerWants.Handle(queue, cancel);
-            if (ReferenceEquals(cancelled, queue)) continue;
+            if (ReferenceEquals(cancelled, queue)) return;
             turn.SetPeer(peer, cancelled);
             turn.EmitAll(explains);
         }
+        if (broadcast)
+        {
+            foreach (var (peer, queue) in s.Peers) CancelAt(peer, queue);
+            return;
+        }
+        // Usually one session asked, and the answering peer is among its peers: its set is walked as it is (a LanguageExt
+        // set is in the same peer order as the queue map). Otherwise the sets are merged in order first.
+        Session? only = null;
+        SortedSet<PeerId>? merged = null;
+        foreach (var id in sessions)
+        {
+            if (s.Sessions.Find(id).Case is not Session session) continue;
+            if (only is null && merged is null)
+            {
+                only = session;
+                continue;
+            }
+            merged ??= [.. only!.Asked];
+            merged.UnionWith(session.Asked);
+        }
+        if (merged is null && (answered is null || only?.Asked.Contains(answered) == true))
+        {
+            if (only is null) return;
+            foreach (var peer in only.Asked)
+                if (s.Peers.Find(peer).Case is PeerWants queue) CancelAt(peer, queue);
+            return;
+        }
+        merged ??= only is null ? [] : [.. only.Asked];
+        if (answered is not null) merged.Add(answered);
+        foreach (var peer in merged)
+            if (s.Peers.Find(peer).Case is PeerWants queue) CancelAt(peer, queue);
     }
 
     private static void OnConnected(Turn turn, PeerConnected connected)
@@ -353,15 +408,15 @@ public static class Client
             if (type == PresenceType.Have) haves = haves.Add(cid);
             else dontHaves = dontHaves.Add(cid);
         }
-        var delivered = RouteToSessions(turn, peer, message.Blocks, haves, dontHaves, received.Now);
-        CancelAtPeers(turn, delivered, peer);
+        var (delivered, sessions) = RouteToSessions(turn, peer, message.Blocks, haves, dontHaves, received.Now);
+        CancelAtPeers(turn, delivered, peer, sessions);
     }
 
     /// <summary>
     /// Records presences for wanted CIDs, then hands each interested session its wanted blocks, HAVEs and DONT_HAVEs from
-    /// <paramref name="peer"/>; returns the CIDs delivered (nobody wants them any more).
+    /// <paramref name="peer"/>; returns the CIDs delivered (nobody wants them any more) and the sessions that wanted any.
     /// </summary>
-    private static Seq<Cid> RouteToSessions(Turn turn, PeerId peer, Map<Cid, Block> blocks, Seq<Cid> haves, Seq<Cid> dontHaves, long now)
+    private static (Seq<Cid> Delivered, SortedSet<long> Sessions) RouteToSessions(Turn turn, PeerId peer, Map<Cid, Block> blocks, Seq<Cid> haves, Seq<Cid> dontHaves, long now)
     {
         var s = turn.State;
         var interest = s.Interest;
@@ -405,7 +460,7 @@ public static class Client
         var totalWants = turn.State.TotalWants;
         foreach (var cid in wantedBlocks) totalWants -= turn.State.Interest.Find(cid).Map(x => x.Count).IfNone(0);
         turn.State = turn.State with { TotalWants = totalWants };
-        return wantedBlocks;
+        return (wantedBlocks, sessionIds);
     }
 
     /// <summary>
@@ -495,9 +550,11 @@ public static class Client
     {
         var satisfied = Seq<Cid>.Empty;
         var seen = new System.Collections.Generic.HashSet<Cid>();
+        var wanting = new SortedSet<long>();
         foreach (var block in added.Blocks)
         {
             if (!seen.Add(block.Cid) || !turn.State.Interest.TryGetValue(block.Cid, out var sessions)) continue;
+            AddSessions(wanting, sessions);
             foreach (var id in sessions)
             {
                 if (turn.State.Sessions.Find(id).Case is not Session session) continue;
@@ -513,7 +570,7 @@ public static class Client
             }
             satisfied = satisfied.Add(block.Cid);
         }
-        CancelAtPeers(turn, satisfied, null);
+        CancelAtPeers(turn, satisfied, null, wanting);
     }
 
     private static void OnTimer(Turn turn, TimerFired fired)

@@ -46,6 +46,12 @@ public sealed record SessionLocalBlock(Cid Cid, long Now, Limits Limits) : Sessi
 /// <summary>Drop wants (cancelled or the session closed); answered by <see cref="WantsRemovedOrder"/>. The CIDs must be distinct.</summary>
 public sealed record SessionWantsRemoved(Seq<Cid> Cids) : SessionInput;
 
+/// <summary>
+/// Another session gave up wants this one still has: the peers it asked may hold them, so this session counts them as
+/// asked too (the client cancels at a session's asked peers when its wants end).
+/// </summary>
+public sealed record SessionAskedPeersInherited(Set<PeerId> Peers) : SessionInput;
+
 /// <summary>A block arrived for a CID this session already got.</summary>
 public sealed record SessionDuplicateBlock : SessionInput
 {
@@ -83,6 +89,13 @@ public sealed record Session
 
     /// <summary>Peers in the session (they sent a block or HAVE, or were found as providers), not pruned.</summary>
     public Set<PeerId> Peers { get; init; } = Set<PeerId>.Empty;
+
+    /// <summary>
+    /// Peers this session sent wants to (or inherited from a session that gave up a want it still has), while they stay
+    /// connected: a superset of the peers holding its non-broadcast wants, so the client cancels those wants at these
+    /// peers instead of walking every connected peer (boxo peerWantManager keeps wantPeers for the same reason).
+    /// </summary>
+    public Set<PeerId> Asked { get; init; } = Set<PeerId>.Empty;
 
     /// <summary>True once any peer joined; afterwards new wants go to peers instead of a broadcast.</summary>
     public bool PeersDiscovered { get; init; }
@@ -181,6 +194,8 @@ public sealed record Session
             }
             case SessionDuplicateBlock:
                 return Step<Session, SessionOrder>.Quiet(state.CountDuplicate());
+            case SessionAskedPeersInherited inherited:
+                return Step<Session, SessionOrder>.Quiet(state with { Asked = state.Asked.Union(inherited.Peers) });
             default:
                 throw new System.Diagnostics.UnreachableException($"session input {input.GetType().Name}");
         }
@@ -377,7 +392,8 @@ public sealed record Session
     /// <summary>A peer disconnected: it leaves the session, its want-blocks move to the next best peer, and if it was the last peer the wants are broadcast.</summary>
     private Step<Session, SessionOrder> PeerLeft(PeerId peer, long now)
     {
-        var session = this with { Presences = Presences.RemovePeer(peer), FirstDeliveries = FirstDeliveries.Without(peer) };
+        // A disconnected peer's queue is gone, so it holds none of our wants any more.
+        var session = this with { Presences = Presences.RemovePeer(peer), FirstDeliveries = FirstDeliveries.Without(peer), Asked = Asked.Without(peer) };
         if (!Peers.Contains(peer)) return Step<Session, SessionOrder>.Quiet(session);
         var orders = Seq<SessionOrder>.Empty;
         Seq<Cid> released;
@@ -564,8 +580,15 @@ public sealed record Session
             toFetch = goneLive.Count == toFetch.Count ? SortedMap<long, Cid>.Empty : toFetch.WithoutAll(goneLive);
             session = session with { Wants = SortedMap<Cid, SessionWant>.From(wants), ToFetch = toFetch };
         }
+        var asked = session.Asked;
+        var newlyAsked = false;
         foreach (var peer in blocks.Keys.Union(haves.Keys).Order())
         {
+            if (!asked.Contains(peer))
+            {
+                asked = asked.Add(peer);
+                newlyAsked = true;
+            }
             var wantBlocks = blocks.TryGetValue(peer, out var b) ? b.ToSeq().Strict() : Seq<Cid>.Empty;
             Seq<Cid> wantHaves;
             if (!haves.TryGetValue(peer, out var h)) wantHaves = Seq<Cid>.Empty;
@@ -577,7 +600,7 @@ public sealed record Session
             }
             orders = orders.Add(new SendWantsOrder(peer, wantBlocks, wantHaves));
         }
-        return (session, orders);
+        return (newlyAsked ? session with { Asked = asked } : session, orders);
     }
 
     /// <summary>Before any peer is known, move wants to live up to the broadcast limit and broadcast want-have for them (boxo GetNextWants).</summary>
