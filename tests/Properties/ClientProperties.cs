@@ -54,6 +54,31 @@ public class ClientProperties
         return (bad.Count == 0).Label(string.Join("; ", bad.Take(5))).Classify(node.Trace.Any(t => t.Input is CancelWants or CloseSession), "cancels or closes");
     }
 
+    /// <summary>
+    /// After every step, the peer-to-session index covers every peer a session holds (its peers, the peers it asked and
+    /// the peers that delivered to it), and its two directions agree, so a disconnect that visits only the indexed sessions
+    /// misses none that would change.
+    /// </summary>
+    [Property(MaxTest = 500, Arbitrary = [typeof(Arbitraries)])]
+    public Property The_peer_session_index_covers_every_session_peer(ClientScript script)
+    {
+        var node = script.RunAndSettle();
+        var bad = new List<string>();
+        foreach (var step in node.Trace)
+        {
+            var client = step.After.Client;
+            foreach (var (id, session) in client.Sessions)
+            {
+                foreach (var peer in session.Peers.Concat(session.Asked).Concat(session.FirstDeliveries.Keys))
+                    if (!client.PeerSessions.Find(peer).Exists(s => s.Contains(id))) bad.Add($"after {step.Input.GetType().Name}: session {id} knows {peer.Short}, unindexed");
+            }
+            var pairs = client.PeerSessions.SelectMany(kv => kv.Value.Select(id => (kv.Key, id))).OrderBy(p => p).ToList();
+            var mirrored = client.SessionPeers.SelectMany(kv => kv.Value.Select(peer => (peer, kv.Key))).OrderBy(p => p).ToList();
+            if (!pairs.SequenceEqual(mirrored)) bad.Add($"after {step.Input.GetType().Name}: the two directions differ");
+        }
+        return (bad.Count == 0).Label(string.Join("; ", bad.Take(5))).Classify(node.Trace.Any(t => t.Input is PeerDisconnected), "disconnects");
+    }
+
     [Property(MaxTest = 500, Arbitrary = [typeof(Arbitraries)])]
     public Property A_later_want_have_never_downgrades_a_want_block(ClientScript script)
     {

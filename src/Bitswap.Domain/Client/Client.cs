@@ -36,6 +36,15 @@ public sealed record ClientState
     /// <summary>For every wanted CID, the sessions wanting it (a <see cref="SortedMap{TKey, TValue}"/>: delivered blocks leave it in one batch).</summary>
     public SortedMap<Cid, Set<long>> Interest { get; init; } = SortedMap<Cid, Set<long>>.Empty;
 
+    /// <summary>
+    /// For each peer, the sessions that heard from it (blocks, presences, a provider record) or count it as asked (boxo
+    /// peerManager.peerSessions): a disconnect visits only these sessions, not every open one.
+    /// </summary>
+    public SortedMap<PeerId, Set<long>> PeerSessions { get; init; } = SortedMap<PeerId, Set<long>>.Empty;
+
+    /// <summary>The same pairs by session, so a closed session leaves every peer's set without a walk of all peers.</summary>
+    public Map<long, Set<PeerId>> SessionPeers { get; init; } = Map<long, Set<PeerId>>.Empty;
+
     /// <summary>CIDs broadcast as want-have to every peer (a newly connected peer gets them all).</summary>
     public Set<Cid> Broadcasts { get; init; } = Set<Cid>.Empty;
 
@@ -245,7 +254,26 @@ public static class Client
     {
         if (turn.State.Sessions.Find(close.Session).Case is not Session session) return;
         OnCancel(turn, close.Session, session.WantsInOrder, WantEndReason.SessionClosed);
-        turn.State = turn.State with { Sessions = turn.State.Sessions.Without(close.Session) };
+        // The closed session leaves the sets of the peers it knew.
+        var peerSessions = turn.State.PeerSessions;
+        if (turn.State.SessionPeers.Find(close.Session).Case is Set<PeerId> known)
+        {
+            var draft = peerSessions.ToBuilder();
+            foreach (var peer in known)
+            {
+                if (!draft.TryGetValue(peer, out var sessions)) continue;
+                var rest = sessions.Without(close.Session);
+                if (rest.IsEmpty) draft.Remove(peer);
+                else draft[peer] = rest;
+            }
+            peerSessions = SortedMap<PeerId, Set<long>>.From(draft);
+        }
+        turn.State = turn.State with
+        {
+            Sessions = turn.State.Sessions.Without(close.Session),
+            PeerSessions = peerSessions,
+            SessionPeers = turn.State.SessionPeers.Without(close.Session),
+        };
     }
 
     /// <summary>
@@ -274,6 +302,7 @@ public static class Client
             {
                 if (turn.State.Sessions.Find(heir).Case is not Session session) continue;
                 turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(heir, Session.Handle(session, inherited).State) };
+                foreach (var peer in giver.Asked) NoteSessionPeer(turn, heir, peer);
             }
         }
         CancelAtPeers(turn, orphans, null, [sessionId]);
@@ -285,7 +314,7 @@ public static class Client
     /// otherwise only the peers <paramref name="sessions"/> (the sessions that wanted them) asked can hold them, so only
     /// those are, in the same peer order.
     /// </summary>
-    private static void CancelAtPeers(Turn turn, Seq<Cid> cids, PeerId? answered, IEnumerable<long> sessions)
+    private static void CancelAtPeers(Turn turn, Seq<Cid> cids, PeerId? answered, SortedSet<long> sessions)
     {
         if (cids.IsEmpty) return;
         var s = turn.State;
@@ -327,20 +356,34 @@ public static class Client
         // set is in the same peer order as the queue map). Otherwise the sets are merged in order first.
         Session? only = null;
         SortedSet<PeerId>? merged = null;
-        foreach (var id in sessions)
+        if (sessions.Count == 1)
         {
-            if (s.Sessions.Find(id).Case is not Session session) continue;
-            if (only is null && merged is null)
+            // One session (the usual case): read without walking the set, whose enumerator allocates.
+            only = s.Sessions.Find(sessions.Min).Case as Session;
+        }
+        else
+        {
+            foreach (var id in sessions)
             {
-                only = session;
-                continue;
+                if (s.Sessions.Find(id).Case is not Session session) continue;
+                if (only is null && merged is null)
+                {
+                    only = session;
+                    continue;
+                }
+                merged ??= [.. only!.Asked];
+                merged.UnionWith(session.Asked);
             }
-            merged ??= [.. only!.Asked];
-            merged.UnionWith(session.Asked);
         }
         if (merged is null && (answered is null || only?.Asked.Contains(answered) == true))
         {
             if (only is null) return;
+            if (only.Asked.Count == 1)
+            {
+                var peer = only.Asked.Min.IfNone(() => throw new UnreachableException("one asked peer"));
+                if (s.Peers.Find(peer).Case is PeerWants queue) CancelAt(peer, queue);
+                return;
+            }
             foreach (var peer in only.Asked)
                 if (s.Peers.Find(peer).Case is PeerWants queue) CancelAt(peer, queue);
             return;
@@ -377,12 +420,35 @@ public static class Client
         if (!s.Peers.ContainsKey(disconnected.Peer)) return;
         turn.State = s with { Peers = s.Peers.Without(disconnected.Peer), Presences = s.Presences.RemovePeer(disconnected.Peer) };
         var left = new SessionPeerLeft(disconnected.Peer, disconnected.Now);
-        foreach (var (id, session) in s.Sessions)
+        // Only the sessions that know the peer can change (the others would forget nothing), in session order as before.
+        if (s.PeerSessions.Find(disconnected.Peer).Case is not Set<long> knowing) return;
+        var sessionPeers = turn.State.SessionPeers;
+        foreach (var id in knowing)
         {
+            if (sessionPeers.Find(id).Case is Set<PeerId> peers)
+            {
+                var rest = peers.Without(disconnected.Peer);
+                sessionPeers = rest.IsEmpty ? sessionPeers.Remove(id) : sessionPeers.SetItem(id, rest);
+            }
+            if (turn.State.Sessions.Find(id).Case is not Session session) continue;
             var step = Session.Handle(session, left);
             turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(id, step.State) };
             ApplyOrders(turn, step.Effects);
         }
+        turn.State = turn.State with { PeerSessions = turn.State.PeerSessions.Remove(disconnected.Peer), SessionPeers = sessionPeers };
+    }
+
+    /// <summary>Records that a session knows a peer (it heard from it or counts it as asked), for <see cref="ClientState.PeerSessions"/>.</summary>
+    private static void NoteSessionPeer(Turn turn, long session, PeerId peer)
+    {
+        var s = turn.State;
+        var sessions = s.PeerSessions.Find(peer).IfNone(Set<long>.Empty);
+        if (sessions.Contains(session)) return;
+        turn.State = s with
+        {
+            PeerSessions = s.PeerSessions.SetItem(peer, sessions.Add(session)),
+            SessionPeers = s.SessionPeers.AddOrUpdate(session, peers => peers.AddOrUpdate(peer), Set<PeerId>.Empty.Add(peer)),
+        };
     }
 
     private static void OnReceived(Turn turn, MessageReceived received)
@@ -451,6 +517,7 @@ public static class Client
         foreach (var id in sessionIds)
         {
             if (turn.State.Sessions.Find(id).Case is not Session session) continue;
+            NoteSessionPeer(turn, id, peer);
             var mine = session.Wanted(wantedBlocks);
             var step = Session.Handle(session, new SessionResponse(peer, mine, wantedHaves, wantedDontHaves, turn.State.Peers.ContainsKey(peer), now, turn.Limits));
             turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(id, step.State) };
@@ -647,6 +714,7 @@ public static class Client
                 continue;
             }
             // boxo session: a provider found counts as that peer saying HAVE, for this session only.
+            NoteSessionPeer(turn, found.Session, provider);
             var step = Session.Handle(current, new SessionResponse(provider, Seq<Cid>.Empty, Seq<Cid>.Empty.Add(found.Cid), Seq<Cid>.Empty, FromConnected: true, found.Now, turn.Limits));
             turn.State = turn.State with { Sessions = turn.State.Sessions.SetItem(found.Session, step.State) };
             ApplyOrders(turn, step.Effects);
