@@ -1,5 +1,3 @@
-using System.Collections.Immutable;
-
 namespace Bitswap.Domain;
 
 /// <summary>
@@ -16,21 +14,6 @@ public static class Persistent
         var set = new System.Collections.Generic.HashSet<T>(items.Count);
         foreach (var item in items) set.Add(item);
         return set;
-    }
-
-    /// <summary>True when both sorted maps hold the same keys with equal values (they compare by reference otherwise).</summary>
-    public static bool SameEntries<K, V>(ImmutableSortedDictionary<K, V> a, ImmutableSortedDictionary<K, V> b)
-        where K : notnull
-    {
-        if (ReferenceEquals(a, b)) return true;
-        if (a.Count != b.Count) return false;
-        var values = EqualityComparer<V>.Default;
-        using var other = b.GetEnumerator();
-        foreach (var (key, value) in a)
-        {
-            if (!other.MoveNext() || a.KeyComparer.Compare(key, other.Current.Key) != 0 || !values.Equals(value, other.Current.Value)) return false;
-        }
-        return true;
     }
 
     /// <summary>

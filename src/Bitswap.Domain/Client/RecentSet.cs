@@ -8,7 +8,7 @@ namespace Bitswap.Domain;
 /// <typeparam name="TValue">What is remembered with it.</typeparam>
 /// <param name="Entries">
 /// Keys with their values, in a <see cref="SortedMap{TKey, TValue}"/>: a message's blocks go in with one
-/// <see cref="AddNew"/>, which copies each node of the union of their paths once, where a persistent hash map copied its
+/// <see cref="AddNew"/>, which copies each node it touches once, where a persistent hash map copied its
 /// node arrays (about 0.7 KB) per block.
 /// </param>
 /// <param name="Order">

@@ -117,9 +117,9 @@ public readonly record struct EvictionKey(bool Held, int Priority, Cid Cid) : IC
 /// or <see cref="WithBlockSize"/>).
 /// </summary>
 /// <param name="Entries">
-/// Wants by CID: a System.Collections.Immutable tree (through <see cref="SortedMap{TKey, TValue}"/>) rather than a
-/// LanguageExt map, because the answers of a sent message leave it with one RemoveRange that copies the union of their
-/// paths once (the wants sit inline in the nodes, so every copied node is 64 bytes), not a whole path per want.
+/// Wants by CID in a <see cref="SortedMap{TKey, TValue}"/> (a B+tree of wide nodes) rather than a LanguageExt map: the
+/// answers of a sent message leave it in one batch that copies each leaf it touches once, and a want sits inline in a
+/// leaf array (24 bytes with its key) instead of in a node of its own.
 /// </param>
 /// <param name="Eviction">The same wants ordered by <see cref="EvictionKey"/>, once <see cref="Indexed"/>; empty before.</param>
 public sealed record PeerWantlist(SortedMap<Cid, StoredWant> Entries, Set<EvictionKey> Eviction)
