@@ -40,19 +40,13 @@ public class ClientProperties
     /// (every peer only for a broadcast want).
     /// </summary>
     [Property(MaxTest = 500, Arbitrary = [typeof(Arbitraries)])]
-    public Property No_peer_queue_keeps_a_want_that_ended(ClientScript script)
-    {
-        var node = script.RunAndSettle();
-        var bad = new List<string>();
-        foreach (var step in node.Trace)
-        {
-            var client = step.After.Client;
-            foreach (var (peer, queue) in client.Peers)
-                foreach (var cid in queue.Pending.Keys.Concat(queue.Sent.Keys))
-                    if (!client.Interest.ContainsKey(cid)) bad.Add($"after {step.Input.GetType().Name}: {peer.Short} keeps {cid}");
-        }
-        return (bad.Count == 0).Label(string.Join("; ", bad.Take(5))).Classify(node.Trace.Any(t => t.Input is CancelWants or CloseSession), "cancels or closes");
-    }
+    public Property No_peer_queue_keeps_a_want_that_ended(ClientScript script) =>
+        AfterEveryStep(script, client =>
+                from kv in client.Peers
+                from cid in kv.Value.Pending.Keys.Concat(kv.Value.Sent.Keys)
+                where !client.Interest.ContainsKey(cid)
+                select $"{kv.Key.Short} keeps {cid}",
+            input => input is CancelWants or CloseSession, "cancels or closes");
 
     /// <summary>
     /// After every step, the peer-to-session index covers every peer a session holds (its peers, the peers it asked and
@@ -60,23 +54,26 @@ public class ClientProperties
     /// misses none that would change.
     /// </summary>
     [Property(MaxTest = 500, Arbitrary = [typeof(Arbitraries)])]
-    public Property The_peer_session_index_covers_every_session_peer(ClientScript script)
+    public Property The_peer_session_index_covers_every_session_peer(ClientScript script) =>
+        AfterEveryStep(script, client =>
+            {
+                var unindexed =
+                    from kv in client.Sessions
+                    from peer in kv.Value.Peers.Concat(kv.Value.Asked).Concat(kv.Value.FirstDeliveries.Keys)
+                    where !client.PeerSessions.Find(peer).Exists(s => s.Contains(kv.Key))
+                    select $"session {kv.Key} knows {peer.Short}, unindexed";
+                var pairs = client.PeerSessions.SelectMany(kv => kv.Value.Select(id => (kv.Key, id))).OrderBy(p => p);
+                var mirrored = client.SessionPeers.SelectMany(kv => kv.Value.Select(peer => (peer, kv.Key))).OrderBy(p => p);
+                return pairs.SequenceEqual(mirrored) ? unindexed : unindexed.Append("the two directions differ");
+            },
+            input => input is PeerDisconnected, "disconnects");
+
+    /// <summary>Runs a script and checks the client's state after each step; <paramref name="problems"/> names what is wrong.</summary>
+    private static Property AfterEveryStep(ClientScript script, Func<ClientState, IEnumerable<string>> problems, Func<Input, bool> interesting, string label)
     {
         var node = script.RunAndSettle();
-        var bad = new List<string>();
-        foreach (var step in node.Trace)
-        {
-            var client = step.After.Client;
-            foreach (var (id, session) in client.Sessions)
-            {
-                foreach (var peer in session.Peers.Concat(session.Asked).Concat(session.FirstDeliveries.Keys))
-                    if (!client.PeerSessions.Find(peer).Exists(s => s.Contains(id))) bad.Add($"after {step.Input.GetType().Name}: session {id} knows {peer.Short}, unindexed");
-            }
-            var pairs = client.PeerSessions.SelectMany(kv => kv.Value.Select(id => (kv.Key, id))).OrderBy(p => p).ToList();
-            var mirrored = client.SessionPeers.SelectMany(kv => kv.Value.Select(peer => (peer, kv.Key))).OrderBy(p => p).ToList();
-            if (!pairs.SequenceEqual(mirrored)) bad.Add($"after {step.Input.GetType().Name}: the two directions differ");
-        }
-        return (bad.Count == 0).Label(string.Join("; ", bad.Take(5))).Classify(node.Trace.Any(t => t.Input is PeerDisconnected), "disconnects");
+        var bad = node.Trace.SelectMany(step => problems(step.After.Client).Select(p => $"after {step.Input.GetType().Name}: {p}")).Take(5).ToList();
+        return (bad.Count == 0).Label(string.Join("; ", bad)).Classify(node.Trace.Any(t => interesting(t.Input)), label);
     }
 
     [Property(MaxTest = 500, Arbitrary = [typeof(Arbitraries)])]
