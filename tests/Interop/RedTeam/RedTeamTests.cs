@@ -39,10 +39,20 @@ public sealed class RedTeamTests(CorpusFixture fixture, ITestOutputHelper output
         await using var node = await NodeUnderTest.StartAsync(fixture.Corpus, heapLimit1GiB: false, CancellationToken.None);
         var context = new AttackContext(node, fixture.Corpus);
         using var attackStop = new CancellationTokenSource();
-        using var honestStop = new CancellationTokenSource(TimeSpan.FromSeconds(4));
+        using var honestStop = new CancellationTokenSource();
         var attacking = Task.Run(() => attack.RunAsync(context, attackStop.Token));
+        // The honest peer starts with the attack, and its window ends 4 s after the attack reached the node: some attackers
+        // build their messages first (four 4 MB wantlists take seconds on a loaded machine), and the window must overlap it.
+        var window = Task.Run(async () =>
+        {
+            var waiting = System.Diagnostics.Stopwatch.StartNew();
+            while (context.Connections == 0 && !attacking.IsCompleted && waiting.Elapsed < TimeSpan.FromSeconds(30))
+                await Task.Delay(20);
+            honestStop.CancelAfter(TimeSpan.FromSeconds(4));
+        });
 
         var honest = await HonestPeer.RunAsync(node, fixture.Corpus, honestStop.Token);
+        await window;
         var alive = node.Alive;
         var servesAfter = alive && await HonestPeer.StillServesAsync(node, fixture.Corpus.Probes[1], TimeSpan.FromSeconds(30));
         await attackStop.CancelAsync();
