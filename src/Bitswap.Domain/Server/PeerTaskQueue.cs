@@ -53,23 +53,9 @@ public sealed record TaskRequest(Cid Cid, int Priority, int Work, TaskData Data)
 /// <param name="Data">What will be sent.</param>
 public sealed record PeerTask(long Id, Cid Cid, int Priority, int Work, TaskData Data);
 
-/// <summary>Orders a peer's pending tasks: higher priority first, then first in first out.</summary>
-/// <param name="Priority">Task priority.</param>
-/// <param name="Id">Task id (push order).</param>
-public readonly record struct PendingKey(int Priority, long Id) : IComparable<PendingKey>
-{
-    /// <summary>Descending priority, then ascending id.</summary>
-    public int CompareTo(PendingKey other)
-    {
-        var priority = other.Priority.CompareTo(Priority);
-        return priority != 0 ? priority : Id.CompareTo(other.Id);
-    }
-}
-
 /// <summary>
-/// Orders pending tasks as <see cref="PendingKey"/> does, comparing the tasks themselves: the order index is a set of
-/// tasks, so each of its nodes holds one reference instead of a 16-byte key beside the task (48 B a node instead of 64,
-/// one node per queued want).
+/// Orders a peer's pending tasks for popping: higher priority first, then first in first out (task id). It compares the
+/// tasks themselves, so the order index holds each task once, with no key beside it.
 /// </summary>
 public sealed class PopOrder : IComparer<PeerTask>
 {
@@ -90,8 +76,8 @@ public sealed class PopOrder : IComparer<PeerTask>
 }
 
 /// <summary>
-/// Orders tasks by CID: the pending index is a set of tasks in this order, so each of its nodes holds one reference
-/// instead of the CID key beside the task (48 B a node instead of 56, one node per queued want).
+/// Orders tasks by CID: the pending index is a set of tasks in this order, holding each task once with no CID key beside
+/// it; a lookup by CID probes with a task that carries only the CID.
 /// </summary>
 public sealed class ByCid : IComparer<PeerTask>
 {
