@@ -306,15 +306,25 @@ internal sealed class BitswapSender : IAsyncDisposable
                     continue;
                 }
 
+                // Framing lives in the pooled buffer returned below, so it is copied; block data is sent where it is, in the
+                // same frame as the framing just before it.
+                var head = ReadOnlyMemory<byte>.Empty;
                 foreach (var segment in _segments)
                 {
-                    // Framing lives in the pooled buffer returned below, so it is copied; block data is sent where it is.
                     var isFraming = MemoryMarshal.TryGetArray(segment, out var array) && ReferenceEquals(array.Array, framing);
                     if (isFraming || segment.Length <= CopiedSegmentBytesMax)
-                        await stream.WriteAsync(segment, ct).ConfigureAwait(false);
+                    {
+                        if (!head.IsEmpty) await stream.WriteAsync(head, ct).ConfigureAwait(false);
+                        head = segment;
+                    }
                     else
-                        await stream.WriteUncopiedAsync(segment, ct).ConfigureAwait(false);
+                    {
+                        await stream.WriteUncopiedAsync(head, segment, ct).ConfigureAwait(false);
+                        head = ReadOnlyMemory<byte>.Empty;
+                    }
                 }
+
+                if (!head.IsEmpty) await stream.WriteAsync(head, ct).ConfigureAwait(false);
             }
             finally
             {

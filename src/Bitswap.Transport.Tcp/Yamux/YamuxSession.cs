@@ -12,7 +12,11 @@ namespace Bitswap.Transport.Tcp.Yamux;
 /// payload lives in that pooled array, returned after writing, else it is the writer's own memory (a block's Data), which
 /// is encrypted straight from where it is.
 /// </summary>
-internal readonly record struct OutboundFrame(YamuxFrameHeader Header, ReadOnlyMemory<byte> Payload, byte[]? Rented, bool HoldsDataSlot);
+internal readonly record struct OutboundFrame(YamuxFrameHeader Header, ReadOnlyMemory<byte> Payload, byte[]? Rented, bool HoldsDataSlot)
+{
+    /// <summary>Payload bytes after <see cref="Payload"/>, sent from the caller's memory without a copy.</summary>
+    public ReadOnlyMemory<byte> Tail { get; init; }
+}
 
 /// <summary>
 /// One yamux session over a duplex transport (libp2p/specs yamux/README.md; behaviour of js-libp2p-yamux and go-yamux, see
@@ -26,6 +30,14 @@ public sealed class YamuxSession : IAsyncDisposable
     /// maxMessageSize, so a frame costs one header frame and one payload frame to encrypt.
     /// </summary>
     internal const int DataFramePayloadMax = Noise.NoiseFrames.PlaintextBytesMax;
+
+    /// <summary>
+    /// Largest Data frame payload we send from the caller's memory (no copy, so the frame costs no buffer): one 1 MiB
+    /// block and its few bytes of message framing. js-libp2p-yamux answers every Data frame with a window update and
+    /// sends frames as large as its send window itself, so a block cut into 64 KiB frames cost it four or more times the
+    /// updates (socket writes) of a block from a Helia server; go-yamux and js-libp2p-yamux accept any frame within the window.
+    /// </summary>
+    internal const int UncopiedFramePayloadMax = (1 << 20) + 4096;
 
     // Data frames, stream openings and ping requests wait for one of these slots, which is what back-pressures writers.
     // Control frames share the same FIFO (a FIN must never overtake its stream's data), so the slot count also bounds how
@@ -320,8 +332,8 @@ public sealed class YamuxSession : IAsyncDisposable
     internal void ReleaseDataSlot() => dataSlots.Release();
 
     /// <summary>Queues a Data frame that holds a data slot; false if the session is closed (the caller keeps the slot and buffer).</summary>
-    internal bool TryEnqueueData(YamuxFrameHeader header, ReadOnlyMemory<byte> payload, byte[]? rented) =>
-        outbound.Writer.TryWrite(new OutboundFrame(header, payload, rented, HoldsDataSlot: true));
+    internal bool TryEnqueueData(YamuxFrameHeader header, ReadOnlyMemory<byte> payload, byte[]? rented, ReadOnlyMemory<byte> tail = default) =>
+        outbound.Writer.TryWrite(new OutboundFrame(header, payload, rented, HoldsDataSlot: true) { Tail = tail });
 
     /// <summary>Queues a frame without waiting; ends the session if the peer has let too many control frames pile up.</summary>
     internal bool TrySendControl(YamuxFrameHeader header)
@@ -733,6 +745,12 @@ public sealed class YamuxSession : IAsyncDisposable
                         segments.Add(frame.Payload);
                         payloadBytes += frame.Payload.Length;
                     }
+
+                    if (!frame.Tail.IsEmpty)
+                    {
+                        segments.Add(frame.Tail);
+                        payloadBytes += frame.Tail.Length;
+                    }
                 }
 
                 try
@@ -746,11 +764,23 @@ public sealed class YamuxSession : IAsyncDisposable
                         var used = 0;
                         foreach (var segment in segments)
                         {
+                            if (used + segment.Length > joined!.Length)
+                            {
+                                // A frame from the caller's memory can be larger than the join buffer: written as it is.
+                                await transport.WriteAsync(joined.AsMemory(0, used), ct).ConfigureAwait(false);
+                                used = 0;
+                                if (segment.Length > joined.Length)
+                                {
+                                    await transport.WriteAsync(segment, ct).ConfigureAwait(false);
+                                    continue;
+                                }
+                            }
+
                             segment.Span.CopyTo(joined.AsSpan(used));
                             used += segment.Length;
                         }
 
-                        await transport.WriteAsync(joined.AsMemory(0, used), ct).ConfigureAwait(false);
+                        if (used > 0) await transport.WriteAsync(joined.AsMemory(0, used), ct).ConfigureAwait(false);
                     }
                 }
                 finally

@@ -326,15 +326,23 @@ public sealed class YamuxStream : Stream
     /// copying it: the frames point at the caller's memory, which must stay unchanged until the session has written them
     /// (immutable block data does). Completes once every byte is queued to the session within the send window.
     /// </summary>
-    public async ValueTask WriteUncopiedAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+    public ValueTask WriteUncopiedAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
+        WriteUncopiedAsync(ReadOnlyMemory<byte>.Empty, data, cancellationToken);
+
+    /// <summary>
+    /// Sends <paramref name="head"/> (copied: it may be a scratch buffer) and then <paramref name="data"/> (not copied, as in
+    /// <see cref="WriteUncopiedAsync(ReadOnlyMemory{byte}, CancellationToken)"/>), the head in the same Data frame as the
+    /// start of the data when the window allows: a block and its message framing cost the receiver one frame.
+    /// </summary>
+    public async ValueTask WriteUncopiedAsync(ReadOnlyMemory<byte> head, ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
     {
-        while (!data.IsEmpty)
+        while (!head.IsEmpty || !data.IsEmpty)
         {
             int chunk;
             Task? waiter = null;
             lock (sync)
             {
-                if (!TryReserveLocked(data.Length, out chunk))
+                if (!TryReserveLocked(head.Length + data.Length, YamuxSession.UncopiedFramePayloadMax, out chunk))
                 {
                     writeSignal ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                     waiter = writeSignal.Task;
@@ -361,8 +369,20 @@ public sealed class YamuxStream : Stream
                 throw;
             }
 
-            EnqueueData(data[..chunk], null);
-            data = data[chunk..];
+            var copied = Math.Min(chunk, head.Length);
+            byte[]? rented = null;
+            var payload = ReadOnlyMemory<byte>.Empty;
+            if (copied > 0)
+            {
+                rented = ArrayPool<byte>.Shared.Rent(copied);
+                head.Span[..copied].CopyTo(rented);
+                payload = rented.AsMemory(0, copied);
+                head = head[copied..];
+            }
+
+            var tail = data[..(chunk - copied)];
+            data = data[(chunk - copied)..];
+            EnqueueData(payload, rented, tail);
         }
     }
 
@@ -747,7 +767,10 @@ public sealed class YamuxStream : Stream
     }
 
     /// <summary>Reserves up to one frame of send window; false when the window is exhausted (throws when writing is over).</summary>
-    private bool TryReserveLocked(int wanted, out int chunk)
+    private bool TryReserveLocked(int wanted, out int chunk) => TryReserveLocked(wanted, YamuxSession.DataFramePayloadMax, out chunk);
+
+    /// <summary>Reserves up to <paramref name="frameMax"/> bytes of send window; false when the window is exhausted.</summary>
+    private bool TryReserveLocked(int wanted, int frameMax, out int chunk)
     {
         chunk = 0;
         if (writeFailure is not null)
@@ -765,13 +788,13 @@ public sealed class YamuxStream : Stream
             return false;
         }
 
-        chunk = (int)Math.Min(Math.Min(wanted, sendWindow), YamuxSession.DataFramePayloadMax);
+        chunk = (int)Math.Min(Math.Min(wanted, sendWindow), frameMax);
         sendWindow -= chunk;
         return true;
     }
 
     /// <summary>Queues a Data frame whose window and data slot are already reserved; <paramref name="rented"/> goes back to the pool after writing.</summary>
-    private void EnqueueData(ReadOnlyMemory<byte> payload, byte[]? rented)
+    private void EnqueueData(ReadOnlyMemory<byte> payload, byte[]? rented, ReadOnlyMemory<byte> tail = default)
     {
         YamuxException? failure;
         lock (sync)
@@ -779,8 +802,8 @@ public sealed class YamuxStream : Stream
             failure = writeFailure ?? (lifecycle.CanWrite ? null : new YamuxException(YamuxErrorKind.StreamClosed, $"stream {Id} is closed for writing"));
             if (failure is null)
             {
-                var header = StampAck(new YamuxFrameHeader(YamuxFrameType.Data, YamuxFrameFlags.None, Id, (uint)payload.Length));
-                if (session.TryEnqueueData(header, payload, rented))
+                var header = StampAck(new YamuxFrameHeader(YamuxFrameType.Data, YamuxFrameFlags.None, Id, (uint)(payload.Length + tail.Length)));
+                if (session.TryEnqueueData(header, payload, rented, tail))
                 {
                     return;
                 }

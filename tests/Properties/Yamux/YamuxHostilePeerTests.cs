@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Bitswap.Transport.Tcp.Host;
 using System.Text;
 using Bitswap.Domain;
@@ -33,6 +34,42 @@ public sealed class YamuxHostilePeerTests
         var error = await Assert.ThrowsAsync<YamuxException>(() => session.Completion.WaitAsync(Patience));
         Assert.Equal(YamuxErrorKind.ReceiveWindowExceeded, error.Kind);
         Assert.True(error.IsProtocolError);
+    }
+
+    [Fact]
+    public async Task A_block_and_its_framing_leave_in_one_data_frame_cut_only_by_the_window()
+    {
+        var (session, peer) = Start();
+        await using var _ = peer;
+        var window = TcpHostOptions.Default.YamuxInitialWindowBytes;
+        var head = RandomNumberGenerator.GetBytes(40);
+        var block = RandomNumberGenerator.GetBytes(window + 1000);
+        var stream = await session.OpenStreamAsync(Timeout());
+
+        var writing = stream.WriteUncopiedAsync(head, block, Timeout()).AsTask();
+        var first = await peer.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Data, Patience);
+        // The whole window in one frame, far past one Noise frame's 65,519 bytes: the receiver pays one window update for it.
+        Assert.Equal(window, first.Payload.Length);
+        Assert.Equal(head, first.Payload[..head.Length]);
+        Assert.False(writing.IsCompleted);
+        await peer.SendAsync(Frame(YamuxFrameType.WindowUpdate, YamuxFrameFlags.Ack, stream.Id, (uint)window));
+        var second = await peer.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Data, Patience);
+        await writing.WaitAsync(Patience);
+
+        Assert.Equal(head.Concat(block), first.Payload.Concat(second.Payload));
+    }
+
+    [Fact]
+    public async Task Copied_writes_still_leave_in_frames_of_one_noise_frame()
+    {
+        var (session, peer) = Start();
+        await using var _ = peer;
+        var stream = await session.OpenStreamAsync(Timeout());
+
+        await stream.WriteAsync(new byte[100_000], Timeout());
+
+        var first = await peer.ReceiveUntilAsync(h => h.Type == YamuxFrameType.Data, Patience);
+        Assert.Equal(65_519, first.Payload.Length);
     }
 
     [Fact]
