@@ -169,6 +169,10 @@ public static class GetCommand
             // What a cold start costs: time the process spent compiling methods, all threads, since it began.
             summary["jitMs"] = Math.Round(System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds, 1);
             summary["jitMethods"] = System.Runtime.JitInfo.GetCompiledMethodCount();
+            // And what it allocated and collected, since it began.
+            summary["allocatedMB"] = Math.Round(GC.GetTotalAllocatedBytes() / 1e6, 1);
+            summary["gcs"] = $"{GC.CollectionCount(0)}/{GC.CollectionCount(1)}/{GC.CollectionCount(2)}";
+            summary["gcPauseMs"] = Math.Round(GC.GetTotalPauseDuration().TotalMilliseconds, 1);
             if (toStdout)
             {
                 // The file went to stdout; the summary must not mix into it.
