@@ -329,7 +329,8 @@ public sealed partial class BitswapNode
 
     private async ValueTask LoadAsync(LoadBlocks load, CancellationToken cancellationToken)
     {
-        var blocks = Map<Cid, Block>.Empty;
+        // Gathered first, then made a map in one bulk pass: a node per block instead of a path per block.
+        var found = new List<(Cid, Block)>(load.Cids.Count);
         try
         {
             foreach (var cid in load.Cids)
@@ -337,7 +338,7 @@ public sealed partial class BitswapNode
                 var block = await _blockstore.GetAsync(cid, cancellationToken).ConfigureAwait(false);
                 if (block is not null)
                 {
-                    blocks = blocks.AddOrUpdate(cid, block);
+                    found.Add((cid, block));
                 }
             }
         }
@@ -347,7 +348,7 @@ public sealed partial class BitswapNode
             ReportError("blockstore", load.Peer, error);
         }
 
-        _mailbox.PostAnswer(new BlocksLoaded(0, load.Envelope, load.Peer, blocks));
+        _mailbox.PostAnswer(new BlocksLoaded(0, load.Envelope, load.Peer, Map<Cid, Block>.Empty.AddRange(found.DistinctBy(f => f.Item1))));
     }
 
     // ---------------------------------------------------------------- ArmTimer
@@ -585,20 +586,21 @@ public sealed partial class BitswapNode
             }
         }
 
-        var sizes = Map<Cid, int>.Empty;
+        // Gathered first, then made a map in one bulk pass: a node per CID instead of a path per CID.
+        var found = new Dictionary<Cid, int>();
         try
         {
             foreach (var entry in arrived.Message.Wantlist.Values)
             {
                 if (!entry.Cancel)
                 {
-                    sizes = LookUpSize(sizes, entry.Cid);
+                    LookUpSize(found, entry.Cid);
                 }
             }
 
             foreach (var cid in arrived.Message.Blocks.Keys)
             {
-                sizes = LookUpSize(sizes, cid);
+                LookUpSize(found, cid);
             }
         }
         catch (Exception error) when (error is not OperationCanceledException)
@@ -607,6 +609,7 @@ public sealed partial class BitswapNode
             ReportError("blockstore", arrived.Peer, error);
         }
 
+        var sizes = Map<Cid, int>.Empty.AddRange(found.Where(kv => kv.Value > 0).Select(kv => (kv.Key, kv.Value)));
         var input = new MessageReceived(0, arrived.Peer, arrived.Message, sizes);
         if (_inbox is null)
         {
@@ -627,17 +630,18 @@ public sealed partial class BitswapNode
         }
     }
 
-    private Map<Cid, int> LookUpSize(Map<Cid, int> sizes, Cid cid)
+    // A CID looked up once per message; 0 stands for "not held".
+    private void LookUpSize(Dictionary<Cid, int> sizes, Cid cid)
     {
         if (sizes.ContainsKey(cid))
         {
-            return sizes;
+            return;
         }
 
         var lookup = _blockstore.GetSizeAsync(cid, _closing.Token);
         // Stores answer a stat at once (both of ours do); an asynchronous one is waited for on this peer's reader only.
         var size = lookup.IsCompletedSuccessfully ? lookup.Result : lookup.AsTask().GetAwaiter().GetResult();
-        return size is > 0 ? sizes.AddOrUpdate(cid, size.Value) : sizes;
+        sizes[cid] = size is > 0 ? size.Value : 0;
     }
 
     // ---------------------------------------------------------------- events and errors

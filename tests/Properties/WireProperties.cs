@@ -135,6 +135,69 @@ public class WireProperties
     public Property The_slicing_decoder_agrees_with_Google_Protobuf_on_mutated_encodings() =>
         Prop.ForAll(MutatedEncodingGen.ToArbitrary(), Arbitraries.VersionGen.ToArbitrary(), AgreesWithGoogleProtobuf);
 
+    [Property(MaxTest = 500)]
+    public Property Decoding_repeated_cids_gives_what_adding_the_parts_one_by_one_in_wire_order_gives() =>
+        Prop.ForAll(RepeatedCidsGen.ToArbitrary(), Arbitraries.VersionGen.ToArbitrary(), (wire, version) =>
+        {
+            var (proto, entries, blocks, presences) = wire;
+            var decoded = MessageCodec.Decode(Google.Protobuf.MessageExtensions.ToByteArray(proto), version, Limits).Match(m => m, e => throw new Xunit.Sdk.XunitException(e.ToString()));
+            var supportsHave = version.SupportsHave();
+            var expected = Message.Empty.WithFull(proto.Wantlist.Full);
+            foreach (var entry in entries)
+                if (supportsHave || entry.WantType == WantType.Block || entry.Cancel) expected = expected.WithEntry(supportsHave ? entry : entry with { SendDontHave = false });
+            foreach (var block in blocks) expected = expected.WithBlock(block);
+            if (supportsHave)
+            {
+                foreach (var (cid, type) in presences) expected = expected.WithPresence(cid, type);
+                expected = expected.WithPendingBytes(proto.PendingBytes);
+            }
+
+            return decoded == expected && decoded.Full == expected.Full;
+        });
+
+    // A wire message whose wants, blocks and presences keep naming the same few CIDs, built through Google.Protobuf.
+    private static readonly Gen<(Bitswap.Domain.Wire.Pb.Message, List<WantlistEntry>, List<Block>, List<(Cid, PresenceType)>)> RepeatedCidsGen =
+        from pool in Arbitraries.BlockGen.ListOf(3)
+        let want = from block in Gen.Elements<Block>(pool) from kind in Gen.Choose(0, 3) from priority in Gen.Choose(1, 9) select (block, kind, priority)
+        let presence = from block in Gen.Elements<Block>(pool) from type in Gen.Elements(PresenceType.Have, PresenceType.DontHave) select (block, type)
+        from wants in Gen.Choose(0, 12).SelectMany(n => want.ListOf(n))
+        from sent in Gen.Choose(0, 6).SelectMany(n => Gen.Elements<Block>(pool).ListOf(n))
+        from said in Gen.Choose(0, 6).SelectMany(n => presence.ListOf(n))
+        from full in Gen.Elements(true, false)
+        from pending in Gen.Choose(0, 1000)
+        select Build(wants, sent, said, full, pending);
+
+    private static (Bitswap.Domain.Wire.Pb.Message, List<WantlistEntry>, List<Block>, List<(Cid, PresenceType)>) Build(
+        IEnumerable<(Block, int, int)> wants, IEnumerable<Block> sent, IEnumerable<(Block, PresenceType)> said, bool full, int pending)
+    {
+        var proto = new Bitswap.Domain.Wire.Pb.Message { Wantlist = new() { Full = full }, PendingBytes = pending };
+        var entries = new List<WantlistEntry>();
+        foreach (var (block, kind, priority) in wants)
+        {
+            // kind: 0 want-block, 1 want-have, 2 want-block with send-dont-have, 3 cancel.
+            var type = kind == 1 ? WantType.Have : WantType.Block;
+            proto.Wantlist.Entries.Add(new Bitswap.Domain.Wire.Pb.Message.Types.Wantlist.Types.Entry
+            {
+                Block = Google.Protobuf.ByteString.CopyFrom(block.Cid.Bytes),
+                Priority = priority,
+                Cancel = kind == 3,
+                WantType = type == WantType.Have ? Bitswap.Domain.Wire.Pb.Message.Types.Wantlist.Types.WantType.Have : Bitswap.Domain.Wire.Pb.Message.Types.Wantlist.Types.WantType.Block,
+                SendDontHave = kind == 2,
+            });
+            entries.Add(kind == 3 ? WantlistEntry.CancelOf(block.Cid) : new WantlistEntry(block.Cid, priority, type, false, kind == 2));
+        }
+
+        foreach (var block in sent)
+            proto.Payload.Add(new Bitswap.Domain.Wire.Pb.Message.Types.Block { Prefix = Google.Protobuf.ByteString.CopyFrom(block.Cid.Prefix.Encode()), Data = Google.Protobuf.ByteString.CopyFrom(block.Data.Span) });
+        foreach (var (block, type) in said)
+            proto.BlockPresences.Add(new Bitswap.Domain.Wire.Pb.Message.Types.BlockPresence
+            {
+                Cid = Google.Protobuf.ByteString.CopyFrom(block.Cid.Bytes),
+                Type = type == PresenceType.Have ? Bitswap.Domain.Wire.Pb.Message.Types.BlockPresenceType.Have : Bitswap.Domain.Wire.Pb.Message.Types.BlockPresenceType.DontHave,
+            });
+        return (proto, entries, [.. sent], [.. said.Select(p => (p.Item1.Cid, p.Item2))]);
+    }
+
     [Property(MaxTest = 300)]
     public Property Decoded_blocks_are_slices_of_the_received_buffer_not_copies() =>
         Prop.ForAll(Arbitraries.WireMessage(), Arbitraries.VersionGen.ToArbitrary(), (message, version) =>

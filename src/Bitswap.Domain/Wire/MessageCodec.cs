@@ -455,11 +455,17 @@ public static class MessageCodec
 
     private static Either<DecodeError, Message> FromParts(WireParts parts, ProtocolVersion version, Limits limits)
     {
+        // Entries, blocks and presences are gathered first and each map is built in one bulk pass (a node per entry, not a
+        // path and a message copy per entry); the result is what adding them one by one in wire order would give.
         var message = Message.Empty;
         var supportsHave = version.SupportsHave();
+        var entries = new List<WantlistEntry>(parts.Entries.Count);
+        var blocks = new List<Block>(parts.RawBlocks.Count + parts.Payload.Count);
+        var presences = new List<(Cid, PresenceType)>(supportsHave ? parts.Presences.Count : 0);
         if (parts.HasWantlist)
         {
             message = message.WithFull(parts.Full);
+            var seen = new System.Collections.Generic.HashSet<Cid>(parts.Entries.Count);
             var order = new List<Cid>(parts.Entries.Count);
             for (var i = 0; i < parts.Entries.Count; i++)
             {
@@ -478,10 +484,10 @@ public static class MessageCodec
                 var entry = pb.Cancel
                     ? WantlistEntry.CancelOf(Right(cid))
                     : new WantlistEntry(Right(cid), pb.Priority, type, false, supportsHave && pb.SendDontHave);
-                if (!message.Wantlist.ContainsKey(entry.Cid)) order.Add(entry.Cid);
-                message = message.WithEntry(entry);
+                if (seen.Add(entry.Cid)) order.Add(entry.Cid);
+                entries.Add(entry);
             }
-            message = message with { WireOrder = order.ToSeq().Strict() };
+            message = message.WithEntries(entries) with { WireOrder = order.ToSeq().Strict() };
         }
         for (var i = 0; i < parts.RawBlocks.Count; i++)
         {
@@ -491,7 +497,7 @@ public static class MessageCodec
             // bitswap 1.0.0 blocks are always dag-pb sha2-256 CIDv0 (spec; boxo message.go newMessageFromProto).
             var cid = new CidPrefix(0, Multicodec.DagPb, (ulong)MultihashCode.Sha2_256, 32).Sum(data.Span);
             if (cid.IsLeft) return Located(cid, DecodeErrorKind.BadPrefix, $"1.0.0 block {i}");
-            message = message.WithBlock(Block.Trusted(Right(cid), data));
+            blocks.Add(Block.Trusted(Right(cid), data));
         }
         for (var i = 0; i < parts.Payload.Count; i++)
         {
@@ -503,7 +509,7 @@ public static class MessageCodec
             // Keep the hash's own kind (UnsupportedHash, UnknownHash, BadDigestLength): the prefix parsed, the data could not be hashed by it.
             var cid = Right(prefix).Sum(data.Span);
             if (cid.IsLeft) return Located(cid, null, $"block {i}");
-            message = message.WithBlock(Block.Trusted(Right(cid), data));
+            blocks.Add(Block.Trusted(Right(cid), data));
         }
         for (var i = 0; i < parts.Presences.Count; i++)
         {
@@ -518,11 +524,13 @@ public static class MessageCodec
             };
             if (presence is not { } type)
                 return new DecodeError(DecodeErrorKind.BadField, $"block presence {i}: unknown presence type {presenceType}");
-            if (supportsHave) message = message.WithPresence(Right(cid), type);
+            if (supportsHave) presences.Add((Right(cid), type));
         }
         if (parts.PendingBytes < 0)
             return new DecodeError(DecodeErrorKind.BadField, $"pendingBytes {parts.PendingBytes} is negative");
-        return supportsHave ? message.WithPendingBytes(parts.PendingBytes) : message;
+        if (blocks.Count == 0 && presences.Count == 0) return supportsHave ? message.WithPendingBytes(parts.PendingBytes) : message;
+        var payload = Message.Of(blocks, presences, supportsHave ? parts.PendingBytes : 0);
+        return message with { Blocks = payload.Blocks, Presences = payload.Presences, PendingBytes = payload.PendingBytes };
     }
 
     private static T Right<T>(Either<DecodeError, T> either) =>
