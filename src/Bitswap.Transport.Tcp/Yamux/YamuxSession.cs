@@ -41,7 +41,8 @@ public sealed class YamuxSession : IAsyncDisposable
 
     // Data frames, stream openings and ping requests wait for one of these slots, which is what back-pressures writers.
     // Control frames share the same FIFO (a FIN must never overtake its stream's data), so the slot count also bounds how
-    // much data can sit ahead of a pong: 16 frames of at most 64 KiB.
+    // much data can sit ahead of a pong: 16 frames, each at most 64 KiB of rented copies or one block in its own memory
+    // (<see cref="UncopiedFramePayloadMax"/>), and never more than the streams' send windows allow.
     private const int DataSlotCount = 16;
 
     // Frames queued without waiting (window updates, ACK, FIN, RST, pongs). A peer that keeps provoking them while never
