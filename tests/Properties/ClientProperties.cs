@@ -68,6 +68,19 @@ public class ClientProperties
             },
             input => input is PeerDisconnected, "disconnects");
 
+    /// <summary>
+    /// After every step, each peer queue's count of unanswered wants (what decides whether new wants wait for the debounce)
+    /// equals the sent wants still awaiting an answer, though it is kept by increments rather than counted.
+    /// </summary>
+    [Property(MaxTest = 500, Arbitrary = [typeof(Arbitraries)])]
+    public Property Each_peer_queue_counts_its_unanswered_wants_exactly(ClientScript script) =>
+        AfterEveryStep(script, client =>
+                from kv in client.Peers
+                let counted = kv.Value.Sent.Values.Count(w => w.SentAt is not null)
+                where counted != kv.Value.Unanswered
+                select $"{kv.Key.Short} counts {kv.Value.Unanswered} unanswered, holds {counted}",
+            input => input is MessageReceived, "answers");
+
     /// <summary>Runs a script and checks the client's state after each step; <paramref name="problems"/> names what is wrong.</summary>
     private static Property AfterEveryStep(ClientScript script, Func<ClientState, IEnumerable<string>> problems, Func<Input, bool> interesting, string label)
     {

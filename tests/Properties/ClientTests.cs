@@ -367,6 +367,28 @@ public class ClientTests
     }
 
     [Fact]
+    public void A_peer_that_answered_every_want_gets_the_next_ones_at_once_and_a_busy_peer_after_the_debounce()
+    {
+        var limits = Limits.Default;
+        var queue = PeerWants.Create(A, ProtocolVersion.V120);
+        (queue, _) = queue.AddWants(Cids(0, 1), Seq<Cid>.Empty, broadcast: false);
+        (queue, _) = queue.TakeMessage(new EnvelopeId(Side.Client, 1), 100, limits);
+        queue = queue.Confirmed(new EnvelopeId(Side.Client, 1), 100);
+        (queue, _) = queue.AddWants(Cids(2), Seq<Cid>.Empty, broadcast: false);
+
+        // Two wants out and unanswered: the third waits out the 20 ms debounce after the send at 100, so wants coalesce.
+        Assert.Equal(2, queue.Unanswered);
+        Assert.Equal(120, queue.SendableAt(103, 20));
+        // One answered: still busy.
+        queue = queue.Responded(Cids(0), 103, limits);
+        Assert.Equal(120, queue.SendableAt(103, 20));
+        // Both answered: the peer has nothing of ours left, so the want leaves at once (Nagle's rule).
+        queue = queue.Responded(Cids(1), 104, limits);
+        Assert.Equal(0, queue.Unanswered);
+        Assert.True(queue.SendableAt(104, 20) <= 104);
+    }
+
+    [Fact]
     public void A_failed_send_puts_its_wants_back_and_retries_later()
     {
         var d = NewDriver(autoAck: false);
