@@ -4,6 +4,7 @@
 // Times are taken as the Helia harness takes them: from the start of the dial to the last byte written.
 // Usage (bench/compare.sh builds the CLI first): node bench/compare.mjs --cli PATH [--size-mib 64] [--chunk 262144]... [--runs 3]
 // [--only 'C#>Helia']... (directions to run; Helia > Helia always runs, as the baseline of the ratios)
+// [--cpu-prof DIR] (each Helia fetcher writes a V8 CPU profile there, `node --cpu-prof`: where a Helia receiver spends its time)
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -16,7 +17,7 @@ const here = dirname(fileURLToPath(import.meta.url))
 const peerScript = resolve(here, '../tests/Interop/peer/peer.mjs')
 
 function parseArgs (argv) {
-  const options = { sizeMib: 64, chunks: [], runs: 3, cli: null, only: [] }
+  const options = { sizeMib: 64, chunks: [], runs: 3, cli: null, only: [], cpuProf: null }
   for (let i = 0; i < argv.length; i++) {
     const value = argv[i + 1]
     switch (argv[i]) {
@@ -25,6 +26,7 @@ function parseArgs (argv) {
       case '--runs': options.runs = Number(value); i++; break
       case '--cli': options.cli = value; i++; break
       case '--only': options.only.push(value); i++; break
+      case '--cpu-prof': options.cpuProf = value; i++; break
       default: throw new Error(`unknown argument ${argv[i]}`)
     }
   }
@@ -34,8 +36,8 @@ function parseArgs (argv) {
 }
 
 // A Helia peer (tests/Interop/peer/peer.mjs) driven by JSON lines.
-async function startHelia () {
-  const child = spawn(process.execPath, [peerScript], { stdio: ['pipe', 'pipe', 'inherit'] })
+async function startHelia (nodeArgs = []) {
+  const child = spawn(process.execPath, [...nodeArgs, peerScript], { stdio: ['pipe', 'pipe', 'inherit'] })
   const lines = createInterface({ input: child.stdout })
   const waiting = new Map()
   let nextId = 1
@@ -135,7 +137,7 @@ async function main () {
           rmSync(output, { force: true })
           let timing
           if (to === 'Helia') {
-            const fetcher = await startHelia()
+            const fetcher = await startHelia(options.cpuProf == null ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`])
             try {
               timing = await fetcher.call('fetch', { multiaddr: served.multiaddr, cid, path: output })
             } finally {
