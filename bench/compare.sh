@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 (cd tests/Interop/peer && npm ci --no-audit --no-fund --loglevel=error)
-# The CLI as a user runs it: published ReadyToRun, so a cold start JITs little.
-dotnet publish src/Bitswap.Cli -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true -o bench/out/cli --nologo -v quiet
+# The CLI as a user runs it, built for fast cold starts: self-contained, trimmed, one composite ReadyToRun image.
+rm -rf bench/out/cli && bash bench/publish-cli.sh bench/out/cli
 exec node bench/compare.mjs --cli bench/out/cli/bitswap "$@"

@@ -1,6 +1,7 @@
 using LanguageExt;
 using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Bitswap.Domain;
 using Bitswap.Domain.Multiformats;
 using Bitswap.Domain.Wire;
@@ -24,10 +25,10 @@ public static class LogCodec
         ServerEnabled = config.ServerEnabled,
         SendDontHaves = config.SendDontHaves,
         SimulateDontHaves = config.SimulateDontHaves,
-        LimitsJson = JsonSerializer.Serialize(config.Limits),
+        LimitsJson = JsonSerializer.Serialize(config.Limits, HeaderJson.Default.Limits),
         HadRequestFilter = config.RequestFilter is not null,
         Explain = config.Explain,
-        BroadcastControlJson = JsonSerializer.Serialize(config.BroadcastControl),
+        BroadcastControlJson = JsonSerializer.Serialize(config.BroadcastControl, HeaderJson.Default.BroadcastControl),
     };
 
     /// <summary>
@@ -41,10 +42,10 @@ public static class LogCodec
             throw new InvalidDataException($"message log format {header.Format} is not {FormatVersion}");
         }
 
-        var limits = JsonSerializer.Deserialize<Limits>(header.LimitsJson) ?? Limits.Default;
+        var limits = JsonSerializer.Deserialize(header.LimitsJson, HeaderJson.Default.Limits) ?? Limits.Default;
         var broadcastControl = header.BroadcastControlJson.Length == 0
             ? BroadcastControl.Disabled
-            : JsonSerializer.Deserialize<BroadcastControl>(header.BroadcastControlJson) ?? BroadcastControl.Disabled;
+            : JsonSerializer.Deserialize(header.BroadcastControlJson, HeaderJson.Default.BroadcastControl) ?? BroadcastControl.Disabled;
         var config = new NodeConfig(limits, header.Seed, header.ServerEnabled, header.SendDontHaves, header.SimulateDontHaves, Explain: true)
         {
             BroadcastControl = broadcastControl,
@@ -207,3 +208,8 @@ public static class LogCodec
         _ => throw new InvalidDataException($"recorded version {version}"),
     };
 }
+
+/// <summary>The header's JSON, generated at build time: no reflection, so a trimmed build (bench/publish-cli.sh) reads and writes it too.</summary>
+[JsonSerializable(typeof(Limits))]
+[JsonSerializable(typeof(BroadcastControl))]
+internal sealed partial class HeaderJson : JsonSerializerContext;
