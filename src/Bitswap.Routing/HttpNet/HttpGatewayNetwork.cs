@@ -40,7 +40,8 @@ public sealed class HttpGatewayNetwork : IBitswapNetwork
     private readonly Dictionary<PeerId, Uri> _gateways = [];
     private readonly System.Collections.Generic.HashSet<PeerId> _connected = [];
     private readonly Dictionary<PeerId, DateTimeOffset> _cooldownUntil = [];
-    private readonly Dictionary<(PeerId, Cid), CancellationTokenSource> _inFlight = [];
+    // The request running for each peer and CID, and what it asks (a HEAD for want-have, a GET for want-block).
+    private readonly Dictionary<(PeerId, Cid), (CancellationTokenSource Source, WantType Type)> _inFlight = [];
     private long _messagesReceived;
     private long _bytesReceived;
     private long _messagesSent;
@@ -152,7 +153,7 @@ public sealed class HttpGatewayNetwork : IBitswapNetwork
             {
                 lock (_gate)
                 {
-                    if (_inFlight.Remove((peer, entry.Cid), out var cancel)) cancel.Cancel();
+                    if (_inFlight.Remove((peer, entry.Cid), out var cancel)) cancel.Source.Cancel();
                 }
 
                 continue;
@@ -161,9 +162,15 @@ public sealed class HttpGatewayNetwork : IBitswapNetwork
             CancellationTokenSource source;
             lock (_gate)
             {
-                if (_inFlight.ContainsKey((peer, entry.Cid))) continue;
+                if (_inFlight.TryGetValue((peer, entry.Cid), out var running))
+                {
+                    // A want-block upgrades a running HEAD (its answer would only be HAVE): the GET replaces it.
+                    if (running.Type == WantType.Block || entry.WantType == WantType.Have) continue;
+                    running.Source.Cancel();
+                }
+
                 source = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token);
-                _inFlight[(peer, entry.Cid)] = source;
+                _inFlight[(peer, entry.Cid)] = (source, entry.WantType);
             }
 
             if (!_queue.Writer.TryWrite(new Work(peer, url, entry, source)))
@@ -223,32 +230,36 @@ public sealed class HttpGatewayNetwork : IBitswapNetwork
     private async Task RequestAsync(PeerId peer, Uri url, WantlistEntry entry, CancellationTokenSource source)
     {
         var cid = entry.Cid;
+        (Message Message, int Bytes)? answer = null;
         try
         {
-            var answer = await FetchAsync(peer, url, entry, source.Token).ConfigureAwait(false);
-            Answer(peer, answer.Message, answer.Bytes);
+            answer = await FetchAsync(peer, url, entry, source.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (source.IsCancellationRequested)
         {
-            // Cancelled by a CANCEL entry or by shutdown: nothing to answer.
+            // Cancelled by a CANCEL entry, by a want-block that replaced this HEAD, or by shutdown: nothing to answer.
         }
         catch (Exception e)
         {
             // A boundary: whatever failed, the session hears DONT_HAVE and asks someone else.
             _logger.LogDebug("gateway {Url} failed for {Cid}: {Reason}", url, cid, e.Message);
-            Answer(peer, Message.Empty.WithPresence(cid, PresenceType.DontHave), 0);
+            answer = (Message.Empty.WithPresence(cid, PresenceType.DontHave), 0);
         }
         finally
         {
             Forget(peer, cid, source);
         }
+
+        // Answered only once the request is forgotten: the client may send the want-block the instant a HAVE arrives, and
+        // that want must start a request of its own rather than find this one still in flight and be dropped.
+        if (answer is { } given) Answer(peer, given.Message, given.Bytes);
     }
 
     private void Forget(PeerId peer, Cid cid, CancellationTokenSource source)
     {
         lock (_gate)
         {
-            if (_inFlight.TryGetValue((peer, cid), out var current) && current == source) _inFlight.Remove((peer, cid));
+            if (_inFlight.TryGetValue((peer, cid), out var current) && current.Source == source) _inFlight.Remove((peer, cid));
         }
 
         source.Dispose();
