@@ -39,15 +39,22 @@ public class HttpGatewayNetworkTests
 
     private static PeerId Self => new(Multihash.Compute(MultihashCode.Sha2_256, "self"u8.ToArray()).Match(h => h, e => throw new InvalidOperationException(e.ToString())));
 
+    /// <summary>A network with the stub as its one connected gateway, and the first message that brings a block.</summary>
+    private static async Task<(HttpGatewayNetwork Http, PeerId Gateway, Task<MessageArrived> Delivered)> ConnectAsync(StubGateway stub)
+    {
+        var http = new HttpGatewayNetwork(Self, handler: stub);
+        var gateway = http.AddGateway(new Uri("http://127.0.0.1:1/"));
+        await http.ConnectAsync(gateway);
+        return (http, gateway, http.Events.OfType<MessageArrived>().Where(m => !m.Message.Blocks.IsEmpty).FirstAsync().ToTask());
+    }
+
     [Fact]
     public async Task A_want_block_sent_the_instant_a_HAVE_arrives_is_fetched()
     {
         var block = Block.Raw("a block behind a HAVE"u8.ToArray());
         using var handler = new StubGateway(block, holdHeads: false);
-        await using var http = new HttpGatewayNetwork(Self, handler: handler);
-        var gateway = http.AddGateway(new Uri("http://127.0.0.1:1/"));
-        await http.ConnectAsync(gateway);
-        var delivered = http.Events.OfType<MessageArrived>().Where(m => !m.Message.Blocks.IsEmpty).FirstAsync().ToTask();
+        var (http, gateway, delivered) = await ConnectAsync(handler);
+        await using var _ = http;
         // The client asks for the block as soon as it hears HAVE, within the same call that delivers the HAVE, as a
         // client does when the peer has nothing else of ours to answer.
         using var upgrade = http.Events.OfType<MessageArrived>()
@@ -65,10 +72,8 @@ public class HttpGatewayNetworkTests
     {
         var block = Block.Raw("a block whose HEAD is slow"u8.ToArray());
         using var handler = new StubGateway(block, holdHeads: true);
-        await using var http = new HttpGatewayNetwork(Self, handler: handler);
-        var gateway = http.AddGateway(new Uri("http://127.0.0.1:1/"));
-        await http.ConnectAsync(gateway);
-        var delivered = http.Events.OfType<MessageArrived>().Where(m => !m.Message.Blocks.IsEmpty).FirstAsync().ToTask();
+        var (http, gateway, delivered) = await ConnectAsync(handler);
+        await using var _ = http;
 
         await http.SendAsync(gateway, Message.Empty.WithEntry(WantlistEntry.WantHave(block.Cid, 1, sendDontHave: true)));
         await http.SendAsync(gateway, Message.Empty.WithEntry(WantlistEntry.WantBlock(block.Cid, 1, sendDontHave: true)));
